@@ -1,0 +1,1 @@
+//! runnel-client (being written).

@@ -1,0 +1,27 @@
+//! Engine faults and caller mistakes. A user's program failing is never an error here.
+
+/// Why the engine could not start or take a run.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The language is not in the registry or not installed.
+    #[error("unknown language `{0}`")]
+    UnknownLanguage(String),
+    /// The request is malformed (bad file names, empty program, ...).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// The engine is shutting down or out of capacity.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// The sandbox layer failed.
+    #[error("sandbox: {0}")]
+    Sandbox(#[from] runnel_sandbox::SandboxError),
+    /// A file of the engine's own (the compile cache) failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path involved.
+        path: std::path::PathBuf,
+        /// The failure.
+        #[source]
+        source: std::io::Error,
+    },
+}

@@ -1,0 +1,31 @@
+//! The Runnel engine: turns a run request into sandboxed processes and a stream of events.
+//!
+//! Data flows one way: the gateway hands the engine a [`RunRequest`] (domain types, already
+//! validated at the edge), the engine picks a language from the registry, takes a sandbox from
+//! the warm pool (or creates one), compiles through the cache when the language needs it, starts
+//! the program and streams [`RunEvent`]s back. Stdin and signals go the other way through a
+//! [`RunController`].
+//!
+//! # Layout
+//! - [`run`]: the public request, event and outcome types.
+//! - `executor`: one run from sandbox to outcome (compile, run, limits, statuses).
+//! - `output`: reading pipes, UTF-8-aligned chunks, the output cap.
+//! - `cache`: the compile cache keyed by toolchain version, sources and flags.
+//! - `pool`: warm sandboxes per language, each used exactly once.
+//! - `stats`: counters and latency histograms for `/api/v1/stats` and `/metrics`.
+
+mod cache;
+mod engine;
+mod error;
+mod executor;
+mod output;
+mod pool;
+pub mod run;
+mod stats;
+
+pub use engine::{Engine, EngineConfig};
+pub use error::EngineError;
+pub use run::{
+    Limits, RunController, RunEvent, RunHandle, RunOutcome, RunRequest, Signal, SourceFile,
+};
+pub use stats::{EngineStats, Histogram};

@@ -1,0 +1,230 @@
+//! Requests, events and outcomes of one run, in domain terms.
+
+use std::time::Duration;
+
+use runnel_protocol::{RunStatus, Stage, StreamName};
+use tokio::sync::mpsc;
+
+/// Resource limits of one run (already capped by the caller's key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Wall-clock time of the run stage.
+    pub wall: Duration,
+    /// CPU time of the run stage.
+    pub cpu: Duration,
+    /// Memory of the sandbox, bytes.
+    pub memory_bytes: u64,
+    /// Processes plus threads.
+    pub pids: u32,
+    /// Bytes of stdout plus stderr the client may receive.
+    pub output_bytes: u64,
+}
+
+impl Limits {
+    /// Defaults for a run when neither the request nor the key says otherwise.
+    pub const DEFAULT: Limits = Limits {
+        wall: Duration::from_secs(10),
+        cpu: Duration::from_secs(10),
+        memory_bytes: 256 << 20,
+        pids: 64,
+        output_bytes: 1 << 20,
+    };
+}
+
+/// One source file of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    /// Relative path (validated: no `..`, not absolute, no NUL).
+    pub name: String,
+    /// The bytes.
+    pub contents: Vec<u8>,
+}
+
+/// A request to run a program once, in a fresh sandbox.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    /// Run id, unique per connection.
+    pub id: String,
+    /// Language id or alias.
+    pub language: String,
+    /// Files; an empty name for the first file means the language's default source file name.
+    pub files: Vec<SourceFile>,
+    /// Stdin given up front (it is not closed unless `close_stdin`).
+    pub stdin: Option<Vec<u8>>,
+    /// Close stdin after writing `stdin` (true for one-shot HTTP runs and `stream: false`).
+    pub close_stdin: bool,
+    /// Program arguments.
+    pub args: Vec<String>,
+    /// Extra compiler flags.
+    pub compiler_args: Vec<String>,
+    /// Limits.
+    pub limits: Limits,
+}
+
+/// A signal a client may send to a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGINT.
+    Interrupt,
+    /// SIGTERM.
+    Terminate,
+    /// SIGKILL.
+    Kill,
+    /// SIGHUP.
+    Hangup,
+    /// SIGQUIT.
+    Quit,
+    /// SIGUSR1.
+    User1,
+    /// SIGUSR2.
+    User2,
+}
+
+impl Signal {
+    /// Parse `SIGINT`, `INT`, `sigint`, `2`, ...
+    pub fn parse(text: &str) -> Option<Signal> {
+        let upper = text.trim().to_ascii_uppercase();
+        let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+        Some(match name {
+            "INT" | "2" => Signal::Interrupt,
+            "TERM" | "15" => Signal::Terminate,
+            "KILL" | "9" => Signal::Kill,
+            "HUP" | "1" => Signal::Hangup,
+            "QUIT" | "3" => Signal::Quit,
+            "USR1" | "10" => Signal::User1,
+            "USR2" | "12" => Signal::User2,
+            _ => return None,
+        })
+    }
+
+    /// The Linux signal number.
+    pub fn number(self) -> i32 {
+        match self {
+            Signal::Interrupt => 2,
+            Signal::Terminate => 15,
+            Signal::Kill => 9,
+            Signal::Hangup => 1,
+            Signal::Quit => 3,
+            Signal::User1 => 10,
+            Signal::User2 => 12,
+        }
+    }
+}
+
+/// The name of a signal number (`SIGKILL`), for results.
+pub fn signal_name(number: i32) -> String {
+    let name = match number {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        3 => "SIGQUIT",
+        4 => "SIGILL",
+        5 => "SIGTRAP",
+        6 => "SIGABRT",
+        7 => "SIGBUS",
+        8 => "SIGFPE",
+        9 => "SIGKILL",
+        10 => "SIGUSR1",
+        11 => "SIGSEGV",
+        12 => "SIGUSR2",
+        13 => "SIGPIPE",
+        14 => "SIGALRM",
+        15 => "SIGTERM",
+        24 => "SIGXCPU",
+        25 => "SIGXFSZ",
+        31 => "SIGSYS",
+        other => return format!("SIG{other}"),
+    };
+    name.to_owned()
+}
+
+/// Something that happened in a run, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunEvent {
+    /// The run was accepted; the sandbox is being prepared.
+    Started,
+    /// Output. `data` never ends inside a UTF-8 character unless the bytes are not UTF-8.
+    Output {
+        /// Compile or run.
+        stage: Stage,
+        /// stdout or stderr.
+        stream: StreamName,
+        /// The bytes.
+        data: Vec<u8>,
+    },
+    /// The end of the run; always the last event.
+    Exit(RunOutcome),
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOutcome {
+    /// The status.
+    pub status: RunStatus,
+    /// Exit code of the run stage (or of the compiler on `compile_error`).
+    pub exit_code: Option<i32>,
+    /// Signal number that ended the program.
+    pub signal: Option<i32>,
+    /// Wall time of the run stage.
+    pub wall_time: Duration,
+    /// CPU time of the run stage.
+    pub cpu_time: Duration,
+    /// Peak memory of the run stage, bytes.
+    pub peak_memory: u64,
+    /// Wall time of the compile stage (zero without one or on a cache hit).
+    pub compile_time: Duration,
+    /// The compiled program came from the cache.
+    pub cached: bool,
+    /// Output was cut at the output limit.
+    pub truncated: bool,
+    /// A detail for people (which limit, what failed).
+    pub message: Option<String>,
+}
+
+/// Controls a run: stdin and signals. Cheap to clone; harmless after the run ended.
+#[derive(Debug, Clone)]
+pub struct RunController {
+    pub(crate) input: mpsc::UnboundedSender<RunInput>,
+}
+
+#[derive(Debug)]
+pub(crate) enum RunInput {
+    Stdin { data: Vec<u8>, eof: bool },
+    Signal(Signal),
+}
+
+impl RunController {
+    /// Write to the program's stdin, and close it after when `eof`.
+    pub fn write_stdin(&self, data: Vec<u8>, eof: bool) -> bool {
+        self.input.send(RunInput::Stdin { data, eof }).is_ok()
+    }
+
+    /// Send a signal to the program (`Kill` ends the run with status `killed`).
+    pub fn signal(&self, signal: Signal) -> bool {
+        self.input.send(RunInput::Signal(signal)).is_ok()
+    }
+}
+
+/// A run in flight: its events, and a controller. Dropping it kills the run.
+#[derive(Debug)]
+pub struct RunHandle {
+    /// Run id.
+    pub id: String,
+    /// Resolved language id.
+    pub language: String,
+    /// The runtime's version.
+    pub version: String,
+    pub(crate) events: mpsc::Receiver<RunEvent>,
+    pub(crate) controller: RunController,
+}
+
+impl RunHandle {
+    /// The next event; `None` after `Exit`.
+    pub async fn next_event(&mut self) -> Option<RunEvent> {
+        self.events.recv().await
+    }
+
+    /// A controller for stdin and signals.
+    pub fn controller(&self) -> RunController {
+        self.controller.clone()
+    }
+}

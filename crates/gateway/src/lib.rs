@@ -1,0 +1,1 @@
+//! runnel-gateway (being written).

@@ -1,0 +1,4 @@
+//! The set of languages.
+/// All languages.
+#[derive(Debug, Clone, Default)]
+pub struct Registry;

@@ -1,0 +1,52 @@
+//! Bodies of the HTTP API (`/api/v1/*`).
+
+use serde::{Deserialize, Serialize};
+
+/// One installed language, as listed by `GET /api/v1/languages`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LanguageInfo {
+    /// The id (`python`).
+    pub id: String,
+    /// Display name (`Python`).
+    pub name: String,
+    /// The runtime's real version on this host.
+    pub version: String,
+    /// Aliases (`py`, `python3`).
+    pub aliases: Vec<String>,
+    /// Whether a compile step runs before the program.
+    pub compiled: bool,
+    /// Whether sessions keep interpreter state (a REPL driver).
+    pub repl: bool,
+    /// Source file name of single-file programs.
+    pub source_file: String,
+}
+
+/// `GET /api/v1/stats`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatsResponse {
+    /// Seconds since the server started.
+    pub uptime_seconds: f64,
+    /// Runs finished since start, all statuses.
+    pub executions: u64,
+    /// Runs in flight.
+    pub running: u64,
+    /// Open WebSocket connections.
+    pub connections: u64,
+    /// Live sessions.
+    pub sessions: u64,
+    /// Number of installed languages.
+    pub languages: u64,
+    /// Runs per language since start.
+    pub executions_by_language: std::collections::BTreeMap<String, u64>,
+    /// Server version.
+    pub version: String,
+}
+
+/// Error body of every HTTP error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HttpError {
+    /// The named error, as on the WebSocket.
+    pub error: crate::status::ErrorCode,
+    /// What was wrong.
+    pub message: String,
+}

@@ -1,0 +1,2 @@
+//! runnel-sandbox (being written).
+pub mod spec;
