@@ -1,0 +1,192 @@
+//! The command line and its `RUNNEL_*` environment variables: the one place configuration is
+//! read. Defaults are named constants beside their fields.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Default address of `runnel serve`.
+pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default data directory (SQLite database, compile cache).
+pub(crate) const DEFAULT_DATA_DIR: &str = "runnel-data";
+/// Default server URL of the client commands.
+pub(crate) const DEFAULT_URL: &str = "ws://127.0.0.1:8080";
+
+/// Runnel: a real-time code execution engine.
+#[derive(Debug, Parser)]
+#[command(name = "runnel", version, about)]
+pub(crate) struct Cli {
+    /// Log filter (tracing's EnvFilter syntax).
+    #[arg(long, global = true, env = "RUNNEL_LOG", default_value = "info")]
+    pub(crate) log: String,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run the server (WebSocket, HTTP, SSE) with embedded defaults.
+    Serve(ServeOptions),
+    /// Run one file on a server, streaming its output, with stdin attached.
+    Exec(ExecArgs),
+    /// Create, list and revoke API keys.
+    Keys(KeysOptions),
+    /// List the languages whose runtimes work on this host, with versions.
+    Languages(LanguagesOptions),
+    /// Probe what this host supports for sandboxing and how to fix what it lacks.
+    Doctor,
+    /// Measure latency and throughput against a running server.
+    Bench(BenchArgs),
+}
+
+/// `runnel serve`.
+#[derive(Debug, Args)]
+pub(crate) struct ServeOptions {
+    /// Address to listen on (port 0 picks a free port; the address is printed).
+    #[arg(long, env = "RUNNEL_LISTEN", default_value = DEFAULT_LISTEN)]
+    pub(crate) listen: SocketAddr,
+    /// Data directory: SQLite database and compile cache.
+    #[arg(long, env = "RUNNEL_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    pub(crate) data_dir: PathBuf,
+    /// Ready sandboxes kept per pooled language (0 turns the warm pool off).
+    #[arg(long, env = "RUNNEL_POOL_SIZE", default_value_t = 2)]
+    pub(crate) pool_size: usize,
+    /// Languages with a warm pool, comma-separated.
+    #[arg(long, env = "RUNNEL_POOL_LANGUAGES", value_delimiter = ',', default_value = "python,javascript")]
+    pub(crate) pool_languages: Vec<String>,
+    /// Runs executing at once; more wait.
+    #[arg(long, env = "RUNNEL_MAX_RUNS", default_value_t = 64)]
+    pub(crate) max_runs: usize,
+    /// Largest WebSocket frame accepted, bytes.
+    #[arg(long, env = "RUNNEL_MAX_FRAME_BYTES", default_value_t = 1 << 20)]
+    pub(crate) max_frame_bytes: usize,
+    /// Largest HTTP request body accepted, bytes.
+    #[arg(long, env = "RUNNEL_MAX_BODY_BYTES", default_value_t = 4 << 20)]
+    pub(crate) max_body_bytes: usize,
+    /// Seconds an unauthenticated WebSocket may stay open.
+    #[arg(long, env = "RUNNEL_AUTH_TIMEOUT", default_value_t = 5.0)]
+    pub(crate) auth_timeout: f64,
+    /// Directory of language TOML files to use instead of the embedded ones.
+    #[arg(long, env = "RUNNEL_LANGUAGES_DIR")]
+    pub(crate) languages_dir: Option<PathBuf>,
+    /// Stop when stdin closes (for supervisors and tests that must never leave a server behind).
+    #[arg(long, default_value_t = false)]
+    pub(crate) stop_on_stdin_close: bool,
+    /// Run programs WITHOUT kernel isolation when the host lacks it. Never on a shared host.
+    #[arg(long, env = "RUNNEL_UNCONFINED", default_value_t = false)]
+    pub(crate) unconfined: bool,
+}
+
+/// `runnel keys`.
+#[derive(Debug, Args)]
+pub(crate) struct KeysOptions {
+    /// Data directory of the server.
+    #[arg(long, env = "RUNNEL_DATA_DIR", default_value = DEFAULT_DATA_DIR, global = true)]
+    pub(crate) data_dir: PathBuf,
+    #[command(subcommand)]
+    pub(crate) action: KeysAction,
+}
+
+/// What to do with keys.
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeysAction {
+    /// Create a key; the key is printed alone on the last line of stdout.
+    Create(CreateKeyArgs),
+    /// List keys (never their secrets).
+    List,
+    /// Revoke a key by id or prefix.
+    Revoke {
+        /// The key's id or a unique prefix.
+        id: String,
+    },
+}
+
+/// `runnel keys create`.
+#[derive(Debug, Args)]
+pub(crate) struct CreateKeyArgs {
+    /// A name for the key.
+    #[arg(long, default_value = "default")]
+    pub(crate) name: String,
+    /// Runs in flight at once.
+    #[arg(long)]
+    pub(crate) max_concurrency: Option<u32>,
+    /// Runs per minute.
+    #[arg(long)]
+    pub(crate) rate_per_minute: Option<u32>,
+    /// Largest wall-clock limit a run may ask for, ms.
+    #[arg(long)]
+    pub(crate) max_wall_ms: Option<u64>,
+    /// Largest memory limit a run may ask for, MiB.
+    #[arg(long)]
+    pub(crate) max_memory_mb: Option<u64>,
+    /// Sessions at once.
+    #[arg(long)]
+    pub(crate) max_sessions: Option<u32>,
+}
+
+/// `runnel languages`.
+#[derive(Debug, Args)]
+pub(crate) struct LanguagesOptions {
+    /// Directory of language TOML files to use instead of the embedded ones.
+    #[arg(long, env = "RUNNEL_LANGUAGES_DIR")]
+    pub(crate) languages_dir: Option<PathBuf>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `runnel exec`.
+#[derive(Debug, Args)]
+pub(crate) struct ExecArgs {
+    /// The program's file, or `-` to read it from stdin (then `--language` is required).
+    pub(crate) file: String,
+    /// Program arguments.
+    #[arg(trailing_var_arg = true)]
+    pub(crate) args: Vec<String>,
+    /// Language id or alias; inferred from the file's extension when absent.
+    #[arg(long, short)]
+    pub(crate) language: Option<String>,
+    /// Server URL.
+    #[arg(long, env = "RUNNEL_URL", default_value = DEFAULT_URL)]
+    pub(crate) url: String,
+    /// API key.
+    #[arg(long, env = "RUNNEL_API_KEY")]
+    pub(crate) api_key: String,
+    /// Wall-clock limit, seconds.
+    #[arg(long)]
+    pub(crate) timeout: Option<f64>,
+}
+
+/// `runnel bench`.
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// Server URL.
+    #[arg(long, env = "RUNNEL_URL", default_value = DEFAULT_URL)]
+    pub(crate) url: String,
+    /// API key.
+    #[arg(long, env = "RUNNEL_API_KEY")]
+    pub(crate) api_key: String,
+    /// Samples per latency scenario.
+    #[arg(long, default_value_t = 200)]
+    pub(crate) n: usize,
+    /// Warm-up samples, not counted.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) warmup: usize,
+    /// Concurrency of the throughput scenario.
+    #[arg(long, default_value_t = 16)]
+    pub(crate) concurrency: usize,
+    /// Runs of the throughput scenario.
+    #[arg(long, default_value_t = 1000)]
+    pub(crate) runs: usize,
+    /// Scenarios, comma-separated (default: all).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) scenarios: Vec<String>,
+    /// Language of the one-shot scenarios.
+    #[arg(long, default_value = "python")]
+    pub(crate) language: String,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+}

@@ -1,0 +1,106 @@
+//! `runnel serve`: store, registry, spawner, engine and gateway, started in that order and
+//! stopped in reverse.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use runnel_engine::{Engine, EngineConfig};
+use runnel_gateway::{AppState, GatewayConfig};
+use runnel_languages::Registry;
+use runnel_sandbox::{HostConfig, Spawner};
+use runnel_store::{KeyQuota, Store};
+
+use crate::config::ServeOptions;
+
+pub(crate) async fn serve(options: ServeOptions) -> Result<()> {
+    std::fs::create_dir_all(&options.data_dir)
+        .with_context(|| format!("create data dir {}", options.data_dir.display()))?;
+    let store = Store::open(&options.data_dir)
+        .with_context(|| format!("open the store in {}", options.data_dir.display()))?;
+    if store.active_key_count()? == 0 {
+        let (record, key) = store.create_key("initial", KeyQuota::default())?;
+        println!("No API key existed, so one was created (id {}). It is shown only this once:", record.id);
+        println!("{key}");
+    }
+
+    let registry = load_registry(options.languages_dir.clone()).await?;
+    let spawner = Spawner::start(HostConfig {
+        spawner_exe: std::env::current_exe().context("find the runnel binary")?,
+        unconfined: options.unconfined,
+    })
+    .await
+    .context("start the sandbox spawner (run `runnel doctor` to see what this host lacks)")?;
+
+    let mut engine_config = EngineConfig::with_data_dir(&options.data_dir);
+    engine_config.pool_size = options.pool_size;
+    engine_config.pool_languages = options.pool_languages.clone();
+    engine_config.max_concurrent_runs = options.max_runs;
+    let default_limits = engine_config.default_limits;
+    let engine = Engine::start(engine_config, registry, spawner).await?;
+
+    let gateway_config = GatewayConfig {
+        max_frame_bytes: options.max_frame_bytes,
+        max_body_bytes: options.max_body_bytes,
+        auth_timeout: Duration::from_secs_f64(options.auth_timeout.max(0.1)),
+        default_limits,
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+    };
+    let state = AppState::new(engine.clone(), store.clone(), gateway_config);
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .with_context(|| format!("listen on {}", options.listen))?;
+    let address = listener.local_addr()?;
+    println!("runnel listening on http://{address} (WebSocket ws://{address}/ws)");
+    std::io::stdout().flush()?;
+
+    runnel_gateway::serve(listener, state, shutdown_signal(options.stop_on_stdin_close)).await?;
+    tracing::info!("shutting down");
+    engine.shutdown().await;
+    store.flush();
+    Ok(())
+}
+
+/// The registry: embedded or from a directory, then detected on this host (off the runtime's
+/// threads: detection runs every language's version command).
+pub(crate) async fn load_registry(dir: Option<std::path::PathBuf>) -> Result<Registry> {
+    tokio::task::spawn_blocking(move || -> Result<Registry> {
+        let registry = match dir {
+            Some(dir) => Registry::load_dir(&dir)?,
+            None => Registry::embedded()?,
+        };
+        Ok(registry.detect())
+    })
+    .await?
+}
+
+async fn shutdown_signal(stop_on_stdin_close: bool) {
+    let stdin_closed = async move {
+        if !stop_on_stdin_close {
+            return std::future::pending::<()>().await;
+        }
+        let mut stdin = tokio::io::stdin();
+        let mut buffer = [0u8; 256];
+        loop {
+            match tokio::io::AsyncReadExt::read(&mut stdin, &mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    let interrupt = tokio::signal::ctrl_c();
+    let mut terminate =
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(stream) => stream,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                let _ = interrupt.await;
+                return;
+            }
+        };
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate.recv() => {}
+        () = stdin_closed => {}
+    }
+}

@@ -1,0 +1,227 @@
+//! Test harness: a real `runnel serve` process on a free loopback port, a real API key made
+//! with `runnel keys create`, and small WebSocket and HTTP helpers.
+#![allow(dead_code, clippy::disallowed_methods, missing_docs, unreachable_pub)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::Message;
+
+pub const RUNNEL: &str = env!("CARGO_BIN_EXE_runnel");
+
+/// How long any single expected message may take before a test fails (generous: CI machines
+/// are shared, and this bounds a hang, it measures nothing).
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+pub struct Server {
+    pub address: SocketAddr,
+    pub key: String,
+    pub data_dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Server {
+    pub fn start(extra_args: &[&str]) -> Server {
+        let data_dir = tempfile::tempdir().expect("tempdir");
+        let key = create_key(data_dir.path(), &[]);
+        let mut command = Command::new(RUNNEL);
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--stop-on-stdin-close"])
+            .arg("--data-dir")
+            .arg(data_dir.path())
+            .args(extra_args)
+            .env("RUNNEL_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = command.spawn().expect("spawn runnel serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.strip_prefix("runnel listening on http://") {
+                    let address = rest.split_whitespace().next().unwrap_or_default().to_owned();
+                    let _ = sender.send(address);
+                }
+            }
+        });
+        let address = receiver
+            .recv_timeout(Duration::from_secs(120))
+            .expect("runnel serve printed its address")
+            .parse()
+            .expect("address parses");
+        Server {
+            address,
+            key,
+            data_dir,
+            child,
+        }
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.address)
+    }
+
+    pub fn http_url(&self, path: &str) -> String {
+        format!("http://{}{}", self.address, path)
+    }
+
+    pub fn create_key(&self, args: &[&str]) -> String {
+        create_key(self.data_dir.path(), args)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Stop the server the way an operator does (SIGTERM) and wait for it.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let status = self.child.wait().expect("wait for runnel serve");
+        std::mem::forget(self);
+        status
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn create_key(data_dir: &Path, args: &[&str]) -> String {
+    let output = Command::new(RUNNEL)
+        .args(["keys", "create", "--data-dir"])
+        .arg(data_dir)
+        .args(args)
+        .env("RUNNEL_LOG", "warn")
+        .output()
+        .expect("runnel keys create");
+    assert!(output.status.success(), "keys create failed: {output:?}");
+    let stdout = String::from_utf8(output.stdout).expect("utf8");
+    stdout.lines().last().expect("a last line").trim().to_owned()
+}
+
+pub type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A WebSocket authenticated with the Bearer header.
+pub async fn connect(server: &Server) -> Socket {
+    connect_with_key(server, &server.key).await
+}
+
+pub async fn connect_with_key(server: &Server, key: &str) -> Socket {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = server.ws_url().into_client_request().expect("request");
+    request.headers_mut().insert(
+        "Authorization",
+        format!("Bearer {key}").parse().expect("header"),
+    );
+    let (socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("websocket connects");
+    socket
+}
+
+pub async fn connect_plain(url: &str) -> Socket {
+    let (socket, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("websocket connects");
+    socket
+}
+
+pub async fn send(socket: &mut Socket, value: Value) {
+    socket
+        .send(Message::Text(value.to_string().into()))
+        .await
+        .expect("send");
+}
+
+pub async fn send_text(socket: &mut Socket, text: &str) {
+    socket
+        .send(Message::Text(text.to_owned().into()))
+        .await
+        .expect("send");
+}
+
+/// The next JSON message; panics on close or after [`PATIENCE`].
+pub async fn recv(socket: &mut Socket) -> Value {
+    match recv_or_close(socket).await {
+        Some(value) => value,
+        None => panic!("socket closed while a message was expected"),
+    }
+}
+
+/// The next JSON message, or None if the socket closed.
+pub async fn recv_or_close(socket: &mut Socket) -> Option<Value> {
+    loop {
+        let frame = tokio::time::timeout(PATIENCE, socket.next())
+            .await
+            .expect("a message within the patience window");
+        match frame {
+            Some(Ok(Message::Text(text))) => {
+                return Some(serde_json::from_str(&text).expect("server sends JSON"))
+            }
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
+            Some(Ok(_)) => continue,
+        }
+    }
+}
+
+/// Messages of run `id` until its `exit` (inclusive).
+pub async fn collect_run(socket: &mut Socket, id: &str) -> Vec<Value> {
+    let mut messages = Vec::new();
+    loop {
+        let message = recv(socket).await;
+        if message["id"] != id {
+            continue;
+        }
+        let done = message["type"] == "exit" || message["type"] == "error";
+        messages.push(message);
+        if done {
+            return messages;
+        }
+    }
+}
+
+/// Concatenated `data` of the run-stage chunks of one stream.
+pub fn stream_text(messages: &[Value], stream: &str) -> String {
+    messages
+        .iter()
+        .filter(|message| message["type"] == stream && message.get("stage").is_none())
+        .map(|message| message["data"].as_str().unwrap_or_default())
+        .collect()
+}
+
+/// One non-streamed run: the `result` message.
+pub async fn run_once(socket: &mut Socket, request: Value) -> Value {
+    send(socket, request).await;
+    loop {
+        let message = recv(socket).await;
+        if message["type"] == "result" || message["type"] == "error" {
+            return message;
+        }
+    }
+}
+
+/// A Python interpreter with the `websockets` package, for the seed's quickstart (set up by
+/// `.ci/run`; see scripts/ci-setup.sh).
+pub fn python_with_websockets() -> PathBuf {
+    let path = std::env::var("RUNNEL_TEST_PYTHON")
+        .unwrap_or_else(|_| "/opt/runnel-ci/venv/bin/python".to_owned());
+    let path = PathBuf::from(path);
+    assert!(
+        path.exists(),
+        "missing test prerequisite: {} (a Python with the `websockets` package; run scripts/ci-setup.sh)",
+        path.display()
+    );
+    path
+}

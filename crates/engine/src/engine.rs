@@ -1,0 +1,211 @@
+//! The [`Engine`]: the registry, the spawner, the warm pool, the compile cache and the counters,
+//! shared by every run.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use runnel_languages::{Language, Registry};
+use runnel_protocol::http::LanguageInfo;
+use runnel_sandbox::{Bind, SandboxSpec, Spawner};
+use tokio::sync::{mpsc, Semaphore};
+
+use crate::cache::CompileCache;
+use crate::error::EngineError;
+use crate::executor;
+use crate::pool::{self, Pool};
+use crate::run::{Limits, RunController, RunHandle, RunRequest};
+use crate::stats::{EngineStats, StatsRecorder};
+
+/// Events buffered between a run and its consumer; a slow client slows the program down
+/// (pipes fill up) rather than losing output.
+const EVENT_BUFFER: usize = 256;
+
+/// Engine settings, built once by the CLI from its `Config`.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Directory of the compile cache.
+    pub cache_dir: PathBuf,
+    /// Largest total size of the compile cache, bytes.
+    pub cache_max_bytes: u64,
+    /// Ready sandboxes kept per pooled language (0 turns the pool off).
+    pub pool_size: usize,
+    /// Languages (ids) that get a warm pool.
+    pub pool_languages: Vec<String>,
+    /// Runs executing at once; more wait for a slot.
+    pub max_concurrent_runs: usize,
+    /// Size of each sandbox's `/work` tmpfs, bytes.
+    pub work_bytes: u64,
+    /// Size of each sandbox's `/tmp` tmpfs, bytes.
+    pub tmp_bytes: u64,
+    /// Limits of a run that asks for none; pooled sandboxes are made for these.
+    pub default_limits: Limits,
+    /// CPUs each sandbox may use.
+    pub cpus_per_sandbox: Option<f64>,
+}
+
+impl EngineConfig {
+    /// Defaults for one machine, with the cache under `data_dir`.
+    pub fn with_data_dir(data_dir: &std::path::Path) -> Self {
+        EngineConfig {
+            cache_dir: data_dir.join("cache"),
+            cache_max_bytes: 2 << 30,
+            pool_size: 2,
+            pool_languages: vec!["python".to_owned(), "javascript".to_owned()],
+            max_concurrent_runs: 64,
+            work_bytes: 64 << 20,
+            tmp_bytes: 64 << 20,
+            default_limits: Limits::DEFAULT,
+            cpus_per_sandbox: Some(1.0),
+        }
+    }
+}
+
+/// The engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: EngineConfig,
+    pub(crate) registry: Registry,
+    pub(crate) spawner: Spawner,
+    pub(crate) cache: CompileCache,
+    pub(crate) pool: Pool,
+    pub(crate) stats: StatsRecorder,
+    pub(crate) slots: Semaphore,
+    shutting_down: AtomicBool,
+}
+
+impl Inner {
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
+    }
+
+    /// The sandbox a run of `language` needs.
+    pub(crate) fn sandbox_spec(&self, language: &Language, memory_bytes: u64, pids: u32) -> SandboxSpec {
+        let memory_bytes = memory_bytes.max(language.min_memory_bytes);
+        // tmpfs pages count against the memory cgroup: keep the dirs well below the limit.
+        let tmpfs_cap = (memory_bytes / 2).max(8 << 20);
+        SandboxSpec {
+            binds: language.binds.iter().map(|path| Bind::same(path.clone())).collect(),
+            memory_bytes,
+            pids: pids.max(language.min_pids),
+            cpus: self.config.cpus_per_sandbox,
+            work_bytes: self.config.work_bytes.min(tmpfs_cap),
+            tmp_bytes: self.config.tmp_bytes.min(tmpfs_cap),
+        }
+    }
+}
+
+impl Engine {
+    /// Start the engine: open the compile cache and begin filling the warm pool.
+    pub async fn start(
+        config: EngineConfig,
+        registry: Registry,
+        spawner: Spawner,
+    ) -> Result<Engine, EngineError> {
+        let cache = CompileCache::open(&config.cache_dir, config.cache_max_bytes)?;
+        let pooled: Vec<String> = if config.pool_size == 0 {
+            Vec::new()
+        } else {
+            config
+                .pool_languages
+                .iter()
+                .filter_map(|id| registry.get(id).map(|language| language.id.clone()))
+                .collect()
+        };
+        let inner = Arc::new(Inner {
+            pool: Pool::new(config.pool_size, pooled.clone()),
+            slots: Semaphore::new(config.max_concurrent_runs.max(1)),
+            config,
+            registry,
+            spawner,
+            cache,
+            stats: StatsRecorder::new(),
+            shutting_down: AtomicBool::new(false),
+        });
+        if !pooled.is_empty() {
+            tracing::info!(languages = ?pooled, size = inner.config.pool_size, "warm pool filling");
+            tokio::spawn(pool::refill_loop(Arc::downgrade(&inner)));
+        }
+        Ok(Engine { inner })
+    }
+
+    /// Start a run. Events arrive on the returned handle; dropping the handle kills the run.
+    pub fn run(&self, request: RunRequest) -> Result<RunHandle, EngineError> {
+        if self.inner.is_shutting_down() {
+            return Err(EngineError::Unavailable("the server is shutting down".to_owned()));
+        }
+        let language = self
+            .inner
+            .registry
+            .get(&request.language)
+            .cloned()
+            .ok_or_else(|| EngineError::UnknownLanguage(request.language.clone()))?;
+        let files = executor::prepare_files(&language, &request.files)?;
+        let (event_sender, event_receiver) = mpsc::channel(EVENT_BUFFER);
+        let (input_sender, input_receiver) = mpsc::unbounded_channel();
+        let handle = RunHandle {
+            id: request.id.clone(),
+            language: language.id.clone(),
+            version: language.version.clone(),
+            events: event_receiver,
+            controller: RunController {
+                input: input_sender,
+            },
+        };
+        self.inner.stats.run_started();
+        let run = executor::Run {
+            inner: self.inner.clone(),
+            language,
+            files,
+            request,
+            events: event_sender,
+            input: input_receiver,
+        };
+        tokio::spawn(run.execute());
+        Ok(handle)
+    }
+
+    /// The installed languages, with their versions.
+    pub fn languages(&self) -> Vec<LanguageInfo> {
+        self.inner
+            .registry
+            .languages()
+            .iter()
+            .map(|language| LanguageInfo {
+                id: language.id.clone(),
+                name: language.name.clone(),
+                version: language.version.clone(),
+                aliases: language.aliases.clone(),
+                compiled: language.compiled,
+                repl: language.repl.is_some(),
+                source_file: language.source_file.clone(),
+            })
+            .collect()
+    }
+
+    /// The canonical id of a language id or alias, if installed.
+    pub fn resolve_language(&self, id_or_alias: &str) -> Option<String> {
+        self.inner
+            .registry
+            .get(id_or_alias)
+            .map(|language| language.id.clone())
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> EngineStats {
+        self.inner.stats.snapshot(self.inner.pool.counts())
+    }
+
+    /// Stop taking runs, destroy the warm pool and stop the spawner (which kills every
+    /// sandbox still alive and removes their cgroups).
+    pub async fn shutdown(&self) {
+        self.inner.shutting_down.store(true, Ordering::Release);
+        self.inner.pool.wake();
+        self.inner.pool.drain().await;
+        self.inner.spawner.shutdown().await;
+    }
+}

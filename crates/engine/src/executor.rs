@@ -1,0 +1,565 @@
+//! One run, from sandbox to outcome: take a sandbox, write the files, compile through the
+//! cache, run with stdin and signals wired, map what the sandbox reports to a status.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use runnel_languages::Language;
+use runnel_protocol::{RunStatus, Stage, StreamName};
+use runnel_sandbox::{CommandSpec, FileEntry, LimitHit, Outcome, Process, Sandbox, StdioMode};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::cache::{cache_key, MAX_ENTRY_BYTES};
+use crate::engine::Inner;
+use crate::error::EngineError;
+use crate::output::{pump, OutputBudget};
+use crate::pool::WarmProcess;
+use crate::run::{RunEvent, RunInput, RunOutcome, RunRequest, Signal, SourceFile};
+
+/// The program's working directory (and `HOME`) inside the sandbox.
+pub(crate) const WORK_DIR: &str = "/work";
+
+/// Longest a file name (with its directories) may be.
+const MAX_FILE_NAME_BYTES: usize = 255;
+
+/// How long output may still drain after the program's process group is gone.
+const DRAIN_GRACE: Duration = Duration::from_millis(500);
+
+/// Check file names and turn the request's files into sandbox files.
+pub(crate) fn prepare_files(
+    language: &Language,
+    files: &[SourceFile],
+) -> Result<Vec<FileEntry>, EngineError> {
+    if files.is_empty() {
+        return Err(EngineError::InvalidRequest(
+            "no program: send `code` or `files`".to_owned(),
+        ));
+    }
+    let mut entries = Vec::with_capacity(files.len());
+    for (index, file) in files.iter().enumerate() {
+        let name = if index == 0 && file.name.is_empty() {
+            language.source_file.clone()
+        } else {
+            file.name.clone()
+        };
+        validate_file_name(&name)?;
+        if entries.iter().any(|entry: &FileEntry| entry.path == name) {
+            return Err(EngineError::InvalidRequest(format!("file `{name}` appears twice")));
+        }
+        entries.push(FileEntry {
+            path: name,
+            contents: file.contents.clone(),
+            executable: false,
+        });
+    }
+    Ok(entries)
+}
+
+fn validate_file_name(name: &str) -> Result<(), EngineError> {
+    let invalid = |why: &str| {
+        Err(EngineError::InvalidRequest(format!(
+            "file name `{}` {why}",
+            name.escape_debug()
+        )))
+    };
+    if name.is_empty() {
+        return invalid("is empty");
+    }
+    if name.len() > MAX_FILE_NAME_BYTES {
+        return invalid("is too long");
+    }
+    if name.starts_with('/') {
+        return invalid("must be relative");
+    }
+    if name.contains('\0') || name.contains('\\') {
+        return invalid("contains a forbidden character");
+    }
+    if name
+        .split('/')
+        .any(|part| part.is_empty() || part == "." || part == "..")
+    {
+        return invalid("has an empty, `.` or `..` component");
+    }
+    Ok(())
+}
+
+/// Everything one run needs; consumed by [`Run::execute`].
+pub(crate) struct Run {
+    pub(crate) inner: Arc<Inner>,
+    pub(crate) language: Language,
+    pub(crate) files: Vec<FileEntry>,
+    pub(crate) request: RunRequest,
+    pub(crate) events: mpsc::Sender<RunEvent>,
+    pub(crate) input: mpsc::UnboundedReceiver<RunInput>,
+}
+
+/// What one step (compile or run) came to.
+struct StepResult {
+    outcome: Outcome,
+    killed_by_request: bool,
+    output_exceeded: bool,
+    pumps: Vec<JoinHandle<()>>,
+}
+
+impl Run {
+    /// Run to the end and send `Exit` last, whatever happens.
+    #[tracing::instrument(name = "run", skip_all, fields(id = %self.request.id, language = %self.language.id))]
+    pub(crate) async fn execute(mut self) {
+        let started = Instant::now();
+        let _ = self.events.send(RunEvent::Started).await;
+        let outcome = match self.execute_steps().await {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                tracing::error!(%error, "run failed inside the engine");
+                internal_error(format!("engine error: {error}"))
+            }
+        };
+        self.inner
+            .stats
+            .run_finished(&self.language.id, outcome.status, started.elapsed());
+        let _ = self.events.send(RunEvent::Exit(outcome)).await;
+    }
+
+    async fn execute_steps(&mut self) -> Result<RunOutcome, EngineError> {
+        let _slot = self
+            .inner
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| EngineError::Unavailable("the engine is closed".to_owned()))?;
+        let limits = self.request.limits;
+        let (sandbox, warm) = self.take_sandbox().await?;
+        let result = self.in_sandbox(&sandbox, warm).await;
+        // One sandbox, one run: it is destroyed whatever happened.
+        let destroyed = sandbox.destroy().await;
+        let (mut outcome, pumps) = result?;
+        for pump in pumps {
+            // The sandbox is gone, so every pipe has closed; this only waits for the last
+            // chunks to be handed over.
+            if tokio::time::timeout(DRAIN_GRACE, pump).await.is_err() {
+                tracing::warn!("output still draining after the sandbox was destroyed");
+            }
+        }
+        if let Err(error) = destroyed {
+            tracing::error!(%error, "sandbox destroy failed");
+        }
+        if outcome.status == RunStatus::Timeout && outcome.message.is_none() {
+            outcome.message = Some(format!("wall-clock limit of {} ms", limits.wall.as_millis()));
+        }
+        Ok(outcome)
+    }
+
+    async fn take_sandbox(&self) -> Result<(Sandbox, Option<WarmProcess>), EngineError> {
+        let limits = self.request.limits;
+        let defaults = self.inner.config.default_limits;
+        if let Some(warm) = self.inner.pool.take(&self.language.id) {
+            let needs_compile_room = self.language.compiled;
+            if needs_compile_room
+                || limits.memory_bytes != warm.memory_bytes
+                || limits.pids != defaults.pids
+            {
+                let memory = limits.memory_bytes.max(self.language.min_memory_bytes);
+                warm.sandbox
+                    .set_limits(memory, limits.pids.max(self.language.min_pids))
+                    .await?;
+            }
+            // The warm interpreter was started with the default limits in its environment
+            // and rlimits: only a run with those limits may use it.
+            let usable = limits.memory_bytes == warm.memory_bytes
+                && limits.cpu == defaults.cpu
+                && self.request.compiler_args.is_empty();
+            let process = if usable { warm.warm } else { None };
+            return Ok((warm.sandbox, process));
+        }
+        let (memory, pids) = if self.language.compiled {
+            let compile = self.language.compile_limits();
+            (
+                limits.memory_bytes.max(compile.memory_bytes),
+                limits.pids.max(compile.pids),
+            )
+        } else {
+            (limits.memory_bytes, limits.pids)
+        };
+        let spec = self.inner.sandbox_spec(&self.language, memory, pids);
+        Ok((self.inner.spawner.create(&spec).await?, None))
+    }
+
+    async fn in_sandbox(
+        &mut self,
+        sandbox: &Sandbox,
+        warm: Option<WarmProcess>,
+    ) -> Result<(RunOutcome, Vec<JoinHandle<()>>), EngineError> {
+        sandbox.write_files(&self.files).await?;
+        let mut pending_stdin = Vec::new();
+        let mut compile_time = Duration::ZERO;
+        let mut cached = false;
+        if self.language.compiled {
+            match self.compile(sandbox, &mut pending_stdin).await? {
+                Compiled::Ready { time, from_cache } => {
+                    compile_time = time;
+                    cached = from_cache;
+                }
+                Compiled::Failed(outcome) => return Ok((outcome, Vec::new())),
+            }
+            let limits = self.request.limits;
+            sandbox
+                .set_limits(
+                    limits.memory_bytes.max(self.language.min_memory_bytes),
+                    limits.pids.max(self.language.min_pids),
+                )
+                .await?;
+        }
+        let mut initial = pending_stdin;
+        if let Some(stdin) = self.request.stdin.take() {
+            initial.insert(0, (stdin, false));
+        }
+        if self.request.close_stdin {
+            initial.push((Vec::new(), true));
+        }
+        let names: Vec<String> = self.files.iter().map(|file| file.path.clone()).collect();
+        let command = CommandSpec {
+            argv: self.language.run_command(&names, &self.request.args),
+            env: self
+                .language
+                .run_environment(self.request.limits.memory_bytes),
+            cwd: WORK_DIR.to_owned(),
+            stdio: StdioMode::Pipes,
+            cpu_time: Some(self.request.limits.cpu),
+            file_size: self.inner.config.work_bytes,
+            extra_pipes: Vec::new(),
+        };
+        let budget = OutputBudget::new(self.request.limits.output_bytes);
+        let process = match warm {
+            Some(warm) => launch_warm(warm, &names, &self.request.args).await?,
+            None => sandbox.start(&command).await?,
+        };
+        let step = self
+            .supervise(process, Stage::Run, self.request.limits.wall, initial, &budget, &mut Vec::new())
+            .await?;
+        let outcome = outcome_of(&step, compile_time, cached, &self.request);
+        Ok((outcome, step.pumps))
+    }
+
+    async fn compile(
+        &mut self,
+        sandbox: &Sandbox,
+        pending_stdin: &mut Vec<(Vec<u8>, bool)>,
+    ) -> Result<Compiled, EngineError> {
+        let key = cache_key(
+            &self.language.toolchain_key(),
+            &self.files,
+            &self.request.compiler_args,
+        );
+        let lock = self.inner.cache.key_lock(&key);
+        let _held = lock.lock().await;
+        if let Some(artifacts) = self.inner.cache.get(&key) {
+            self.inner.stats.cache(true);
+            sandbox.write_files(&artifacts).await?;
+            return Ok(Compiled::Ready {
+                time: Duration::ZERO,
+                from_cache: true,
+            });
+        }
+        self.inner.stats.cache(false);
+        let compile_limits = self.language.compile_limits();
+        sandbox
+            .set_limits(compile_limits.memory_bytes, compile_limits.pids)
+            .await?;
+        let names: Vec<String> = self.files.iter().map(|file| file.path.clone()).collect();
+        let Some(argv) = self
+            .language
+            .compile_command(&names, &self.request.compiler_args)
+        else {
+            return Ok(Compiled::Ready {
+                time: Duration::ZERO,
+                from_cache: false,
+            });
+        };
+        let command = CommandSpec {
+            argv,
+            env: self
+                .language
+                .compile_environment(compile_limits.memory_bytes),
+            cwd: WORK_DIR.to_owned(),
+            stdio: StdioMode::Pipes,
+            cpu_time: Some(compile_limits.wall),
+            file_size: self.inner.config.work_bytes,
+            extra_pipes: Vec::new(),
+        };
+        // Compiler output does not count against the program's output limit, but it is
+        // bounded all the same.
+        let budget = OutputBudget::new(self.request.limits.output_bytes.max(256 << 10));
+        let process = sandbox.start(&command).await?;
+        let closed_stdin = vec![(Vec::new(), true)];
+        let step = self
+            .supervise(process, Stage::Compile, compile_limits.wall, closed_stdin, &budget, pending_stdin)
+            .await?;
+        for pump in step.pumps {
+            let _ = tokio::time::timeout(DRAIN_GRACE, pump).await;
+        }
+        let outcome = &step.outcome;
+        let succeeded = outcome.exit_code == Some(0) && outcome.limit.is_none();
+        if step.killed_by_request {
+            return Ok(Compiled::Failed(RunOutcome {
+                status: RunStatus::Killed,
+                message: Some("killed during compilation".to_owned()),
+                ..compile_failure(outcome)
+            }));
+        }
+        if !succeeded {
+            let message = match outcome.limit {
+                Some(LimitHit::Wall) => format!(
+                    "compilation exceeded its time limit of {} ms",
+                    compile_limits.wall.as_millis()
+                ),
+                Some(LimitHit::Memory) => "compilation exceeded its memory limit".to_owned(),
+                Some(LimitHit::Cpu) => "compilation exceeded its CPU limit".to_owned(),
+                Some(LimitHit::Pids) => "compilation exceeded its process limit".to_owned(),
+                None => "compilation failed".to_owned(),
+            };
+            return Ok(Compiled::Failed(RunOutcome {
+                message: Some(message),
+                ..compile_failure(outcome)
+            }));
+        }
+        let tree = sandbox.read_tree(MAX_ENTRY_BYTES).await?;
+        let artifacts: Vec<FileEntry> = tree
+            .into_iter()
+            .filter(|entry| !self.files.iter().any(|source| source == entry))
+            .collect();
+        if let Err(error) = self.inner.cache.put(&key, &artifacts) {
+            tracing::warn!(%error, "compile cache write failed");
+        }
+        Ok(Compiled::Ready {
+            time: outcome.wall_time,
+            from_cache: false,
+        })
+    }
+
+    /// Wire stdin, signals and output of a started process and wait for it.
+    async fn supervise(
+        &mut self,
+        mut process: Process,
+        stage: Stage,
+        wall: Duration,
+        initial_stdin: Vec<(Vec<u8>, bool)>,
+        budget: &Arc<OutputBudget>,
+        held_stdin: &mut Vec<(Vec<u8>, bool)>,
+    ) -> Result<StepResult, EngineError> {
+        let started = tokio::time::Instant::now();
+        let deadline = started + wall;
+        let mut pumps = Vec::new();
+        if let Some(stdout) = process.stdout.take() {
+            pumps.push(tokio::spawn(pump(stdout, stage, StreamName::Stdout, budget.clone(), self.events.clone())));
+        }
+        if let Some(stderr) = process.stderr.take() {
+            pumps.push(tokio::spawn(pump(stderr, stage, StreamName::Stderr, budget.clone(), self.events.clone())));
+        }
+        let stdin = spawn_stdin_writer(process.stdin.take(), initial_stdin);
+        let mut killed_by_request = false;
+        let mut output_exceeded = false;
+        let mut client_gone = false;
+        let outcome = loop {
+            tokio::select! {
+                outcome = process.wait(Some(deadline)) => break outcome?,
+                input = self.input.recv(), if !client_gone => match input {
+                    Some(RunInput::Stdin { data, eof }) => {
+                        if stage == Stage::Compile {
+                            held_stdin.push((data, eof));
+                        } else if let Some(stdin) = &stdin {
+                            let _ = stdin.send((data, eof));
+                        }
+                    }
+                    Some(RunInput::Signal(signal)) => {
+                        killed_by_request = true;
+                        let number = if stage == Stage::Compile {
+                            Signal::Kill.number()
+                        } else {
+                            signal.number()
+                        };
+                        signal_quietly(&process, number);
+                    }
+                    None => client_gone = true,
+                },
+                () = budget.exceeded_notify.notified(), if !output_exceeded => {
+                    output_exceeded = true;
+                    signal_quietly(&process, Signal::Kill.number());
+                }
+                () = self.events.closed(), if !client_gone => {
+                    client_gone = true;
+                    signal_quietly(&process, Signal::Kill.number());
+                }
+            }
+        };
+        drop(stdin);
+        // A signal the client sent only counts as the cause if a signal ended the program.
+        let killed_by_request = killed_by_request && outcome.signal.is_some();
+        Ok(StepResult {
+            outcome,
+            killed_by_request,
+            output_exceeded: output_exceeded || budget.exceeded(),
+            pumps,
+        })
+    }
+}
+
+enum Compiled {
+    Ready { time: Duration, from_cache: bool },
+    Failed(RunOutcome),
+}
+
+/// Signal a process that may already have exited (then there is nothing to do).
+fn signal_quietly(process: &Process, number: i32) {
+    if let Err(error) = process.signal(number) {
+        tracing::debug!(%error, number, "signal not delivered");
+    }
+}
+
+/// Send the launch request to a warm driver: the program's files are in place now.
+async fn launch_warm(
+    mut warm: WarmProcess,
+    names: &[String],
+    args: &[String],
+) -> Result<Process, EngineError> {
+    let main = names.first().cloned().unwrap_or_default();
+    let request = serde_json::json!({ "main": main, "args": args });
+    let mut line = request.to_string().into_bytes();
+    line.push(b'\n');
+    warm.launch
+        .write_all(&line)
+        .await
+        .map_err(|source| EngineError::Io {
+            path: "warm driver launch pipe".into(),
+            source,
+        })?;
+    // Closing the launch pipe tells the driver nothing more comes.
+    drop(warm.launch);
+    Ok(warm.process)
+}
+
+/// A task that writes stdin in order without ever blocking the run's control loop.
+fn spawn_stdin_writer(
+    pipe: Option<tokio::net::unix::pipe::Sender>,
+    initial: Vec<(Vec<u8>, bool)>,
+) -> Option<mpsc::UnboundedSender<(Vec<u8>, bool)>> {
+    let mut pipe = pipe?;
+    let (sender, mut receiver) = mpsc::unbounded_channel::<(Vec<u8>, bool)>();
+    for item in initial {
+        let _ = sender.send(item);
+    }
+    tokio::spawn(async move {
+        while let Some((data, eof)) = receiver.recv().await {
+            if !data.is_empty() && pipe.write_all(&data).await.is_err() {
+                return; // the program closed its stdin
+            }
+            if eof {
+                return; // dropping the pipe closes the program's stdin
+            }
+        }
+    });
+    Some(sender)
+}
+
+/// Map what the sandbox saw to the run's status.
+fn outcome_of(
+    step: &StepResult,
+    compile_time: Duration,
+    cached: bool,
+    request: &RunRequest,
+) -> RunOutcome {
+    let outcome = &step.outcome;
+    let (status, message) = if step.output_exceeded {
+        (
+            RunStatus::OutputLimit,
+            Some(format!(
+                "output limit of {} bytes reached",
+                request.limits.output_bytes
+            )),
+        )
+    } else if step.killed_by_request {
+        (RunStatus::Killed, Some("killed on request".to_owned()))
+    } else {
+        match outcome.limit {
+            Some(LimitHit::Wall) => (RunStatus::Timeout, None),
+            Some(LimitHit::Cpu) => (
+                RunStatus::CpuLimit,
+                Some(format!("CPU limit of {} ms", request.limits.cpu.as_millis())),
+            ),
+            Some(LimitHit::Memory) => (
+                RunStatus::MemoryLimit,
+                Some(format!(
+                    "memory limit of {} MiB",
+                    request.limits.memory_bytes >> 20
+                )),
+            ),
+            Some(LimitHit::Pids) if outcome.exit_code != Some(0) => (
+                RunStatus::RuntimeError,
+                Some(format!(
+                    "process limit of {} reached",
+                    request.limits.pids
+                )),
+            ),
+            _ if outcome.exit_code == Some(0) => (RunStatus::Ok, None),
+            _ => (RunStatus::RuntimeError, None),
+        }
+    };
+    RunOutcome {
+        status,
+        exit_code: outcome.exit_code,
+        signal: outcome.signal,
+        wall_time: outcome.wall_time,
+        cpu_time: outcome.cpu_time,
+        peak_memory: outcome.peak_memory,
+        compile_time,
+        cached,
+        truncated: step.output_exceeded,
+        message,
+    }
+}
+
+fn compile_failure(outcome: &Outcome) -> RunOutcome {
+    RunOutcome {
+        status: RunStatus::CompileError,
+        exit_code: outcome.exit_code,
+        signal: outcome.signal,
+        wall_time: Duration::ZERO,
+        cpu_time: Duration::ZERO,
+        peak_memory: 0,
+        compile_time: outcome.wall_time,
+        cached: false,
+        truncated: false,
+        message: None,
+    }
+}
+
+pub(crate) fn internal_error(message: String) -> RunOutcome {
+    RunOutcome {
+        status: RunStatus::InternalError,
+        exit_code: None,
+        signal: None,
+        wall_time: Duration::ZERO,
+        cpu_time: Duration::ZERO,
+        peak_memory: 0,
+        compile_time: Duration::ZERO,
+        cached: false,
+        truncated: false,
+        message: Some(message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_file_names_are_refused() {
+        for name in ["/etc/passwd", "../x", "a/../../x", "a//b", "./a", "a\\b", "nul\0", ""] {
+            assert!(validate_file_name(name).is_err(), "{name:?} accepted");
+        }
+        for name in ["main.py", "src/lib.rs", "a.b/c-d_e.txt", "ünïcode.py"] {
+            assert!(validate_file_name(name).is_ok(), "{name:?} refused");
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! The warm pool: sandboxes created ahead of requests, per language, with the interpreter
+//! already started where the language has a warm-start driver. Each one serves exactly one run
+//! and is destroyed after it; nothing is ever handed to a second run or session.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use runnel_languages::Language;
+use runnel_sandbox::{CommandSpec, ExtraEnd, FileEntry, Process, Sandbox, StdioMode};
+
+use crate::engine::Inner;
+use crate::error::EngineError;
+
+/// Pause after a failed refill, so a broken host does not spin.
+const REFILL_BACKOFF: Duration = Duration::from_secs(1);
+
+/// A sandbox ready for one run.
+pub(crate) struct WarmSandbox {
+    pub(crate) sandbox: Sandbox,
+    /// The interpreter, already started and blocked on its launch pipe.
+    pub(crate) warm: Option<WarmProcess>,
+    /// Memory limit the sandbox (and the warm interpreter's hints) were made for.
+    pub(crate) memory_bytes: u64,
+}
+
+/// A started driver waiting for its launch request.
+pub(crate) struct WarmProcess {
+    pub(crate) process: Process,
+    pub(crate) launch: tokio::net::unix::pipe::Sender,
+}
+
+/// Ready sandboxes by language id.
+pub(crate) struct Pool {
+    target: usize,
+    languages: Vec<String>,
+    ready: Mutex<HashMap<String, VecDeque<WarmSandbox>>>,
+    wake: tokio::sync::Notify,
+}
+
+impl Pool {
+    pub(crate) fn new(target: usize, languages: Vec<String>) -> Self {
+        Pool {
+            target,
+            languages,
+            ready: Mutex::new(HashMap::new()),
+            wake: tokio::sync::Notify::new(),
+        }
+    }
+
+    fn with<T>(&self, action: impl FnOnce(&mut HashMap<String, VecDeque<WarmSandbox>>) -> T) -> T {
+        let mut guard = self.ready.lock().unwrap_or_else(|poison| poison.into_inner());
+        action(&mut guard)
+    }
+
+    /// Take a ready sandbox for `language`, if there is one; the refiller makes another.
+    pub(crate) fn take(&self, language: &str) -> Option<WarmSandbox> {
+        let taken = self.with(|ready| ready.get_mut(language).and_then(VecDeque::pop_front));
+        if taken.is_some() {
+            self.wake.notify_one();
+        }
+        taken
+    }
+
+    /// Ready counts, for stats.
+    pub(crate) fn counts(&self) -> BTreeMap<String, usize> {
+        self.with(|ready| {
+            self.languages
+                .iter()
+                .map(|language| {
+                    let count = ready.get(language).map_or(0, VecDeque::len);
+                    (language.clone(), count)
+                })
+                .collect()
+        })
+    }
+
+    /// The language most in need of a sandbox, if any is below target.
+    fn neediest(&self) -> Option<String> {
+        self.with(|ready| {
+            self.languages
+                .iter()
+                .map(|language| (ready.get(language).map_or(0, VecDeque::len), language))
+                .filter(|(count, _)| *count < self.target)
+                .min_by_key(|(count, _)| *count)
+                .map(|(_, language)| language.clone())
+        })
+    }
+
+    /// Destroy every ready sandbox (at shutdown).
+    pub(crate) async fn drain(&self) {
+        let all: Vec<WarmSandbox> = self.with(|ready| {
+            ready
+                .values_mut()
+                .flat_map(|queue| queue.drain(..))
+                .collect()
+        });
+        for warm in all {
+            let _ = warm.sandbox.destroy().await;
+        }
+    }
+
+    pub(crate) fn wake(&self) {
+        self.wake.notify_one();
+    }
+}
+
+/// Keep the pool full until the engine is dropped or shut down.
+pub(crate) async fn refill_loop(inner: Weak<Inner>) {
+    loop {
+        let Some(engine) = inner.upgrade() else {
+            return;
+        };
+        if engine.is_shutting_down() {
+            return;
+        }
+        let Some(language_id) = engine.pool.neediest() else {
+            let pool_wake = engine.pool.wake.notified();
+            drop(engine);
+            pool_wake.await;
+            continue;
+        };
+        let Some(language) = engine.registry.get(&language_id).cloned() else {
+            return;
+        };
+        match prepare(&engine, &language).await {
+            Ok(warm) => {
+                if engine.is_shutting_down() {
+                    let _ = warm.sandbox.destroy().await;
+                    return;
+                }
+                engine.pool.with(|ready| {
+                    ready.entry(language_id).or_default().push_back(warm);
+                });
+            }
+            Err(error) => {
+                tracing::warn!(language = %language_id, %error, "warm pool refill failed");
+                drop(engine);
+                tokio::time::sleep(REFILL_BACKOFF).await;
+            }
+        }
+    }
+}
+
+/// Create a sandbox for `language` and start its warm driver.
+async fn prepare(engine: &Arc<Inner>, language: &Language) -> Result<WarmSandbox, EngineError> {
+    let limits = engine.config.default_limits;
+    let spec = engine.sandbox_spec(language, limits.memory_bytes, limits.pids);
+    let sandbox = engine.spawner.create(&spec).await?;
+    let warm = match language.warm_start() {
+        Some(warm_start) => match start_driver(engine, language, &sandbox, warm_start).await {
+            Ok(process) => Some(process),
+            Err(error) => {
+                let _ = sandbox.destroy().await;
+                return Err(error);
+            }
+        },
+        None => None,
+    };
+    Ok(WarmSandbox {
+        sandbox,
+        warm,
+        memory_bytes: limits.memory_bytes,
+    })
+}
+
+async fn start_driver(
+    engine: &Inner,
+    language: &Language,
+    sandbox: &Sandbox,
+    warm_start: runnel_languages::WarmStart,
+) -> Result<WarmProcess, EngineError> {
+    let limits = engine.config.default_limits;
+    sandbox
+        .write_files(&[FileEntry {
+            path: warm_start.driver_file.clone(),
+            contents: warm_start.driver_source.as_bytes().to_vec(),
+            executable: false,
+        }])
+        .await?;
+    let command = CommandSpec {
+        argv: warm_start.argv.clone(),
+        env: language.run_environment(limits.memory_bytes),
+        cwd: crate::executor::WORK_DIR.to_owned(),
+        stdio: StdioMode::Pipes,
+        cpu_time: Some(limits.cpu),
+        file_size: engine.config.work_bytes,
+        extra_pipes: vec![runnel_sandbox::ExtraPipe::Read],
+    };
+    let mut process = sandbox.start(&command).await?;
+    let launch = match process.extra.pop() {
+        Some(ExtraEnd::Sender(sender)) => sender,
+        _ => {
+            return Err(EngineError::Unavailable(
+                "warm driver started without its launch pipe".to_owned(),
+            ))
+        }
+    };
+    Ok(WarmProcess { process, launch })
+}
