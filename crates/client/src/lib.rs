@@ -1,1 +1,27 @@
-//! runnel-client (being written).
+//! Runnel's Rust client for protocol v1 (`/ws`), and the logic of `runnel exec` and
+//! `runnel bench`, which the CLI wires to its arguments.
+//!
+//! # Layout
+//! - [`Client`] (`connection`): one WebSocket with TCP_NODELAY; a reader task routes frames
+//!   by run id (`routing`); sends go straight from the caller's task.
+//! - [`Run`] (`run`): one streamed run's events, stdin and signals; it keeps the last `seq`
+//!   for a later resume.
+//! - [`endpoint`]: URL normalisation. [`language`]: language from a file extension.
+//! - [`exec`]: `runnel exec`, with the exit-code mapping in [`exec::exit_code`].
+//! - [`bench`]: `runnel bench` scenarios, HDR-histogram statistics and the report.
+//! - [`error`] holds [`ClientError`].
+
+pub mod bench;
+mod connection;
+pub mod endpoint;
+pub mod error;
+pub mod exec;
+pub mod language;
+mod routing;
+mod run;
+
+pub use bench::{bench, BenchOptions, BenchReport, Scenario};
+pub use connection::{Client, PING_TIMEOUT};
+pub use error::ClientError;
+pub use exec::{exec, ExecOptions};
+pub use run::Run;
