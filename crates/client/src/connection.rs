@@ -134,21 +134,20 @@ impl Client {
         request.stream = false;
         let id = self.assign_id(&mut request);
         let mut events = self.register(&id)?;
-        if let Err(error) = self.send(&ClientMessage::Execute(request)).await {
-            self.unregister(&id);
-            return Err(error);
-        }
+        // Drops the route however this ends, including when the caller gives up waiting.
+        let _route = RouteGuard {
+            client: self,
+            id: &id,
+        };
+        self.send(&ClientMessage::Execute(request)).await?;
         match events.recv().await {
             Some(ServerMessage::Result(result)) => Ok(result),
             Some(ServerMessage::Error(error)) => Err(self.server_error(error)),
-            Some(other) => {
-                self.unregister(&id);
-                Err(ClientError::Unexpected {
-                    id,
-                    expected: "result",
-                    got: routing::type_name(&other).to_owned(),
-                })
-            }
+            Some(other) => Err(ClientError::Unexpected {
+                id: id.clone(),
+                expected: "result",
+                got: routing::type_name(&other).to_owned(),
+            }),
             None => Err(self.closed_error()),
         }
     }
@@ -274,6 +273,18 @@ impl std::fmt::Debug for Client {
             .debug_struct("Client")
             .field("url", &self.shared.url)
             .finish_non_exhaustive()
+    }
+}
+
+/// Removes a run's route when dropped.
+struct RouteGuard<'a> {
+    client: &'a Client,
+    id: &'a str,
+}
+
+impl Drop for RouteGuard<'_> {
+    fn drop(&mut self) {
+        self.client.unregister(self.id);
     }
 }
 

@@ -7,8 +7,8 @@
 //! - [`Run`] (`run`): one streamed run's events, stdin and signals; it keeps the last `seq`
 //!   for a later resume.
 //! - [`endpoint`]: URL normalisation. [`language`]: language from a file extension.
-//! - [`exec`]: `runnel exec`, with the exit-code mapping in [`exec::exit_code`].
-//! - [`bench`]: `runnel bench` scenarios, HDR-histogram statistics and the report.
+//! - [`exec`](mod@exec): `runnel exec`, with the exit-code mapping in [`exec::exit_code`].
+//! - [`bench`](mod@bench): `runnel bench` scenarios, HDR-histogram statistics and the report.
 //! - [`error`] holds [`ClientError`].
 
 pub mod bench;
