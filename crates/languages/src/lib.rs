@@ -2,11 +2,30 @@
 //! with the runtimes that are really installed detected (and their versions read) on this host.
 //!
 //! Languages are data, not code. The engine asks a [`Language`] for the argv of its compile and
-//! run steps, the environment (with memory hints derived from the run's memory limit) and the
-//! read-only binds its toolchain needs inside the sandbox.
+//! run steps, the environment (with memory hints derived from the run's memory limit), the
+//! limits of the compile step and the read-only binds its toolchain needs inside the sandbox.
+//! The schema of the files is documented in `languages/README.md`; the toolchains they expect
+//! are installed by `scripts/install-languages.sh`.
+//!
+//! # Layout
+//! - [`registry`](Registry): loading (embedded or from a directory), lookup, detection.
+//! - `spec`: the TOML schema and its validation into a [`Language`].
+//! - `language`: a [`Language`] and what the engine asks of it.
+//! - `template`: `{placeholder}` expansion in argv and environment templates.
+//! - `host_path`: `~`, globs and symlinks of host paths, resolved at load time.
+//! - `detect`: version commands run on the host.
+//! - `warm`: warm-start drivers ([`WarmStart`]) for the engine's warm pool.
 
+mod detect;
+mod error;
+mod host_path;
 mod language;
 mod registry;
+mod spec;
+mod template;
+mod warm;
 
-pub use language::{Language, LanguageError};
+pub use error::LanguageError;
+pub use language::{CompileLimits, Language, ReplSpec, SandboxDirs, SANDBOX_PATH};
 pub use registry::Registry;
+pub use warm::WarmStart;

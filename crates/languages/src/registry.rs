@@ -1,4 +1,171 @@
-//! The set of languages.
-/// All languages.
+//! The set of languages: loaded from TOML, validated, looked up by id or alias.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::detect;
+use crate::error::LanguageError;
+use crate::language::Language;
+use crate::spec;
+
+/// The language files of the repository's `languages/` directory, embedded at build time
+/// (`build.rs`), as (file name, text).
+const EMBEDDED: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/embedded_languages.rs"));
+
+/// All languages, sorted by id. Cheap to clone.
 #[derive(Debug, Clone, Default)]
-pub struct Registry;
+pub struct Registry {
+    languages: Arc<[Language]>,
+    /// Lowercase id or alias -> index into `languages`.
+    index: Arc<HashMap<String, usize>>,
+}
+
+impl Registry {
+    /// The TOML files of the repository's `languages/` directory, embedded in the binary at
+    /// build time, so a binary works from any directory. Versions are empty until
+    /// [`Registry::detect`].
+    pub fn embedded() -> Result<Registry, LanguageError> {
+        Self::from_texts(
+            EMBEDDED
+                .iter()
+                .map(|(file, text)| (file.to_string(), *text)),
+        )
+    }
+
+    /// Load and validate every `*.toml` in a directory (operators can add languages).
+    pub fn load_dir(dir: &Path) -> Result<Registry, LanguageError> {
+        let read_dir_error = |source| LanguageError::ReadDir {
+            path: dir.to_path_buf(),
+            source,
+        };
+        let mut paths = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(read_dir_error)? {
+            let path = entry.map_err(read_dir_error)?.path();
+            if path
+                .extension()
+                .is_some_and(|extension| extension == "toml")
+            {
+                paths.push(path);
+            }
+        }
+        if paths.is_empty() {
+            return Err(LanguageError::NoLanguages {
+                path: dir.to_path_buf(),
+            });
+        }
+        paths.sort();
+        let mut texts = Vec::with_capacity(paths.len());
+        for path in paths {
+            let text = std::fs::read_to_string(&path).map_err(|source| LanguageError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            texts.push((path.display().to_string(), text));
+        }
+        Self::from_texts(
+            texts
+                .iter()
+                .map(|(file, text)| (file.clone(), text.as_str())),
+        )
+    }
+
+    /// Parse and validate one language file's text; `file` names it in errors.
+    pub fn parse_file(file: &str, text: &str) -> Result<Language, LanguageError> {
+        spec::parse(file, text)
+    }
+
+    /// Build a registry from already-validated languages (ids and aliases must be unique).
+    pub fn from_languages(languages: Vec<Language>) -> Result<Registry, LanguageError> {
+        let mut languages = languages;
+        languages.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut index: HashMap<String, usize> = HashMap::new();
+        for (position, language) in languages.iter().enumerate() {
+            for name in std::iter::once(&language.id).chain(&language.aliases) {
+                let name = name.to_lowercase();
+                if let Some(&other) = index.get(&name) {
+                    if other == position {
+                        continue;
+                    }
+                    return Err(LanguageError::Duplicate {
+                        file: language.file().to_string(),
+                        name,
+                        other: languages[other].file().to_string(),
+                    });
+                }
+                index.insert(name, position);
+            }
+        }
+        Ok(Registry {
+            languages: languages.into(),
+            index: Arc::new(index),
+        })
+    }
+
+    /// Run each language's version command on the host (in parallel, each with a timeout and a
+    /// clean environment), keep only the languages whose toolchain works, and fill in their
+    /// versions. Logs which are available (info) and why the others are not (debug).
+    pub fn detect(self) -> Registry {
+        self.detect_with_reasons().0
+    }
+
+    /// Like [`Registry::detect`], but also returns why each missing language is unavailable,
+    /// as (id, reason), for `runnel doctor` and tests.
+    pub fn detect_with_reasons(self) -> (Registry, Vec<(String, String)>) {
+        let results: Vec<Result<String, detect::Missing>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = self
+                .languages
+                .iter()
+                .map(|language| scope.spawn(move || detect::detect(language)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|handle| {
+                    handle
+                        .join()
+                        .unwrap_or_else(|_| Err("version check panicked".to_string()))
+                })
+                .collect()
+        });
+        let mut available = Vec::new();
+        let mut summary = Vec::new();
+        let mut reasons = Vec::new();
+        for (language, result) in self.languages.iter().zip(results) {
+            match result {
+                Ok(version) => {
+                    summary.push(format!("{} {version}", language.id));
+                    let mut language = language.clone();
+                    language.version = version;
+                    available.push(language);
+                }
+                Err(reason) => {
+                    tracing::debug!(language = %language.id, %reason, "language unavailable");
+                    reasons.push((language.id.clone(), reason));
+                }
+            }
+        }
+        tracing::info!(languages = %summary.join(", "), "languages available");
+        // Ids and aliases were unique before, so they still are.
+        (Self::from_languages(available).unwrap_or_default(), reasons)
+    }
+
+    /// All languages, sorted by id.
+    pub fn languages(&self) -> &[Language] {
+        &self.languages
+    }
+
+    /// The language with this id or alias, case-insensitively.
+    pub fn get(&self, id_or_alias: &str) -> Option<&Language> {
+        let position = self.index.get(&id_or_alias.to_lowercase())?;
+        self.languages.get(*position)
+    }
+
+    fn from_texts<'a>(
+        texts: impl Iterator<Item = (String, &'a str)>,
+    ) -> Result<Registry, LanguageError> {
+        let languages = texts
+            .map(|(file, text)| spec::parse(&file, text))
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::from_languages(languages)
+    }
+}

