@@ -53,7 +53,7 @@ pub struct Language {
 /// A persistent interpreter for sessions (the session driver protocol comes later).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplSpec {
-    /// argv of the interpreter, argv[0] absolute.
+    /// argv of the interpreter, `argv[0]` absolute.
     pub argv: Vec<String>,
 }
 
@@ -119,7 +119,7 @@ pub(crate) struct WarmSpec {
 }
 
 impl Language {
-    /// argv of the compile step (argv[0] absolute), given the program's file names (first =
+    /// argv of the compile step (`argv[0]` absolute), given the program's file names (first =
     /// main) and extra compiler flags. `None` for interpreted languages.
     pub fn compile_command(
         &self,
@@ -141,7 +141,7 @@ impl Language {
         Some(self.expand_step_argv(&compile.step.argv, files, &sources, compiler_args, &[]))
     }
 
-    /// argv of the run step, given file names (first = main) and program arguments. argv[0] is
+    /// argv of the run step, given file names (first = main) and program arguments. `argv[0]` is
     /// absolute, or `./main` for a binary the compile step left in the work directory.
     pub fn run_command(&self, files: &[String], args: &[String]) -> Vec<String> {
         self.expand_step_argv(&self.run.argv, files, files, &[], args)
@@ -229,7 +229,7 @@ impl Language {
         &self.file
     }
 
-    /// Host paths that must exist for the toolchain to work (argv[0]s, binds, `requires`).
+    /// Host paths that must exist for the toolchain to work (`argv[0]`s, binds, `requires`).
     pub fn required_paths(&self) -> &[PathBuf] {
         &self.requires
     }

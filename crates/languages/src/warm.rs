@@ -19,7 +19,7 @@
 /// How the engine starts a warm interpreter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WarmStart {
-    /// argv of the driver, argv[0] absolute, run in the work directory.
+    /// argv of the driver, `argv[0]` absolute, run in the work directory.
     pub argv: Vec<String>,
     /// The name under which the engine writes `driver_source` into the work directory.
     pub driver_file: String,

@@ -250,3 +250,41 @@ fn c_output_reaches_the_pipe_before_the_program_ends() {
         "first line took {elapsed:?}: stdout is buffered"
     );
 }
+
+/// The sandbox binds /usr but not /etc/alternatives, so no program the engine starts may reach
+/// its binary through a symlink into /etc.
+#[test]
+fn no_command_goes_through_etc_alternatives() {
+    let (registry, _) = detected();
+    for language in registry.languages() {
+        let files = vec![language.source_file.clone()];
+        let mut programs = vec![language.run_command(&files, &[])[0].clone()];
+        programs.extend(
+            language
+                .compile_command(&files, &[])
+                .map(|argv| argv[0].clone()),
+        );
+        programs.extend(
+            language
+                .required_paths()
+                .iter()
+                .map(|p| p.display().to_string()),
+        );
+        for program in programs.iter().filter(|program| program.starts_with('/')) {
+            let mut path = std::path::PathBuf::from(program);
+            for _ in 0..16 {
+                let Ok(target) = std::fs::read_link(&path) else {
+                    break;
+                };
+                let next = path.parent().unwrap().join(target);
+                assert!(
+                    !next.starts_with("/etc/alternatives"),
+                    "{}: {program} resolves through {}",
+                    language.id,
+                    next.display()
+                );
+                path = next;
+            }
+        }
+    }
+}

@@ -44,7 +44,8 @@ def _runnel_warm_start():
             source = source_file.read()
         code = compile(source, path, "exec", dont_inherit=True)
     except SyntaxError as error:
-        # A plain run reports a syntax error without a traceback header.
+        # A plain run reports a syntax error without a traceback.
+        error.__traceback__ = None
         sys.excepthook(type(error), error, None)
         raise SystemExit(1) from None
     except OSError as error:
