@@ -16,7 +16,10 @@ impl Bind {
     /// A read-only bind at the same path inside as outside.
     pub fn same(path: impl Into<PathBuf>) -> Self {
         let path = path.into();
-        Bind { source: path.clone(), target: path }
+        Bind {
+            source: path.clone(),
+            target: path,
+        }
     }
 }
 

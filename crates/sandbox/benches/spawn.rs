@@ -1,0 +1,2 @@
+//! Spawn benchmark (written next).
+fn main() {}
