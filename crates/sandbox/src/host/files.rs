@@ -4,8 +4,12 @@
 //! sent, with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV`
 //! and `O_NOFOLLOW`: a symlink planted by sandboxed code makes the operation fail (writes) or
 //! is skipped (reads); it can never point us at a host file (Judge0 CVE-2024-28185 and
-//! Compiler Explorer #6026 were both this mistake). Files we create are chowned to the
-//! sandbox's uid 1000 so its programs can change them.
+//! Compiler Explorer #6026 were both this mistake).
+//!
+//! Writes run with the blocking thread's filesystem ids switched to the host uid of the
+//! sandbox's uid 1000 (`setfsuid` is per thread): the tmpfs belongs to the sandbox's user
+//! namespace, where host root is unmapped and may not create inodes, and acting as the sandbox
+//! user also drops the thread's file capabilities for the duration of the write.
 
 use std::ffi::{CStr, CString};
 use std::io;
@@ -118,8 +122,36 @@ fn c_name(name: &str) -> io::Result<CString> {
     CString::new(name).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in name"))
 }
 
-/// Opens (creating if needed) directory `name` under `dir`, owned by the sandbox user.
-fn open_or_make_dir(dir: RawFd, name: &str, uid: u32) -> io::Result<OwnedFd> {
+/// Switches the calling thread's filesystem uid and gid until dropped.
+struct AsSandboxUser {
+    uid: libc::uid_t,
+    gid: libc::gid_t,
+}
+
+impl AsSandboxUser {
+    fn enter(id: u32) -> AsSandboxUser {
+        // SAFETY: setfsgid/setfsuid change only this thread's filesystem credentials; the
+        // previous values are restored by Drop before the thread runs anything else.
+        let gid = unsafe { libc::setfsgid(id) } as libc::gid_t;
+        // SAFETY: as above.
+        let uid = unsafe { libc::setfsuid(id) } as libc::uid_t;
+        AsSandboxUser { uid, gid }
+    }
+}
+
+impl Drop for AsSandboxUser {
+    fn drop(&mut self) {
+        // SAFETY: restores the thread's previous filesystem credentials (and with fsuid 0 its
+        // file capabilities).
+        unsafe {
+            libc::setfsuid(self.uid);
+            libc::setfsgid(self.gid);
+        }
+    }
+}
+
+/// Opens (creating if needed) directory `name` under `dir`.
+fn open_or_make_dir(dir: RawFd, name: &str) -> io::Result<OwnedFd> {
     let c = c_name(name)?;
     match openat2(dir, &c, libc::O_PATH | libc::O_DIRECTORY, 0) {
         Ok(fd) => Ok(fd),
@@ -131,17 +163,14 @@ fn open_or_make_dir(dir: RawFd, name: &str, uid: u32) -> io::Result<OwnedFd> {
                 Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
                 Err(e) => return Err(e),
             }
-            let fd = openat2(dir, &c, libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
-            // SAFETY: fchown on the descriptor we just opened (no path lookup).
-            cvt(unsafe { libc::fchown(fd.as_raw_fd(), uid, uid) })?;
-            Ok(fd)
+            openat2(dir, &c, libc::O_PATH | libc::O_DIRECTORY, 0)
         }
         Err(err) => Err(err),
     }
 }
 
 pub(crate) fn write_files(sandbox: &SandboxInner, files: &[FileEntry]) -> Result<(), SandboxError> {
-    let uid = sandbox.uid_base + 1;
+    let _identity = AsSandboxUser::enter(sandbox.uid_base + 1);
     for file in files {
         let parts = components(sandbox, &file.path)?;
         let error = |source| SandboxError::WriteFile {
@@ -157,7 +186,7 @@ pub(crate) fn write_files(sandbox: &SandboxInner, files: &[FileEntry]) -> Result
             let base = current
                 .as_ref()
                 .map_or(sandbox.work.as_raw_fd(), |fd| fd.as_raw_fd());
-            current = Some(open_or_make_dir(base, dir, uid).map_err(error)?);
+            current = Some(open_or_make_dir(base, dir).map_err(error)?);
         }
         let base = current
             .as_ref()
@@ -178,9 +207,8 @@ pub(crate) fn write_files(sandbox: &SandboxInner, files: &[FileEntry]) -> Result
                 "not a regular file",
             )));
         }
-        // SAFETY: fchown/fchmod on our own descriptor, no path lookup.
-        cvt(unsafe { libc::fchown(fd.as_raw_fd(), uid, uid) }).map_err(error)?;
-        // SAFETY: as above.
+        // The umask may have masked the mode at creation; the file is ours (fsuid), so set it.
+        // SAFETY: fchmod on our own descriptor, no path lookup.
         cvt(unsafe { libc::fchmod(fd.as_raw_fd(), mode) }).map_err(error)?;
         sys::set_nonblocking(fd.as_raw_fd(), false).map_err(error)?;
         sys::write_all(fd.as_raw_fd(), &file.contents).map_err(error)?;

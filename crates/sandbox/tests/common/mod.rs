@@ -109,3 +109,44 @@ pub async fn run(sandbox: &Sandbox, command: &CommandSpec, deadline: Duration) -
 pub async fn bash(sandbox: &Sandbox, script: &str) -> Ran {
     run(sandbox, &sh(script), Duration::from_secs(10)).await
 }
+
+/// Asserts the spawner still works: a fresh sandbox runs a normal command.
+pub async fn assert_healthy(spawner: &Spawner) {
+    let sandbox = spawner
+        .create(&spec())
+        .await
+        .expect("create after a hostile run");
+    let ran = bash(&sandbox, "echo healthy").await;
+    assert_eq!(
+        ran.stdout, "healthy\n",
+        "normal run after a hostile one: {:?}",
+        ran.outcome
+    );
+    sandbox.destroy().await.expect("destroy");
+}
+
+/// Runs a Python snippet with the system interpreter (`python3` on PATH is a pyenv shim).
+pub fn py(code: &str) -> CommandSpec {
+    cmd(&["/usr/bin/python3", "-I", "-S", "-c", code])
+}
+
+/// Host processes whose command line contains `marker`.
+pub fn host_processes_with(marker: &str) -> Vec<i32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("read /proc").flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) {
+            let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if text.contains(marker) {
+                found.push(pid);
+            }
+        }
+    }
+    found
+}
