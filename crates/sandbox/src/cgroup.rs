@@ -189,6 +189,19 @@ impl Layout {
         pids: u32,
         cpus: Option<f64>,
     ) -> io::Result<SandboxCgroups> {
+        let cgroups = self.create_dirs(id)?;
+        match cgroups.configure(memory_bytes, pids, cpus) {
+            Ok(()) => Ok(cgroups),
+            Err(e) => {
+                cgroups.remove();
+                Err(e)
+            }
+        }
+    }
+
+    /// Creates the directories of sandbox `id` without limits (the spawner's pre-joined
+    /// helper waits in them; see `spawner::helper`).
+    pub(crate) fn create_dirs(&self, id: &str) -> io::Result<SandboxCgroups> {
         let leaf = |parent: &Option<String>| parent.as_ref().map(|p| format!("{p}/{id}"));
         let v2 = self.mode == CgroupMode::V2;
         let cgroups = SandboxCgroups {
@@ -199,32 +212,13 @@ impl Layout {
             cpu: if v2 { None } else { leaf(&self.cpu) },
             unified: leaf(&self.unified),
         };
-        let result = (|| {
-            for dir in cgroups.dirs() {
-                fs::create_dir(dir).map_err(|e| with_path(dir, e))?;
-            }
-            if v2 {
-                let dir = cgroups.unified.as_deref().unwrap_or_default();
-                // One OOM kills the whole sandbox: a half-killed process tree is worse.
-                let _ = write_knob(dir, "memory.oom.group", "1");
-                if let Some(cpus) = cpus {
-                    let quota = (cpus * CPU_PERIOD_US as f64).max(1000.0) as u64;
-                    write_knob(dir, "cpu.max", &format!("{quota} {CPU_PERIOD_US}"))?;
-                }
-            } else if let (Some(dir), Some(cpus)) = (&cgroups.cpu, cpus) {
-                let quota = (cpus * CPU_PERIOD_US as f64).max(1000.0) as u64;
-                write_knob(dir, "cpu.cfs_period_us", &CPU_PERIOD_US.to_string())?;
-                write_knob(dir, "cpu.cfs_quota_us", &quota.to_string())?;
-            }
-            cgroups.set_limits(memory_bytes, pids)
-        })();
-        match result {
-            Ok(()) => Ok(cgroups),
-            Err(e) => {
+        for dir in cgroups.dirs() {
+            if let Err(e) = fs::create_dir(dir) {
                 cgroups.remove();
-                Err(e)
+                return Err(with_path(dir, e));
             }
         }
+        Ok(cgroups)
     }
 
     /// Removes this instance's directories (after every sandbox is gone).
@@ -380,6 +374,29 @@ impl SandboxCgroups {
             )
         })
         .ok()
+    }
+
+    /// Sets every limit of a new sandbox: CPU bandwidth, memory (no swap), pids.
+    pub(crate) fn configure(
+        &self,
+        memory_bytes: u64,
+        pids: u32,
+        cpus: Option<f64>,
+    ) -> io::Result<()> {
+        if self.v2 {
+            let dir = self.unified.as_deref().unwrap_or_default();
+            // One OOM kills the whole sandbox: a half-killed process tree is worse.
+            let _ = write_knob(dir, "memory.oom.group", "1");
+            if let Some(cpus) = cpus {
+                let quota = (cpus * CPU_PERIOD_US as f64).max(1000.0) as u64;
+                write_knob(dir, "cpu.max", &format!("{quota} {CPU_PERIOD_US}"))?;
+            }
+        } else if let (Some(dir), Some(cpus)) = (&self.cpu, cpus) {
+            let quota = (cpus * CPU_PERIOD_US as f64).max(1000.0) as u64;
+            write_knob(dir, "cpu.cfs_period_us", &CPU_PERIOD_US.to_string())?;
+            write_knob(dir, "cpu.cfs_quota_us", &quota.to_string())?;
+        }
+        self.set_limits(memory_bytes, pids)
     }
 
     /// Sets memory (no swap) and pids limits.

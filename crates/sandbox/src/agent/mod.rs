@@ -107,7 +107,7 @@ fn exit(code: i32) -> ! {
 }
 
 /// Closes every descriptor inherited from the spawner except `keep`.
-fn close_inherited(keep: &[RawFd]) {
+pub(crate) fn close_inherited(keep: &[RawFd]) {
     let mut keep: Vec<u32> = keep.iter().map(|fd| *fd as u32).collect();
     keep.sort_unstable();
     let mut from = 3u32;

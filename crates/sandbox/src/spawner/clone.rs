@@ -4,15 +4,17 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
+use super::helper::{Helper, HelperProcess};
 use super::{Record, Spawner};
 use crate::agent::{self, ChildContext, SANDBOX_ID};
-use crate::protocol::{CgroupPaths, RemoteError};
+use crate::cgroup::SandboxCgroups;
+use crate::protocol::{CgroupMode, CgroupPaths, RemoteError};
 use crate::spec::SandboxSpec;
 use crate::sys;
 
 /// Namespaces of every sandbox. (No time namespace: nothing needs it and it would only add
 /// setup cost.)
-const NAMESPACES: u64 = (libc::CLONE_NEWUSER
+pub(super) const NAMESPACES: u64 = (libc::CLONE_NEWUSER
     | libc::CLONE_NEWNS
     | libc::CLONE_NEWPID
     | libc::CLONE_NEWNET
@@ -44,12 +46,21 @@ fn remote(step: impl Into<String>) -> impl FnOnce(io::Error) -> RemoteError {
 }
 
 /// `clone3`; returns 0 in the child, else (pid, pidfd) in the parent.
-fn clone3(flags: u64, cgroup: Option<&OwnedFd>) -> io::Result<Option<(libc::pid_t, OwnedFd)>> {
+pub(super) fn clone3(
+    flags: u64,
+    cgroup: Option<&OwnedFd>,
+) -> io::Result<Option<(libc::pid_t, OwnedFd)>> {
     let mut pidfd: libc::c_int = -1;
     let mut args = CloneArgs {
         flags: flags | libc::CLONE_PIDFD as u64,
         pidfd: &mut pidfd as *mut libc::c_int as u64,
-        exit_signal: libc::SIGCHLD as u64,
+        // With CLONE_PARENT the kernel requires 0 here and uses the caller's own exit signal
+        // (SIGCHLD, as the helper was forked).
+        exit_signal: if flags & libc::CLONE_PARENT as u64 != 0 {
+            0
+        } else {
+            libc::SIGCHLD as u64
+        },
         ..CloneArgs::default()
     };
     if let Some(fd) = cgroup {
@@ -82,41 +93,78 @@ impl Spawner {
         &mut self,
         spec: &SandboxSpec,
     ) -> Result<(String, u32, CgroupPaths, OwnedFd), RemoteError> {
-        let slot = self.next;
-        self.next += 1;
-        let id = format!("sb{slot}");
-        let uid_base = self.uid_origin.wrapping_add((slot as u32).wrapping_mul(2));
-        let cgroups = match &self.layout {
-            Some(layout) if layout.mode != crate::protocol::CgroupMode::None => Some(
-                layout
-                    .create(&id, spec.memory_bytes, spec.pids, spec.cpus)
-                    .map_err(remote(format!("create cgroups of {id}")))?,
-            ),
-            _ => None,
+        let mut helper = None;
+        let (id, uid_base, cgroups) = match self.helper.take() {
+            Some(ready) => {
+                if let Err(err) = ready
+                    .cgroups
+                    .configure(spec.memory_bytes, spec.pids, spec.cpus)
+                {
+                    ready.process.kill();
+                    ready.cgroups.remove();
+                    return Err(RemoteError::new(
+                        format!("set limits of {}", ready.id),
+                        &err,
+                    ));
+                }
+                helper = Some(ready.process);
+                (ready.id, ready.uid_base, Some(ready.cgroups))
+            }
+            None => {
+                let (id, uid_base) = self.allocate();
+                let cgroups = match &self.layout {
+                    Some(layout) if layout.mode != CgroupMode::None => Some(
+                        layout
+                            .create(&id, spec.memory_bytes, spec.pids, spec.cpus)
+                            .map_err(remote(format!("create cgroups of {id}")))?,
+                    ),
+                    _ => None,
+                };
+                (id, uid_base, cgroups)
+            }
         };
-        let cleanup = |cgroups: &Option<crate::cgroup::SandboxCgroups>| {
+        let fail = |cgroups: &Option<SandboxCgroups>,
+                    helper: Option<HelperProcess>,
+                    step: &str,
+                    err: io::Error| {
+            if let Some(helper) = helper {
+                helper.kill();
+            }
             if let Some(cgroups) = cgroups {
                 cgroups.remove();
             }
+            RemoteError::new(step, &err)
         };
         let (control_host, control_agent) = match sys::seqpacket_pair() {
             Ok(pair) => pair,
-            Err(err) => {
-                cleanup(&cgroups);
-                return Err(RemoteError::new("socketpair", &err));
-            }
+            Err(err) => return Err(fail(&cgroups, helper, "socketpair", err)),
         };
         let (release_r, release_w) = match sys::pipe() {
             Ok(pair) => pair,
-            Err(err) => {
-                cleanup(&cgroups);
-                return Err(RemoteError::new("pipe", &err));
-            }
+            Err(err) => return Err(fail(&cgroups, helper, "pipe", err)),
         };
-        let cgroup_fd = cgroups.as_ref().and_then(|c| c.unified_fd());
+        // The pre-joined helper clones from inside the cgroups; if it failed, clone here.
+        let mut joined = false;
+        let mut cloned = None;
+        if let Some(helper) = helper {
+            match helper.spawn(spec, &release_r, &control_agent) {
+                Ok(parent) => {
+                    joined = true;
+                    cloned = Some(Ok(Some(parent)));
+                }
+                Err(err) => {
+                    tracing::debug!(%id, %err, "pre-joined helper failed; cloning directly")
+                }
+            }
+        }
+        let cgroup_fd = if joined {
+            None
+        } else {
+            cgroups.as_ref().and_then(|c| c.unified_fd())
+        };
         // CLONE_INTO_CGROUP saves a slow cgroup.procs write; older kernels refuse it.
         let mut into_cgroup = cgroup_fd.is_some();
-        let cloned = match clone3(NAMESPACES, cgroup_fd.as_ref()) {
+        let cloned = cloned.unwrap_or_else(|| match clone3(NAMESPACES, cgroup_fd.as_ref()) {
             Err(err)
                 if into_cgroup
                     && matches!(
@@ -128,7 +176,7 @@ impl Spawner {
                 clone3(NAMESPACES, None)
             }
             other => other,
-        };
+        });
         let (pid, pidfd) = match cloned {
             Ok(Some(parent)) => parent,
             Ok(None) => agent::child_main(ChildContext {
@@ -138,8 +186,12 @@ impl Spawner {
                 seccomp: &self.seccomp,
             }),
             Err(err) => {
-                cleanup(&cgroups);
-                return Err(RemoteError::new(format!("clone3 namespaces of {id}"), &err));
+                return Err(fail(
+                    &cgroups,
+                    None,
+                    &format!("clone3 namespaces of {id}"),
+                    err,
+                ))
             }
         };
         drop(release_r);
@@ -156,12 +208,52 @@ impl Spawner {
             .unwrap_or_default();
         // From here on the child exists: on failure, destroy it like any sandbox.
         self.sandboxes.insert(id.clone(), record);
-        match self.release(pid, uid_base, into_cgroup, &id, release_w.as_raw_fd()) {
+        match self.release(
+            pid,
+            uid_base,
+            joined,
+            into_cgroup,
+            &id,
+            release_w.as_raw_fd(),
+        ) {
             Ok(()) => Ok((id, uid_base, paths, control_host)),
             Err(err) => {
                 self.destroy(&id);
                 Err(err)
             }
+        }
+    }
+
+    /// A new sandbox id and host uid base (never reused within this spawner).
+    fn allocate(&mut self) -> (String, u32) {
+        let slot = self.next;
+        self.next += 1;
+        let uid_base = self.uid_origin.wrapping_add((slot as u32).wrapping_mul(2));
+        (format!("sb{slot}"), uid_base)
+    }
+
+    /// Prepares the pre-joined helper for the next creation (v1 hosts only: v2 has
+    /// `CLONE_INTO_CGROUP`). Failures only cost the optimisation.
+    pub(super) fn refill_helper(&mut self) {
+        let v1 = matches!(
+            self.layout.as_ref().map(|l| l.mode),
+            Some(CgroupMode::V1 | CgroupMode::Hybrid)
+        );
+        if self.helper.is_some() || !v1 {
+            return;
+        }
+        let (id, uid_base) = self.allocate();
+        let Some(layout) = &self.layout else { return };
+        let cgroups = match layout.create_dirs(&id) {
+            Ok(cgroups) => cgroups,
+            Err(err) => {
+                tracing::debug!(%id, %err, "no pre-joined helper");
+                return;
+            }
+        };
+        match Helper::fork(id, uid_base, cgroups, &self.seccomp) {
+            Ok(helper) => self.helper = Some(helper),
+            Err(err) => tracing::debug!(%err, "no pre-joined helper"),
         }
     }
 
@@ -172,6 +264,7 @@ impl Spawner {
         &self,
         pid: libc::pid_t,
         uid_base: u32,
+        joined: bool,
         into_cgroup: bool,
         id: &str,
         release: i32,
@@ -183,7 +276,12 @@ impl Spawner {
         sys::write_file(&format!("/proc/{pid}/gid_map"), &map)
             .map_err(remote(format!("write gid_map of {id}")))?;
         sys::write_all(release, b"m").map_err(remote(format!("release {id}")))?;
-        if let Some(cgroups) = self.sandboxes.get(id).and_then(|r| r.cgroups.as_ref()) {
+        if let Some(cgroups) = self
+            .sandboxes
+            .get(id)
+            .and_then(|r| r.cgroups.as_ref())
+            .filter(|_| !joined)
+        {
             cgroups
                 .join(pid, into_cgroup)
                 .map_err(remote(format!("join cgroups of {id}")))?;

@@ -7,6 +7,7 @@
 //! every sandbox and removes its cgroup directories before exiting.
 
 mod clone;
+mod helper;
 
 use std::collections::BTreeMap;
 use std::io;
@@ -34,6 +35,8 @@ struct Spawner {
     layout: Option<Layout>,
     seccomp: Vec<BpfProgram>,
     sandboxes: BTreeMap<String, Record>,
+    /// The pre-joined helper for the next creation (cgroup v1 only).
+    helper: Option<helper::Helper>,
     next: u64,
     /// First host uid of this instance's range (two uids per sandbox, never reused).
     uid_origin: u32,
@@ -86,9 +89,11 @@ pub(crate) fn main() -> i32 {
         layout,
         seccomp,
         sandboxes: BTreeMap::new(),
+        helper: None,
         next: 0,
         uid_origin,
     };
+    spawner.refill_helper();
     let code = spawner.serve();
     spawner.destroy_all();
     code
@@ -141,6 +146,8 @@ impl Spawner {
                 if ipc::send(self.socket.as_raw_fd(), &reply, &raw).is_err() {
                     return 1;
                 }
+                // After replying: the helper's slow cgroup join overlaps the server's work.
+                self.refill_helper();
             }
         }
     }
@@ -211,6 +218,10 @@ impl Spawner {
     }
 
     fn destroy_all(&mut self) {
+        if let Some(helper) = self.helper.take() {
+            helper.process.kill();
+            helper.cgroups.remove();
+        }
         let ids: Vec<String> = self.sandboxes.keys().cloned().collect();
         for id in ids {
             self.destroy(&id);
