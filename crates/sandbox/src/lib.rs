@@ -11,7 +11,7 @@
 //!   (`host::pty`), the agent connection (`host::conn`), symlink-proof file transfer
 //!   (`host::files`).
 //! - Spawner process (single-threaded, this binary re-executed with `__spawner`): `spawner`
-//!   (request loop, clone3, uid maps, cgroup join) and `cgroup`.
+//!   (request loop, clone3, uid maps, cgroup join, the pre-joined helper) and `cgroup`.
 //! - Inside the sandbox: `agent` (PID 1: setup, privilege drop, command fork/exec, reaping),
 //!   `rootfs`, `landlock_policy`, `seccomp`.
 //! - Shared: `protocol` (messages), `ipc` (seqpacket + `SCM_RIGHTS`), `sys` (syscall helpers),
