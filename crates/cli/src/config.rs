@@ -54,7 +54,12 @@ pub(crate) struct ServeOptions {
     #[arg(long, env = "RUNNEL_POOL_SIZE", default_value_t = 2)]
     pub(crate) pool_size: usize,
     /// Languages with a warm pool, comma-separated.
-    #[arg(long, env = "RUNNEL_POOL_LANGUAGES", value_delimiter = ',', default_value = "python,javascript")]
+    #[arg(
+        long,
+        env = "RUNNEL_POOL_LANGUAGES",
+        value_delimiter = ',',
+        default_value = "python,javascript"
+    )]
     pub(crate) pool_languages: Vec<String>,
     /// Runs executing at once; more wait.
     #[arg(long, env = "RUNNEL_MAX_RUNS", default_value_t = 64)]
@@ -189,4 +194,46 @@ pub(crate) struct BenchArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+impl ExecArgs {
+    /// The client library's options.
+    pub(crate) fn into_exec_options(self) -> anyhow::Result<runnel_client::exec::ExecOptions> {
+        let limits = self.timeout.map(|seconds| runnel_protocol::LimitsSpec {
+            wall_ms: Some((seconds * 1000.0).round().max(1.0) as u64),
+            ..Default::default()
+        });
+        Ok(runnel_client::exec::ExecOptions {
+            url: self.url,
+            api_key: self.api_key,
+            language: self.language,
+            path_or_dash: self.file,
+            args: self.args,
+            limits,
+            version: None,
+            no_stdin: false,
+        })
+    }
+}
+
+impl BenchArgs {
+    /// The client library's options.
+    pub(crate) fn into_bench_options(self) -> anyhow::Result<runnel_client::bench::BenchOptions> {
+        let scenarios = self
+            .scenarios
+            .iter()
+            .map(|name| name.parse().map_err(|error| anyhow::anyhow!("{error}")))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(runnel_client::bench::BenchOptions {
+            url: self.url,
+            api_key: self.api_key,
+            language: self.language,
+            warmup: self.warmup,
+            n: self.n,
+            throughput_runs: self.runs,
+            concurrency: self.concurrency,
+            scenarios,
+            ..Default::default()
+        })
+    }
 }

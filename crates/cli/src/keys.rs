@@ -26,11 +26,17 @@ pub(crate) fn keys(options: KeysOptions) -> Result<()> {
                 quota.max_sessions = value;
             }
             let (record, key) = store.create_key(&args.name, quota)?;
-            println!("created key {} ({}); it is shown only this once:", record.id, record.name);
+            println!(
+                "created key {} ({}); it is shown only this once:",
+                record.id, record.name
+            );
             println!("{key}");
         }
         KeysAction::List => {
-            println!("{:<24} {:<16} {:<12} {:<8} CREATED", "ID", "NAME", "PREFIX", "STATE");
+            println!(
+                "{:<24} {:<16} {:<12} {:<8} CREATED",
+                "ID", "NAME", "PREFIX", "STATE"
+            );
             for record in store.list_keys()? {
                 let state = if record.revoked { "revoked" } else { "active" };
                 println!(

@@ -21,7 +21,7 @@ fn main() -> Result<()> {
         Command::Doctor => {
             let report = runnel_sandbox::doctor();
             println!("{report}");
-            if report.ready() {
+            if report.ok() {
                 Ok(())
             } else {
                 std::process::exit(1)
@@ -41,8 +41,13 @@ async fn run(command: Command) -> Result<()> {
             std::process::exit(code)
         }
         Command::Bench(options) => {
+            let json = options.json;
             let report = runnel_client::bench::bench(options.into_bench_options()?).await?;
-            println!("{report}");
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report.to_json())?);
+            } else {
+                println!("{report}");
+            }
             Ok(())
         }
         Command::Doctor => Ok(()),

@@ -20,7 +20,10 @@ pub(crate) async fn serve(options: ServeOptions) -> Result<()> {
         .with_context(|| format!("open the store in {}", options.data_dir.display()))?;
     if store.active_key_count()? == 0 {
         let (record, key) = store.create_key("initial", KeyQuota::default())?;
-        println!("No API key existed, so one was created (id {}). It is shown only this once:", record.id);
+        println!(
+            "No API key existed, so one was created (id {}). It is shown only this once:",
+            record.id
+        );
         println!("{key}");
     }
 
@@ -54,7 +57,12 @@ pub(crate) async fn serve(options: ServeOptions) -> Result<()> {
     println!("runnel listening on http://{address} (WebSocket ws://{address}/ws)");
     std::io::stdout().flush()?;
 
-    runnel_gateway::serve(listener, state, shutdown_signal(options.stop_on_stdin_close)).await?;
+    runnel_gateway::serve(
+        listener,
+        state,
+        shutdown_signal(options.stop_on_stdin_close),
+    )
+    .await?;
     tracing::info!("shutting down");
     engine.shutdown().await;
     store.flush();

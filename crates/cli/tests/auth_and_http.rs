@@ -27,7 +27,11 @@ async fn key_in_the_query_string_authenticates() {
 async fn key_in_the_first_message_authenticates() {
     let server = server();
     let mut socket = connect_plain(&server.ws_url()).await;
-    send(&mut socket, json!({"action": "auth", "api_key": server.key})).await;
+    send(
+        &mut socket,
+        json!({"action": "auth", "api_key": server.key}),
+    )
+    .await;
     send(&mut socket, json!({"action": "ping", "t": 1})).await;
     // Whatever acknowledges the auth, a pong must come and no error.
     loop {
@@ -50,7 +54,10 @@ async fn a_wrong_key_is_refused_and_closed() {
     .await;
     let reply = recv(&mut socket).await;
     assert_eq!(reply["code"], "unauthorized", "{reply}");
-    assert!(recv_or_close(&mut socket).await.is_none(), "socket closed after unauthorized");
+    assert!(
+        recv_or_close(&mut socket).await.is_none(),
+        "socket closed after unauthorized"
+    );
 }
 
 #[tokio::test]
@@ -84,7 +91,10 @@ async fn a_revoked_key_stops_working() {
         .expect("keys list");
     let listing = String::from_utf8_lossy(&listing.stdout);
     assert!(listing.contains("revoked"), "{listing}");
-    assert!(!listing.contains(&key), "keys list must never print a secret");
+    assert!(
+        !listing.contains(&key),
+        "keys list must never print a secret"
+    );
     let client = reqwest::Client::new();
     let response = client
         .post(server.http_url("/api/v1/execute"))
@@ -111,12 +121,20 @@ async fn concurrency_limit_is_named() {
             break;
         }
     }
-    send(&mut socket, json!({"action": "execute", "id": "second", "language": "bash", "code": "echo 2"})).await;
+    send(
+        &mut socket,
+        json!({"action": "execute", "id": "second", "language": "bash", "code": "echo 2"}),
+    )
+    .await;
     let reply = recv(&mut socket).await;
     assert_eq!(reply["type"], "error", "{reply}");
     assert_eq!(reply["code"], "concurrency_limit", "{reply}");
     assert_eq!(reply["id"], "second");
-    send(&mut socket, json!({"action": "signal", "id": "long", "signal": "SIGKILL"})).await;
+    send(
+        &mut socket,
+        json!({"action": "signal", "id": "long", "signal": "SIGKILL"}),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -126,8 +144,17 @@ async fn rate_limit_is_named() {
     let mut socket = connect_with_key(server, &key).await;
     let mut codes = Vec::new();
     for _ in 0..3 {
-        let reply = run_once(&mut socket, json!({"action": "execute", "language": "bash", "code": "true"})).await;
-        codes.push(reply["code"].as_str().unwrap_or(reply["type"].as_str().unwrap_or_default()).to_owned());
+        let reply = run_once(
+            &mut socket,
+            json!({"action": "execute", "language": "bash", "code": "true"}),
+        )
+        .await;
+        codes.push(
+            reply["code"]
+                .as_str()
+                .unwrap_or(reply["type"].as_str().unwrap_or_default())
+                .to_owned(),
+        );
     }
     assert_eq!(codes, ["result", "result", "rate_limited"]);
 }
@@ -198,8 +225,14 @@ async fn server_sent_events_stream_the_run() {
         .await
         .expect("request");
     assert_eq!(response.status(), 200);
-    let content_type = response.headers()["content-type"].to_str().expect("ascii").to_owned();
-    assert!(content_type.starts_with("text/event-stream"), "{content_type}");
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(
+        content_type.starts_with("text/event-stream"),
+        "{content_type}"
+    );
     let text = response.text().await.expect("body");
     let events: Vec<(String, Value)> = text
         .split("\n\n")
@@ -246,7 +279,17 @@ async fn languages_stats_health_and_metrics() {
         .iter()
         .filter_map(|language| language["id"].as_str())
         .collect();
-    for required in ["python", "javascript", "typescript", "c", "cpp", "java", "go", "rust", "bash"] {
+    for required in [
+        "python",
+        "javascript",
+        "typescript",
+        "c",
+        "cpp",
+        "java",
+        "go",
+        "rust",
+        "bash",
+    ] {
         assert!(ids.contains(&required), "{required} missing from {ids:?}");
     }
     let python = languages
@@ -255,10 +298,20 @@ async fn languages_stats_health_and_metrics() {
         .iter()
         .find(|language| language["id"] == "python")
         .expect("python");
-    assert!(python["version"].as_str().expect("version").starts_with('3'), "{python}");
+    assert!(
+        python["version"]
+            .as_str()
+            .expect("version")
+            .starts_with('3'),
+        "{python}"
+    );
 
     let mut socket = connect(server).await;
-    run_once(&mut socket, json!({"action": "execute", "language": "python", "code": "print(1)"})).await;
+    run_once(
+        &mut socket,
+        json!({"action": "execute", "language": "python", "code": "print(1)"}),
+    )
+    .await;
     let stats: Value = client
         .get(server.http_url("/api/v1/stats"))
         .send()
@@ -267,9 +320,16 @@ async fn languages_stats_health_and_metrics() {
         .json()
         .await
         .expect("json");
-    assert!(stats["executions"].as_u64().expect("executions") >= 1, "{stats}");
+    assert!(
+        stats["executions"].as_u64().expect("executions") >= 1,
+        "{stats}"
+    );
     assert!(stats["uptime_seconds"].as_f64().expect("uptime") > 0.0);
-    let health = client.get(server.http_url("/healthz")).send().await.expect("request");
+    let health = client
+        .get(server.http_url("/healthz"))
+        .send()
+        .await
+        .expect("request");
     assert_eq!(health.status(), 200);
     let metrics = client
         .get(server.http_url("/metrics"))
@@ -279,8 +339,14 @@ async fn languages_stats_health_and_metrics() {
         .text()
         .await
         .expect("text");
-    assert!(metrics.contains("runnel_runs_total{language=\"python\",status=\"ok\"}"), "{metrics}");
-    assert!(metrics.contains("runnel_run_duration_seconds_bucket"), "{metrics}");
+    assert!(
+        metrics.contains("runnel_runs_total{language=\"python\",status=\"ok\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("runnel_run_duration_seconds_bucket"),
+        "{metrics}"
+    );
 }
 
 #[test]
@@ -314,9 +380,17 @@ fn seed_python_quickstart_runs_unchanged() {
         .expect("python quickstart");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{output:?}");
-    assert!(stdout.contains("stdout: Hello from WebSocket!\n"), "{stdout}");
-    let time_line = stdout.lines().find(|line| line.starts_with("time: ")).expect("time line");
-    let number = time_line.trim_start_matches("time: ").trim_end_matches("ms");
+    assert!(
+        stdout.contains("stdout: Hello from WebSocket!\n"),
+        "{stdout}"
+    );
+    let time_line = stdout
+        .lines()
+        .find(|line| line.starts_with("time: "))
+        .expect("time line");
+    let number = time_line
+        .trim_start_matches("time: ")
+        .trim_end_matches("ms");
     assert!(number.parse::<f64>().is_ok(), "{time_line}");
 }
 
@@ -347,8 +421,24 @@ fn seed_javascript_quickstart_runs_unchanged() {
     }
     let _ = child.kill();
     let _ = child.wait();
-    assert_eq!(lines.first().map(String::as_str), Some("Connected to Embedenv"), "{lines:?}");
-    assert!(lines.iter().any(|line| line == "stdout: Hello from WebSocket!\n" || line == "stdout: Hello from WebSocket!"), "{lines:?}");
+    assert_eq!(
+        lines.first().map(String::as_str),
+        Some("Connected to Embedenv"),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|line| line == "stdout: Hello from WebSocket!\n"
+                || line == "stdout: Hello from WebSocket!"),
+        "{lines:?}"
+    );
     let time = lines.last().expect("time");
-    assert!(time.trim_start_matches("time:").trim().parse::<f64>().is_ok(), "{time}");
+    assert!(
+        time.trim_start_matches("time:")
+            .trim()
+            .parse::<f64>()
+            .is_ok(),
+        "{time}"
+    );
 }

@@ -50,7 +50,10 @@ async fn streamed_run_sends_started_chunks_and_exit_in_order() {
     assert_eq!(exit["status"], "runtime_error");
     assert_eq!(stream_text(&messages, "stdout"), "0\n1\n2\n");
     let seqs: Vec<u64> = messages.iter().filter_map(|m| m["seq"].as_u64()).collect();
-    assert!(seqs.windows(2).all(|pair| pair[0] < pair[1]), "seq increases: {seqs:?}");
+    assert!(
+        seqs.windows(2).all(|pair| pair[0] < pair[1]),
+        "seq increases: {seqs:?}"
+    );
 }
 
 /// The program prints, then blocks on input we have not sent: the line must arrive first.
@@ -66,12 +69,19 @@ async fn output_arrives_before_program_ends(language: &str, code: &str, reply: &
     let mut seen = String::new();
     while !seen.contains("ready") {
         let message = recv(&mut socket).await;
-        assert_ne!(message["type"], "exit", "{language}: exited before printing: {message}");
+        assert_ne!(
+            message["type"], "exit",
+            "{language}: exited before printing: {message}"
+        );
         if message["type"] == "stdout" && message.get("stage").is_none() {
             seen.push_str(message["data"].as_str().unwrap_or_default());
         }
     }
-    send(&mut socket, json!({"action": "stdin", "id": id, "data": reply, "eof": true})).await;
+    send(
+        &mut socket,
+        json!({"action": "stdin", "id": id, "data": reply, "eof": true}),
+    )
+    .await;
     let messages = collect_run(&mut socket, &id).await;
     let exit = messages.last().expect("exit");
     assert_eq!(exit["status"], "ok", "{language}: {messages:?}");
@@ -136,7 +146,11 @@ async fn signal_interrupts_a_running_program() {
             break;
         }
     }
-    send(&mut socket, json!({"action": "signal", "id": "sig", "signal": "SIGINT"})).await;
+    send(
+        &mut socket,
+        json!({"action": "signal", "id": "sig", "signal": "SIGINT"}),
+    )
+    .await;
     let messages = collect_run(&mut socket, "sig").await;
     let exit = messages.last().expect("exit");
     assert_eq!(exit["status"], "killed", "{messages:?}");
@@ -158,7 +172,11 @@ async fn sigkill_ends_a_run_as_killed() {
             break;
         }
     }
-    send(&mut socket, json!({"action": "signal", "id": "k", "signal": "kill"})).await;
+    send(
+        &mut socket,
+        json!({"action": "signal", "id": "k", "signal": "kill"}),
+    )
+    .await;
     let exit = collect_run(&mut socket, "k").await.pop().expect("exit");
     assert_eq!(exit["status"], "killed", "{exit}");
     assert_eq!(exit["signal"], "SIGKILL");
@@ -213,7 +231,10 @@ async fn runtime_error_keeps_stderr() {
     .await;
     assert_eq!(result["status"], "runtime_error", "{result}");
     assert_eq!(result["exit_code"], 1);
-    assert!(result["stderr"].as_str().expect("stderr").contains("ValueError: boom"));
+    assert!(result["stderr"]
+        .as_str()
+        .expect("stderr")
+        .contains("ValueError: boom"));
 }
 
 #[tokio::test]
@@ -233,7 +254,10 @@ async fn compile_error_is_reported_with_the_compiler_message() {
         .filter(|message| message["stage"] == "compile")
         .map(|message| message["data"].as_str().unwrap_or_default())
         .collect();
-    assert!(compiler.contains("undeclared_name"), "compiler said: {compiler}");
+    assert!(
+        compiler.contains("undeclared_name"),
+        "compiler said: {compiler}"
+    );
 }
 
 #[tokio::test]
@@ -243,8 +267,16 @@ async fn the_same_program_is_compiled_once() {
         "#include <stdio.h>\nint main(void){{puts(\"cache {}\");return 0;}}",
         std::process::id()
     );
-    let first = run_once(&mut socket, json!({"action": "execute", "language": "c", "code": code})).await;
-    let second = run_once(&mut socket, json!({"action": "execute", "language": "c", "code": code})).await;
+    let first = run_once(
+        &mut socket,
+        json!({"action": "execute", "language": "c", "code": code}),
+    )
+    .await;
+    let second = run_once(
+        &mut socket,
+        json!({"action": "execute", "language": "c", "code": code}),
+    )
+    .await;
     assert_eq!(first["status"], "ok", "{first}");
     assert_eq!(first["cached"], false, "{first}");
     assert_eq!(second["cached"], true, "{second}");
@@ -287,8 +319,14 @@ async fn malformed_frames_get_named_errors_and_the_connection_stays_up() {
         ("{\"action\": \"self_destruct\"}", "bad_request"),
         ("{\"action\": \"execute\", \"language\": 7}", "bad_request"),
         ("{\"action\": \"stdin\", \"data\": \"x\"}", "bad_request"),
-        ("{\"action\": \"signal\", \"id\": \"nope\", \"signal\": \"SIGFOO\"}", "bad_request"),
-        ("{\"action\": \"execute\", \"language\": \"brainfudge\", \"code\": \"x\"}", "unknown_language"),
+        (
+            "{\"action\": \"signal\", \"id\": \"nope\", \"signal\": \"SIGFOO\"}",
+            "bad_request",
+        ),
+        (
+            "{\"action\": \"execute\", \"language\": \"brainfudge\", \"code\": \"x\"}",
+            "unknown_language",
+        ),
     ];
     for (frame, code) in cases {
         send_text(&mut socket, frame).await;
@@ -300,7 +338,9 @@ async fn malformed_frames_get_named_errors_and_the_connection_stays_up() {
     // Binary frames and oversized frames.
     use futures_util::SinkExt;
     socket
-        .send(tokio_tungstenite::tungstenite::Message::Binary(vec![1u8, 2, 3].into()))
+        .send(tokio_tungstenite::tungstenite::Message::Binary(
+            vec![1u8, 2, 3].into(),
+        ))
         .await
         .expect("send binary");
     assert_eq!(recv(&mut socket).await["code"], "bad_request");
@@ -308,14 +348,22 @@ async fn malformed_frames_get_named_errors_and_the_connection_stays_up() {
     send(&mut socket, huge).await;
     assert_eq!(recv(&mut socket).await["code"], "payload_too_large");
     // Still up: a real run works on the same socket.
-    let result = run_once(&mut socket, json!({"action": "execute", "language": "python", "code": "print(1)"})).await;
+    let result = run_once(
+        &mut socket,
+        json!({"action": "execute", "language": "python", "code": "print(1)"}),
+    )
+    .await;
     assert_eq!(result["stdout"], "1\n", "{result}");
 }
 
 #[tokio::test]
 async fn stdin_for_an_unknown_run_is_not_found() {
     let mut socket = connect(server()).await;
-    send(&mut socket, json!({"action": "stdin", "id": "ghost", "data": "x"})).await;
+    send(
+        &mut socket,
+        json!({"action": "stdin", "id": "ghost", "data": "x"}),
+    )
+    .await;
     let reply = recv(&mut socket).await;
     assert_eq!(reply["code"], "not_found", "{reply}");
 }
@@ -332,10 +380,17 @@ async fn non_utf8_output_arrives_intact() {
     let messages = collect_run(&mut socket, "bin").await;
     use base64::Engine as _;
     let mut bytes = Vec::new();
-    for message in messages.iter().filter(|message| message["type"] == "stdout") {
+    for message in messages
+        .iter()
+        .filter(|message| message["type"] == "stdout")
+    {
         let data = message["data"].as_str().expect("data");
         if message["encoding"] == "base64" {
-            bytes.extend(base64::engine::general_purpose::STANDARD.decode(data).expect("base64"));
+            bytes.extend(
+                base64::engine::general_purpose::STANDARD
+                    .decode(data)
+                    .expect("base64"),
+            );
         } else {
             bytes.extend(data.as_bytes());
         }
@@ -344,4 +399,3 @@ async fn non_utf8_output_arrives_intact() {
     expected.extend("é→🎉".as_bytes());
     assert_eq!(bytes, expected);
 }
-

@@ -165,15 +165,11 @@ fn decode(bytes: &[u8]) -> Option<Vec<FileEntry>> {
         Some(head)
     };
     let mut entries = Vec::new();
-    loop {
-        let Some(length) = take(8) else {
-            break;
-        };
+    while let Some(length) = take(8) {
         let path_length = usize::try_from(u64::from_le_bytes(length.try_into().ok()?)).ok()?;
         let path = String::from_utf8(take(path_length)?.to_vec()).ok()?;
         let executable = take(1)?[0] != 0;
-        let content_length =
-            usize::try_from(u64::from_le_bytes(take(8)?.try_into().ok()?)).ok()?;
+        let content_length = usize::try_from(u64::from_le_bytes(take(8)?.try_into().ok()?)).ok()?;
         let contents = take(content_length)?.to_vec();
         entries.push(FileEntry {
             path,
@@ -200,7 +196,10 @@ mod tests {
     fn entries_round_trip_through_disk() {
         let dir = tempfile::tempdir().expect("tempdir");
         let cache = CompileCache::open(dir.path(), 1 << 30).expect("open");
-        let entries = vec![entry("main", b"\x7fELF...", true), entry("a/b.class", b"", false)];
+        let entries = vec![
+            entry("main", b"\x7fELF...", true),
+            entry("a/b.class", b"", false),
+        ];
         cache.put("k1", &entries).expect("put");
         assert_eq!(cache.get("k1"), Some(entries));
         assert_eq!(cache.get("missing"), None);

@@ -84,12 +84,21 @@ impl Inner {
     }
 
     /// The sandbox a run of `language` needs.
-    pub(crate) fn sandbox_spec(&self, language: &Language, memory_bytes: u64, pids: u32) -> SandboxSpec {
+    pub(crate) fn sandbox_spec(
+        &self,
+        language: &Language,
+        memory_bytes: u64,
+        pids: u32,
+    ) -> SandboxSpec {
         let memory_bytes = memory_bytes.max(language.min_memory_bytes);
         // tmpfs pages count against the memory cgroup: keep the dirs well below the limit.
         let tmpfs_cap = (memory_bytes / 2).max(8 << 20);
         SandboxSpec {
-            binds: language.binds.iter().map(|path| Bind::same(path.clone())).collect(),
+            binds: language
+                .binds
+                .iter()
+                .map(|path| Bind::same(path.clone()))
+                .collect(),
             memory_bytes,
             pids: pids.max(language.min_pids),
             cpus: self.config.cpus_per_sandbox,
@@ -136,7 +145,9 @@ impl Engine {
     /// Start a run. Events arrive on the returned handle; dropping the handle kills the run.
     pub fn run(&self, request: RunRequest) -> Result<RunHandle, EngineError> {
         if self.inner.is_shutting_down() {
-            return Err(EngineError::Unavailable("the server is shutting down".to_owned()));
+            return Err(EngineError::Unavailable(
+                "the server is shutting down".to_owned(),
+            ));
         }
         let language = self
             .inner

@@ -46,7 +46,9 @@ pub(crate) fn prepare_files(
         };
         validate_file_name(&name)?;
         if entries.iter().any(|entry: &FileEntry| entry.path == name) {
-            return Err(EngineError::InvalidRequest(format!("file `{name}` appears twice")));
+            return Err(EngineError::InvalidRequest(format!(
+                "file `{name}` appears twice"
+            )));
         }
         entries.push(FileEntry {
             path: name,
@@ -123,8 +125,8 @@ impl Run {
     }
 
     async fn execute_steps(&mut self) -> Result<RunOutcome, EngineError> {
-        let _slot = self
-            .inner
+        let inner = self.inner.clone();
+        let _slot = inner
             .slots
             .acquire()
             .await
@@ -146,7 +148,10 @@ impl Run {
             tracing::error!(%error, "sandbox destroy failed");
         }
         if outcome.status == RunStatus::Timeout && outcome.message.is_none() {
-            outcome.message = Some(format!("wall-clock limit of {} ms", limits.wall.as_millis()));
+            outcome.message = Some(format!(
+                "wall-clock limit of {} ms",
+                limits.wall.as_millis()
+            ));
         }
         Ok(outcome)
     }
@@ -220,7 +225,7 @@ impl Run {
         }
         let names: Vec<String> = self.files.iter().map(|file| file.path.clone()).collect();
         let command = CommandSpec {
-            argv: self.language.run_command(&names, &self.request.args),
+            argv: in_work_dir(self.language.run_command(&names, &self.request.args)),
             env: self
                 .language
                 .run_environment(self.request.limits.memory_bytes),
@@ -231,13 +236,38 @@ impl Run {
             extra_pipes: Vec::new(),
         };
         let budget = OutputBudget::new(self.request.limits.output_bytes);
+        let launched = Instant::now();
+        let warm_launch = warm.is_some();
         let process = match warm {
-            Some(warm) => launch_warm(warm, &names, &self.request.args).await?,
+            Some(warm) => {
+                let line = self
+                    .language
+                    .warm_start()
+                    .map(|start| {
+                        start.launch_request(
+                            names.first().map(String::as_str).unwrap_or_default(),
+                            &self.request.args,
+                        )
+                    })
+                    .unwrap_or_default();
+                launch_warm(warm, line).await?
+            }
             None => sandbox.start(&command).await?,
         };
-        let step = self
-            .supervise(process, Stage::Run, self.request.limits.wall, initial, &budget, &mut Vec::new())
+        let mut step = self
+            .supervise(
+                process,
+                Stage::Run,
+                self.request.limits.wall,
+                initial,
+                &budget,
+                &mut Vec::new(),
+            )
             .await?;
+        if warm_launch {
+            // The sandbox times the driver from its start, long before the program arrived.
+            step.outcome.wall_time = launched.elapsed();
+        }
         let outcome = outcome_of(&step, compile_time, cached, &self.request);
         Ok((outcome, step.pumps))
     }
@@ -278,7 +308,7 @@ impl Run {
             });
         };
         let command = CommandSpec {
-            argv,
+            argv: in_work_dir(argv),
             env: self
                 .language
                 .compile_environment(compile_limits.memory_bytes),
@@ -294,7 +324,14 @@ impl Run {
         let process = sandbox.start(&command).await?;
         let closed_stdin = vec![(Vec::new(), true)];
         let step = self
-            .supervise(process, Stage::Compile, compile_limits.wall, closed_stdin, &budget, pending_stdin)
+            .supervise(
+                process,
+                Stage::Compile,
+                compile_limits.wall,
+                closed_stdin,
+                &budget,
+                pending_stdin,
+            )
             .await?;
         for pump in step.pumps {
             let _ = tokio::time::timeout(DRAIN_GRACE, pump).await;
@@ -352,10 +389,22 @@ impl Run {
         let deadline = started + wall;
         let mut pumps = Vec::new();
         if let Some(stdout) = process.stdout.take() {
-            pumps.push(tokio::spawn(pump(stdout, stage, StreamName::Stdout, budget.clone(), self.events.clone())));
+            pumps.push(tokio::spawn(pump(
+                stdout,
+                stage,
+                StreamName::Stdout,
+                budget.clone(),
+                self.events.clone(),
+            )));
         }
         if let Some(stderr) = process.stderr.take() {
-            pumps.push(tokio::spawn(pump(stderr, stage, StreamName::Stderr, budget.clone(), self.events.clone())));
+            pumps.push(tokio::spawn(pump(
+                stderr,
+                stage,
+                StreamName::Stderr,
+                budget.clone(),
+                self.events.clone(),
+            )));
         }
         let stdin = spawn_stdin_writer(process.stdin.take(), initial_stdin);
         let mut killed_by_request = false;
@@ -410,6 +459,17 @@ enum Compiled {
     Failed(RunOutcome),
 }
 
+/// Commands may name a program relative to the work dir (`./main`); the sandbox wants
+/// absolute paths, since nothing searches a `PATH` there.
+fn in_work_dir(mut argv: Vec<String>) -> Vec<String> {
+    if let Some(program) = argv.first_mut() {
+        if let Some(relative) = program.strip_prefix("./") {
+            *program = format!("{WORK_DIR}/{relative}");
+        }
+    }
+    argv
+}
+
 /// Signal a process that may already have exited (then there is nothing to do).
 fn signal_quietly(process: &Process, number: i32) {
     if let Err(error) = process.signal(number) {
@@ -418,17 +478,9 @@ fn signal_quietly(process: &Process, number: i32) {
 }
 
 /// Send the launch request to a warm driver: the program's files are in place now.
-async fn launch_warm(
-    mut warm: WarmProcess,
-    names: &[String],
-    args: &[String],
-) -> Result<Process, EngineError> {
-    let main = names.first().cloned().unwrap_or_default();
-    let request = serde_json::json!({ "main": main, "args": args });
-    let mut line = request.to_string().into_bytes();
-    line.push(b'\n');
+async fn launch_warm(mut warm: WarmProcess, line: String) -> Result<Process, EngineError> {
     warm.launch
-        .write_all(&line)
+        .write_all(line.as_bytes())
         .await
         .map_err(|source| EngineError::Io {
             path: "warm driver launch pipe".into(),
@@ -485,7 +537,10 @@ fn outcome_of(
             Some(LimitHit::Wall) => (RunStatus::Timeout, None),
             Some(LimitHit::Cpu) => (
                 RunStatus::CpuLimit,
-                Some(format!("CPU limit of {} ms", request.limits.cpu.as_millis())),
+                Some(format!(
+                    "CPU limit of {} ms",
+                    request.limits.cpu.as_millis()
+                )),
             ),
             Some(LimitHit::Memory) => (
                 RunStatus::MemoryLimit,
@@ -496,10 +551,7 @@ fn outcome_of(
             ),
             Some(LimitHit::Pids) if outcome.exit_code != Some(0) => (
                 RunStatus::RuntimeError,
-                Some(format!(
-                    "process limit of {} reached",
-                    request.limits.pids
-                )),
+                Some(format!("process limit of {} reached", request.limits.pids)),
             ),
             _ if outcome.exit_code == Some(0) => (RunStatus::Ok, None),
             _ => (RunStatus::RuntimeError, None),
@@ -555,7 +607,16 @@ mod tests {
 
     #[test]
     fn hostile_file_names_are_refused() {
-        for name in ["/etc/passwd", "../x", "a/../../x", "a//b", "./a", "a\\b", "nul\0", ""] {
+        for name in [
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a//b",
+            "./a",
+            "a\\b",
+            "nul\0",
+            "",
+        ] {
             assert!(validate_file_name(name).is_err(), "{name:?} accepted");
         }
         for name in ["main.py", "src/lib.rs", "a.b/c-d_e.txt", "ünïcode.py"] {

@@ -35,7 +35,7 @@ pub(crate) struct Pool {
     target: usize,
     languages: Vec<String>,
     ready: Mutex<HashMap<String, VecDeque<WarmSandbox>>>,
-    wake: tokio::sync::Notify,
+    wake: Arc<tokio::sync::Notify>,
 }
 
 impl Pool {
@@ -44,12 +44,15 @@ impl Pool {
             target,
             languages,
             ready: Mutex::new(HashMap::new()),
-            wake: tokio::sync::Notify::new(),
+            wake: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
     fn with<T>(&self, action: impl FnOnce(&mut HashMap<String, VecDeque<WarmSandbox>>) -> T) -> T {
-        let mut guard = self.ready.lock().unwrap_or_else(|poison| poison.into_inner());
+        let mut guard = self
+            .ready
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
         action(&mut guard)
     }
 
@@ -115,9 +118,9 @@ pub(crate) async fn refill_loop(inner: Weak<Inner>) {
             return;
         }
         let Some(language_id) = engine.pool.neediest() else {
-            let pool_wake = engine.pool.wake.notified();
+            let wake = engine.pool.wake.clone();
             drop(engine);
-            pool_wake.await;
+            wake.notified().await;
             continue;
         };
         let Some(language) = engine.registry.get(&language_id).cloned() else {

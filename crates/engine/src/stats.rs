@@ -105,7 +105,10 @@ impl StatsRecorder {
     fn with<T>(&self, action: impl FnOnce(&mut Counters) -> T) -> T {
         // A poisoned lock only means another thread panicked while counting: the counters
         // are still usable.
-        let mut guard = self.inner.lock().unwrap_or_else(|poison| poison.into_inner());
+        let mut guard = self
+            .inner
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
         action(&mut guard)
     }
 

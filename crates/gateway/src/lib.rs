@@ -1,1 +1,125 @@
-//! runnel-gateway (being written).
+//! Runnel's gateway: the axum routes for the WebSocket protocol, the HTTP API, Server-Sent
+//! Events, metrics and the console; authentication and per-key quotas; and the conversion of
+//! wire messages (`runnel-protocol`) into the engine's domain requests.
+//!
+//! # Layout
+//! - `ws`: `/ws`, one reader, one writer task and one task per run on each connection.
+//! - `http`: `POST /api/v1/execute`, languages, stats, health, metrics, `/`.
+//! - `sse`: the Server-Sent Events form of `POST /api/v1/execute`.
+//! - `execution`: one admitted run driven to a `result` or a stream, and recorded in the store.
+//! - `convert`: wire to domain at the edge, with every validation of client input.
+//! - `output`: chunk encoding, result accumulation and the final figures of a run.
+//! - `auth`: where keys come from and checking them; `quota`: per-key concurrency and rate.
+//! - [`metrics`]: the gateway's counters and the Prometheus renderer.
+//! - `openapi`: the OpenAPI 3.1 document of the whole surface.
+//! - [`error`]: [`ApiError`], the one error type of the edges.
+
+mod auth;
+mod convert;
+pub mod error;
+mod execution;
+mod http;
+pub mod metrics;
+mod openapi;
+mod output;
+mod quota;
+mod sse;
+mod state;
+mod ws;
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::routing::{get, post};
+use axum::serve::ListenerExt;
+use axum::{middleware, Router};
+use tower_http::trace::TraceLayer;
+
+pub use error::ApiError;
+pub use state::AppState;
+
+/// Default largest WebSocket frame: 1 MiB.
+pub const DEFAULT_MAX_FRAME_BYTES: usize = 1 << 20;
+/// Default largest HTTP request body: 2 MiB (programs with a few files).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 2 << 20;
+/// Default time a WebSocket gets to authenticate: 5 s.
+pub const DEFAULT_AUTH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The gateway's settings, built by the `cli` from its `Config`.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// Largest WebSocket text frame answered normally; larger ones get `payload_too_large`.
+    pub max_frame_bytes: usize,
+    /// Largest HTTP request body; larger ones get 413 `payload_too_large`.
+    pub max_body_bytes: usize,
+    /// How long an unauthenticated WebSocket may stay open.
+    pub auth_timeout: Duration,
+    /// Limits of runs that ask for none (still capped by each key's quota).
+    pub default_limits: runnel_engine::Limits,
+    /// The server version reported by `/api/v1/stats` and the console.
+    pub version: String,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            auth_timeout: DEFAULT_AUTH_TIMEOUT,
+            default_limits: runnel_engine::Limits::DEFAULT,
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        }
+    }
+}
+
+/// Every route of the gateway, with tracing, request metrics and the body limit.
+pub fn router(state: AppState) -> Router {
+    let max_body_bytes = state.config().max_body_bytes;
+    Router::new()
+        .route("/", get(http::index))
+        .route("/ws", get(ws::handler))
+        .route("/api/v1/execute", post(http::execute))
+        .route("/api/v1/languages", get(http::languages))
+        .route("/api/v1/stats", get(http::stats))
+        .route("/api/v1/openapi.json", get(openapi::document))
+        .route("/healthz", get(http::healthz))
+        .route("/metrics", get(http::metrics))
+        .fallback(http::not_found)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), http::track))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                // The path only: the query may carry an API key.
+                let route = request
+                    .extensions()
+                    .get::<MatchedPath>()
+                    .map(MatchedPath::as_str);
+                tracing::debug_span!("http", method = %request.method(), matched_path = route)
+            }),
+        )
+        .with_state(state)
+}
+
+/// Serve `state`'s router on `listener` until `shutdown` resolves, with `TCP_NODELAY` set on
+/// every accepted socket (small frames must not wait for Nagle's algorithm).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
+    });
+    let app = router(state.clone());
+    // Upgraded WebSockets outlive axum's graceful shutdown, so they are told separately.
+    let shutdown = async move {
+        shutdown.await;
+        state.begin_shutdown();
+    };
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -64,13 +64,22 @@ impl fmt::Display for DecodeError {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DecodeError::TooLarge { size, max } => {
-                write!(formatter, "frame of {size} bytes is over the maximum of {max} bytes")
+                write!(
+                    formatter,
+                    "frame of {size} bytes is over the maximum of {max} bytes"
+                )
             }
-            DecodeError::Binary => write!(formatter, "binary frames are not accepted: send JSON text"),
+            DecodeError::Binary => {
+                write!(formatter, "binary frames are not accepted: send JSON text")
+            }
             DecodeError::NotJson(detail) => write!(formatter, "frame is not valid JSON: {detail}"),
             DecodeError::NotObject => write!(formatter, "frame must be a JSON object"),
             DecodeError::MissingAction => {
-                write!(formatter, "missing string field `action` (one of {})", ACTIONS.join(", "))
+                write!(
+                    formatter,
+                    "missing string field `action` (one of {})",
+                    ACTIONS.join(", ")
+                )
             }
             DecodeError::UnknownAction(action) => write!(
                 formatter,
@@ -138,7 +147,10 @@ mod tests {
             (r#"{"language":"python"}"#, "missing string field `action`"),
             (r#"{"action":"explode"}"#, "unknown action `explode`"),
             (r#"{"action":"stdin","data":"x"}"#, "missing field `id`"),
-            (r#"{"action":"execute","language":5}"#, "invalid `execute` message"),
+            (
+                r#"{"action":"execute","language":5}"#,
+                "invalid `execute` message",
+            ),
         ];
         for (frame, expected) in cases {
             let error = decode_client_frame(frame, 1 << 20).expect_err(frame);

@@ -217,9 +217,7 @@ impl ServerMessage {
         // Serializing these plain structs cannot fail: no maps with non-string keys, no
         // custom serializers that error.
         serde_json::to_string(self).unwrap_or_else(|error| {
-            format!(
-                r#"{{"type":"error","code":"internal_error","message":"serialize: {error}"}}"#
-            )
+            format!(r#"{{"type":"error","code":"internal_error","message":"serialize: {error}"}}"#)
         })
     }
 }

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// How a run ended. User programs failing is a status, never a protocol error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     /// The program exited with code 0.

@@ -24,6 +24,7 @@ pub struct Server {
     pub key: String,
     pub data_dir: tempfile::TempDir,
     child: Child,
+    stopped: bool,
 }
 
 impl Server {
@@ -47,7 +48,11 @@ impl Server {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 if let Some(rest) = line.strip_prefix("runnel listening on http://") {
-                    let address = rest.split_whitespace().next().unwrap_or_default().to_owned();
+                    let address = rest
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned();
                     let _ = sender.send(address);
                 }
             }
@@ -62,6 +67,7 @@ impl Server {
             key,
             data_dir,
             child,
+            stopped: false,
         }
     }
 
@@ -83,16 +89,23 @@ impl Server {
 
     /// Stop the server the way an operator does (SIGTERM) and wait for it.
     pub fn stop(mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
         let status = self.child.wait().expect("wait for runnel serve");
-        std::mem::forget(self);
+        self.stopped = true;
         status
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        if self.stopped {
+            return;
+        }
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
         let _ = self.child.wait();
     }
 }
@@ -107,7 +120,12 @@ pub fn create_key(data_dir: &Path, args: &[&str]) -> String {
         .expect("runnel keys create");
     assert!(output.status.success(), "keys create failed: {output:?}");
     let stdout = String::from_utf8(output.stdout).expect("utf8");
-    stdout.lines().last().expect("a last line").trim().to_owned()
+    stdout
+        .lines()
+        .last()
+        .expect("a last line")
+        .trim()
+        .to_owned()
 }
 
 pub type Socket =

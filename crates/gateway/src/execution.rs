@@ -1,0 +1,224 @@
+//! One admitted run, driven to its end for any transport: accumulated into a `result`, or
+//! streamed as `started`, chunks and `exit` into a channel. Every run, however it ends, is
+//! recorded in the store under its key.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use runnel_engine::{RunController, RunEvent, RunHandle, RunOutcome, RunRequest};
+use runnel_protocol::server::StartedMessage;
+use runnel_protocol::{OutputChunk, ResultMessage, RunStatus, ServerMessage, Stage, StreamName};
+use runnel_store::{RunRecord, Store};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::output::{encode_chunk, exit_message, lost_outcome, ResultAccumulator};
+use crate::quota::{Admission, RunPermit};
+use crate::state::AppState;
+
+/// A run that passed admission and was started by the engine. Dropping it kills the run.
+pub(crate) struct Execution {
+    handle: RunHandle,
+    output_limit: u64,
+    ledger: Ledger,
+    _permit: RunPermit,
+}
+
+/// Admit a run for `principal` (concurrency and rate) and start it.
+pub(crate) fn start(
+    state: &AppState,
+    principal: &Principal,
+    run: RunRequest,
+) -> Result<Execution, ApiError> {
+    let admission = Admission {
+        max_concurrency: principal.quota.max_concurrency,
+        rate_per_minute: principal.quota.rate_per_minute,
+    };
+    let permit = state.quotas().admit(&principal.key_id, admission)?;
+    let output_limit = run.limits.output_bytes;
+    let handle = state.engine().run(run)?;
+    let ledger = Ledger {
+        store: state.store().clone(),
+        key_id: principal.key_id.clone(),
+        run_id: handle.id.clone(),
+        language: handle.language.clone(),
+        started: Instant::now(),
+        recorded: false,
+    };
+    tracing::debug!(run_id = %handle.id, language = %handle.language, key_id = %principal.key_id, "run started");
+    Ok(Execution {
+        handle,
+        output_limit,
+        ledger,
+        _permit: permit,
+    })
+}
+
+impl Execution {
+    /// The run id.
+    pub(crate) fn id(&self) -> &str {
+        &self.handle.id
+    }
+
+    /// Stdin and signals.
+    pub(crate) fn controller(&self) -> RunController {
+        self.handle.controller()
+    }
+
+    /// Wait for the end and return everything as one `result`.
+    pub(crate) async fn collect(mut self) -> ResultMessage {
+        let mut accumulator = ResultAccumulator::new(self.output_limit);
+        let outcome = loop {
+            match self.handle.next_event().await {
+                Some(RunEvent::Started) => {}
+                Some(RunEvent::Output {
+                    stage,
+                    stream,
+                    data,
+                }) => accumulator.push(stage, stream, &data),
+                Some(RunEvent::Exit(outcome)) => break outcome,
+                None => break lost_outcome(),
+            }
+        };
+        self.ledger.record(&outcome);
+        accumulator.finish(
+            self.handle.id.clone(),
+            self.handle.language.clone(),
+            self.handle.version.clone(),
+            outcome,
+        )
+    }
+
+    /// Stream `started`, `stdout`/`stderr` chunks and one `exit` into `sink`. Returns early (and
+    /// so kills the run) when the receiving side goes away.
+    pub(crate) async fn stream<T: From<ServerMessage>>(mut self, sink: &mpsc::Sender<T>) {
+        let mut seq = 0_u64;
+        let mut started = false;
+        loop {
+            let event = tokio::select! {
+                event = self.handle.next_event() => event,
+                () = sink.closed() => return,
+            };
+            if !started {
+                started = true;
+                seq += 1;
+                let message = ServerMessage::Started(self.started_message(seq));
+                if !self.send(sink, message).await {
+                    return;
+                }
+            }
+            let outcome = match event {
+                Some(RunEvent::Started) => continue,
+                Some(RunEvent::Output {
+                    stage,
+                    stream,
+                    data,
+                }) => {
+                    seq += 1;
+                    let message = self.chunk(stage, stream, data, seq);
+                    if !self.send(sink, message).await {
+                        return;
+                    }
+                    continue;
+                }
+                Some(RunEvent::Exit(outcome)) => outcome,
+                None => lost_outcome(),
+            };
+            self.ledger.record(&outcome);
+            seq += 1;
+            let exit = exit_message(self.handle.id.clone(), outcome, seq);
+            self.send(sink, ServerMessage::Exit(exit)).await;
+            return;
+        }
+    }
+
+    fn started_message(&self, seq: u64) -> StartedMessage {
+        StartedMessage {
+            id: self.handle.id.clone(),
+            language: self.handle.language.clone(),
+            version: self.handle.version.clone(),
+            session: None,
+            seq,
+        }
+    }
+
+    fn chunk(&self, stage: Stage, stream: StreamName, data: Vec<u8>, seq: u64) -> ServerMessage {
+        let (data, encoding) = encode_chunk(data);
+        let chunk = OutputChunk {
+            id: self.handle.id.clone(),
+            data,
+            seq,
+            stage: (stage == Stage::Compile).then_some(Stage::Compile),
+            encoding,
+            session: None,
+        };
+        match stream {
+            StreamName::Stdout => ServerMessage::Stdout(chunk),
+            StreamName::Stderr => ServerMessage::Stderr(chunk),
+        }
+    }
+
+    async fn send<T: From<ServerMessage>>(
+        &self,
+        sink: &mpsc::Sender<T>,
+        message: ServerMessage,
+    ) -> bool {
+        sink.send(T::from(message)).await.is_ok()
+    }
+}
+
+/// Records the run in the store exactly once: with its outcome, or as `killed` when the run is
+/// dropped before its end (client gone).
+struct Ledger {
+    store: Store,
+    key_id: String,
+    run_id: String,
+    language: String,
+    started: Instant,
+    recorded: bool,
+}
+
+impl Ledger {
+    fn record(&mut self, outcome: &RunOutcome) {
+        self.write(
+            outcome.status,
+            outcome.wall_time.as_secs_f64() * 1000.0,
+            outcome.cpu_time.as_secs_f64() * 1000.0,
+            outcome.peak_memory,
+        );
+    }
+
+    fn write(&mut self, status: RunStatus, wall_ms: f64, cpu_ms: f64, memory_bytes: u64) {
+        if self.recorded {
+            return;
+        }
+        self.recorded = true;
+        tracing::debug!(run_id = %self.run_id, status = status.as_str(), wall_ms, "run finished");
+        self.store.record_run(RunRecord {
+            key_id: self.key_id.clone(),
+            run_id: self.run_id.clone(),
+            language: self.language.clone(),
+            status: status.as_str().to_owned(),
+            wall_ms,
+            cpu_ms,
+            memory_bytes,
+            finished_at: unix_seconds(),
+        });
+    }
+}
+
+impl Drop for Ledger {
+    fn drop(&mut self) {
+        let elapsed = self.started.elapsed().as_secs_f64() * 1000.0;
+        self.write(RunStatus::Killed, elapsed, 0.0, 0);
+    }
+}
+
+fn unix_seconds() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| {
+            i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
+        })
+}

@@ -1,0 +1,72 @@
+//! Server-Sent Events for `POST /api/v1/execute`: the events of a streamed run (`started`,
+//! `stdout`, `stderr`, `exit`), each named by its `type`, with the WebSocket message as data.
+
+use std::convert::Infallible;
+
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use runnel_protocol::ServerMessage;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tracing::Instrument;
+
+use crate::execution::Execution;
+
+/// Events buffered for one SSE client before the run waits.
+const EVENT_CAPACITY: usize = 64;
+
+/// Stream `execution` to the client. When the client goes away the run is killed.
+pub(crate) fn respond(execution: Execution) -> Response {
+    let (events, receiver) = mpsc::channel::<ServerMessage>(EVENT_CAPACITY);
+    let span = tracing::debug_span!("sse", run_id = %execution.id());
+    tokio::spawn(async move { execution.stream(&events).await }.instrument(span));
+    let stream = ReceiverStream::new(receiver).map(|message| Ok::<_, Infallible>(event(&message)));
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+/// One SSE event: name = the message's `type`, data = the message's JSON.
+pub(crate) fn event(message: &ServerMessage) -> Event {
+    Event::default()
+        .event(event_name(message))
+        .data(message.to_json())
+}
+
+fn event_name(message: &ServerMessage) -> &'static str {
+    match message {
+        ServerMessage::Result(_) => "result",
+        ServerMessage::Started(_) => "started",
+        ServerMessage::Stdout(_) => "stdout",
+        ServerMessage::Stderr(_) => "stderr",
+        ServerMessage::InputRequest(_) => "input_request",
+        ServerMessage::Exit(_) => "exit",
+        ServerMessage::Pong(_) => "pong",
+        ServerMessage::Session(_) => "session",
+        ServerMessage::Error(_) => "error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use runnel_protocol::OutputChunk;
+
+    use super::*;
+
+    #[test]
+    fn event_name_matches_the_json_type() {
+        let message = ServerMessage::Stdout(OutputChunk {
+            id: "r".into(),
+            data: "hi\n".into(),
+            seq: 2,
+            stage: None,
+            encoding: None,
+            session: None,
+        });
+        let json: serde_json::Value = serde_json::from_str(&message.to_json()).expect("valid JSON");
+        assert_eq!(json["type"], event_name(&message));
+        let error = ServerMessage::error(runnel_protocol::ErrorCode::BadRequest, "x", None);
+        assert_eq!(event_name(&error), "error");
+    }
+}

@@ -1,0 +1,319 @@
+//! One WebSocket connection: authentication, decoding, and dispatch of each action.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::ws::{Message, WebSocket};
+use futures_util::StreamExt;
+use runnel_engine::{RunController, Signal};
+use runnel_protocol::server::PongMessage;
+use runnel_protocol::{
+    decode_client_frame, ClientMessage, DecodeError, ErrorCode, ExecuteRequest, ServerMessage,
+};
+use tokio::sync::{mpsc, watch};
+use tokio::task::{Id as TaskId, JoinSet};
+use tokio::time::{sleep_until, Instant};
+use tracing::Instrument;
+
+use super::{write_frames, Outbound, CLOSE_GOING_AWAY, CLOSE_POLICY, OUTBOUND_CAPACITY};
+use crate::auth::{authenticate, unauthorized, Principal};
+use crate::convert::execute_from_wire;
+use crate::error::ApiError;
+use crate::execution;
+use crate::state::AppState;
+
+/// How long the writer gets to flush the last frames (a close) after the reader ends.
+const WRITER_GRACE: Duration = Duration::from_secs(2);
+/// Signal names accepted by `signal`, for error messages.
+const SIGNALS: &str = "SIGINT, SIGTERM, SIGKILL, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2";
+
+/// Serve one upgraded socket until it closes. `key` came with the upgrade request, if any.
+pub(super) async fn serve(socket: WebSocket, state: AppState, key: Option<String>) {
+    let _open = state.metrics().connection_opened();
+    let span = tracing::debug_span!("ws", key_id = tracing::field::Empty);
+    let (sink, stream) = socket.split();
+    let (outbound, outbound_receiver) = mpsc::channel(OUTBOUND_CAPACITY);
+    let writer = tokio::spawn(write_frames(sink, outbound_receiver, state.clone()));
+    let mut connection = Connection {
+        state,
+        outbound,
+        principal: None,
+        runs: HashMap::new(),
+        tasks: JoinSet::new(),
+        task_runs: HashMap::new(),
+    };
+    connection.read_frames(stream, key).instrument(span).await;
+    // Dropping the connection aborts its run tasks (killing the runs) and closes the channel,
+    // so the writer drains what is queued and stops.
+    drop(connection);
+    let _ = tokio::time::timeout(WRITER_GRACE, writer).await;
+}
+
+/// Whether to keep reading.
+#[derive(Debug, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Close,
+}
+
+struct Connection {
+    state: AppState,
+    outbound: mpsc::Sender<Outbound>,
+    principal: Option<Principal>,
+    /// Runs in flight by run id.
+    runs: HashMap<String, RunController>,
+    /// One task per run; dropped (aborted) with the connection.
+    tasks: JoinSet<()>,
+    /// Which run each task drives.
+    task_runs: HashMap<TaskId, String>,
+}
+
+impl Connection {
+    async fn read_frames(
+        &mut self,
+        mut stream: futures_util::stream::SplitStream<WebSocket>,
+        key: Option<String>,
+    ) {
+        if let Some(key) = key {
+            if self.authenticate(key).await == Flow::Close {
+                return;
+            }
+        }
+        let deadline = Instant::now() + self.state.config().auth_timeout;
+        let mut shutdown = self.state.shutdown_signal();
+        loop {
+            tokio::select! {
+                biased;
+                () = shutting_down(&mut shutdown) => {
+                    let message = "the server is shutting down; reconnect later";
+                    self.send(ServerMessage::error(ErrorCode::Unavailable, message, None)).await;
+                    self.close(CLOSE_GOING_AWAY, "shutting down").await;
+                    return;
+                }
+                Some(finished) = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => {
+                    let task = match finished {
+                        Ok((task, ())) => task,
+                        Err(error) => {
+                            tracing::error!(%error, "run task failed");
+                            error.id()
+                        }
+                    };
+                    if let Some(run_id) = self.task_runs.remove(&task) {
+                        self.runs.remove(&run_id);
+                    }
+                }
+                () = sleep_until(deadline), if self.principal.is_none() => {
+                    let message = format!(
+                        "no API key within {} s: send `auth` with `api_key`, or put `api_key` \
+                         in the first message",
+                        self.state.config().auth_timeout.as_secs_f64()
+                    );
+                    self.send(ServerMessage::error(ErrorCode::AuthTimeout, message, None)).await;
+                    self.close(CLOSE_POLICY, "auth_timeout").await;
+                    return;
+                }
+                frame = stream.next() => {
+                    let flow = match frame {
+                        Some(Ok(Message::Text(text))) => {
+                            self.state.metrics().frame_in();
+                            self.on_text(text.as_str()).await
+                        }
+                        Some(Ok(Message::Binary(_))) => {
+                            self.state.metrics().frame_in();
+                            self.send_decode_error(DecodeError::Binary).await;
+                            Flow::Continue
+                        }
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => Flow::Continue,
+                        Some(Ok(Message::Close(_))) | None => Flow::Close,
+                        Some(Err(error)) => {
+                            tracing::debug!(%error, "websocket read failed");
+                            Flow::Close
+                        }
+                    };
+                    if flow == Flow::Close {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn on_text(&mut self, text: &str) -> Flow {
+        let message = match decode_client_frame(text, self.state.config().max_frame_bytes) {
+            Ok(message) => message,
+            Err(error) => {
+                self.send_decode_error(error).await;
+                return Flow::Continue;
+            }
+        };
+        // A key in the message authenticates the socket; once authenticated, only an explicit
+        // `auth` switches keys (so the seed's key-in-every-execute costs one lookup).
+        let explicit = matches!(message, ClientMessage::Auth { .. });
+        if let Some(key) = message.api_key() {
+            if (self.principal.is_none() || explicit)
+                && self.authenticate(key.to_owned()).await == Flow::Close
+            {
+                return Flow::Close;
+            }
+        }
+        let Some(principal) = self.principal.clone() else {
+            if let ClientMessage::Ping { t } = message {
+                self.send(pong(t)).await;
+            } else {
+                let error = unauthorized(
+                    "authenticate first: send `auth` with `api_key`, put `api_key` in this \
+                     message, or connect with `Authorization: Bearer KEY` or `?api_key=KEY`",
+                );
+                self.send(error.to_message(None)).await;
+            }
+            return Flow::Continue;
+        };
+        match message {
+            // Success needs no answer: the next message is served under the key.
+            ClientMessage::Auth { .. } => {}
+            ClientMessage::Execute(request) => self.execute(request, &principal).await,
+            ClientMessage::Stdin { id, data, eof } => match self.runs.get(&id) {
+                Some(controller) if controller.write_stdin(data.into_bytes(), eof) => {}
+                _ => self.send(not_found(id)).await,
+            },
+            ClientMessage::Signal { id, signal } => self.signal(id, &signal).await,
+            ClientMessage::Ping { t } => self.send(pong(t)).await,
+            other => self.session_action(other).await,
+        }
+        Flow::Continue
+    }
+
+    /// Authenticate with `key`. A wrong key answers `unauthorized` and closes.
+    async fn authenticate(&mut self, key: String) -> Flow {
+        match authenticate(&self.state, key).await {
+            Ok(principal) => {
+                tracing::Span::current().record("key_id", principal.key_id.as_str());
+                self.principal = Some(principal);
+                Flow::Continue
+            }
+            Err(error) if error.code == ErrorCode::Unauthorized => {
+                self.send(error.to_message(None)).await;
+                self.close(CLOSE_POLICY, "unauthorized").await;
+                Flow::Close
+            }
+            // The store failed: say so, and let the client try again.
+            Err(error) => {
+                self.send(error.to_message(None)).await;
+                Flow::Continue
+            }
+        }
+    }
+
+    async fn execute(&mut self, request: ExecuteRequest, principal: &Principal) {
+        let client_id = request.id.clone();
+        if let Some(id) = &client_id {
+            if self.runs.contains_key(id) {
+                let message = format!("run `{id}` is still in flight on this connection");
+                self.send(ServerMessage::error(
+                    ErrorCode::Conflict,
+                    message,
+                    Some(id.clone()),
+                ))
+                .await;
+                return;
+            }
+        }
+        let config = self.state.config();
+        let started = execute_from_wire(
+            request,
+            self.state.engine(),
+            config.default_limits,
+            &principal.quota,
+        )
+        .and_then(|execute| {
+            let stream = execute.stream;
+            execution::start(&self.state, principal, execute.run).map(|run| (run, stream))
+        });
+        let (execution, stream) = match started {
+            Ok(started) => started,
+            Err(error) => {
+                self.send(error.to_message(client_id)).await;
+                return;
+            }
+        };
+        let run_id = execution.id().to_owned();
+        let controller = execution.controller();
+        let span = tracing::debug_span!("run", run_id = %run_id, stream);
+        let outbound = self.outbound.clone();
+        let task = self.tasks.spawn(
+            async move {
+                if stream {
+                    execution.stream(&outbound).await;
+                } else {
+                    let result = execution.collect().await;
+                    let _ = outbound.send(ServerMessage::Result(result).into()).await;
+                }
+            }
+            .instrument(span),
+        );
+        self.runs.insert(run_id.clone(), controller);
+        self.task_runs.insert(task.id(), run_id);
+    }
+
+    async fn signal(&mut self, id: String, name: &str) {
+        let Some(signal) = Signal::parse(name) else {
+            let message = format!("unknown signal `{name}` (accepted: {SIGNALS})");
+            self.send(ServerMessage::error(
+                ErrorCode::BadRequest,
+                message,
+                Some(id),
+            ))
+            .await;
+            return;
+        };
+        match self.runs.get(&id) {
+            Some(controller) if controller.signal(signal) => {}
+            _ => self.send(not_found(id)).await,
+        }
+    }
+
+    /// Session actions arrive with a later issue; the dispatch already routes them here.
+    async fn session_action(&mut self, message: ClientMessage) {
+        let id = match &message {
+            ClientMessage::CreateSession(request) => request.id.clone(),
+            ClientMessage::Resume { id, .. } => id.clone(),
+            _ => None,
+        };
+        let error = ApiError::bad_request("sessions are not available yet");
+        self.send(error.to_message(id)).await;
+    }
+
+    async fn send_decode_error(&self, error: DecodeError) {
+        self.send(ServerMessage::error(error.code(), error.to_string(), None))
+            .await;
+    }
+
+    async fn send(&self, message: ServerMessage) {
+        // Fails only when the writer is gone, and then the reader ends soon too.
+        let _ = self.outbound.send(Outbound::from(message)).await;
+    }
+
+    async fn close(&self, code: u16, reason: &'static str) {
+        let close = Outbound::Close { code, reason };
+        let _ = self.outbound.send(close).await;
+    }
+}
+
+/// Resolves once the server begins shutting down (never, if the sender is gone).
+async fn shutting_down(shutdown: &mut watch::Receiver<bool>) {
+    if shutdown.wait_for(|down| *down).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+fn not_found(id: String) -> ServerMessage {
+    let message = format!("no run `{id}` in flight on this connection");
+    ServerMessage::error(ErrorCode::NotFound, message, Some(id))
+}
+
+fn pong(t: Option<serde_json::Value>) -> ServerMessage {
+    let server_time = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |since| since.as_secs_f64() * 1000.0);
+    ServerMessage::Pong(PongMessage { t, server_time })
+}

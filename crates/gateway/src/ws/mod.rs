@@ -1,0 +1,113 @@
+//! `/ws`: protocol v1 over one WebSocket per client.
+//!
+//! Each connection has one reader (the connection task, [`connection`]), one writer task fed by
+//! a bounded channel of [`Outbound`] frames (so a slow client pushes back on its runs), and one
+//! task per run in flight. Closing the socket aborts the run tasks, which drops their handles
+//! and so kills the runs.
+
+mod connection;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::{HeaderMap, Uri};
+use axum::response::Response;
+use futures_util::stream::SplitSink;
+use futures_util::SinkExt;
+use runnel_protocol::ServerMessage;
+use tokio::sync::mpsc;
+
+use crate::auth::key_from_request;
+use crate::state::AppState;
+
+/// Frames queued for one client before producers wait.
+const OUTBOUND_CAPACITY: usize = 256;
+/// Frames written before the writer flushes even when more are queued.
+const MAX_BATCH: u64 = 64;
+/// The transport's frame bound, as a multiple of the protocol's `max_frame_bytes`.
+const TRANSPORT_FACTOR: usize = 16;
+/// WebSocket close code for policy violations (bad key, no key in time).
+const CLOSE_POLICY: u16 = 1008;
+/// WebSocket close code for a server going away.
+const CLOSE_GOING_AWAY: u16 = 1001;
+/// Initial read buffer per socket: small, so idle connections stay cheap; large frames grow it.
+const READ_BUFFER_BYTES: usize = 8 << 10;
+
+/// A frame for the writer task.
+#[derive(Debug)]
+pub(crate) enum Outbound {
+    /// A protocol message, already serialized (by the producer, so that runs serialize in
+    /// parallel and the writer only writes).
+    Text(String),
+    /// A close frame; the writer stops after it.
+    Close {
+        /// The close code.
+        code: u16,
+        /// The reason, for people.
+        reason: &'static str,
+    },
+}
+
+impl From<ServerMessage> for Outbound {
+    fn from(message: ServerMessage) -> Outbound {
+        Outbound::Text(message.to_json())
+    }
+}
+
+/// `GET /ws`: upgrade, taking the key from the header or the query when given there.
+pub(crate) async fn handler(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let key = key_from_request(&headers, &uri);
+    let max_frame = state.config().max_frame_bytes;
+    // Well above the protocol's maximum, so that a frame too large is answered with a named
+    // `payload_too_large` error instead of a bare protocol close; only frames over this
+    // transport bound get the close (1009).
+    let transport_max = max_frame.saturating_mul(TRANSPORT_FACTOR);
+    upgrade
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .max_message_size(transport_max)
+        .max_frame_size(transport_max)
+        .on_failed_upgrade(|error| tracing::debug!(%error, "websocket upgrade failed"))
+        .on_upgrade(move |socket| connection::serve(socket, state, key))
+}
+
+/// Write queued frames, batching what is already queued before one flush.
+async fn write_frames(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut outbound: mpsc::Receiver<Outbound>,
+    state: AppState,
+) {
+    while let Some(first) = outbound.recv().await {
+        let mut written = 0_u64;
+        let mut next = Some(first);
+        while let Some(frame) = next.take() {
+            match frame {
+                Outbound::Text(text) => {
+                    if sink.feed(Message::Text(text.into())).await.is_err() {
+                        return;
+                    }
+                    written += 1;
+                }
+                Outbound::Close { code, reason } => {
+                    let close = CloseFrame {
+                        code,
+                        reason: reason.into(),
+                    };
+                    let _ = sink.send(Message::Close(Some(close))).await;
+                    state.metrics().frames_out(written);
+                    return;
+                }
+            }
+            if written < MAX_BATCH {
+                next = outbound.try_recv().ok();
+            }
+        }
+        state.metrics().frames_out(written);
+        if sink.flush().await.is_err() {
+            return;
+        }
+    }
+}
