@@ -42,10 +42,18 @@ async fn client_pings_runs_and_streams() {
         .await
         .expect("execute");
     let mut types = Vec::new();
+    let mut stdout = String::new();
     while let Some(event) = run.next_event().await {
-        types.push(serde_json::to_value(&event).expect("json")["type"].clone());
+        if let ServerMessage::Stdout(chunk) = &event {
+            stdout.push_str(&chunk.data);
+        }
+        let kind = serde_json::to_value(&event).expect("json")["type"].clone();
+        if types.last() != Some(&kind) {
+            types.push(kind);
+        }
     }
     assert_eq!(types, ["started", "stdout", "exit"]);
+    assert_eq!(stdout, "hi\n");
 }
 
 #[tokio::test]
@@ -94,9 +102,15 @@ async fn client_routes_concurrent_runs_with_stdin_and_signals() {
 #[tokio::test]
 async fn client_errors_are_named() {
     let url = server().ws_url();
+    // The server answers a wrong key with an `unauthorized` frame and a close, so the refusal
+    // shows on connect or, at the latest, on the first call.
     match Client::connect(&url, "rk_wrong").await {
         Err(ClientError::Unauthorized { .. }) => {}
-        other => panic!("expected unauthorized, got {other:?}"),
+        Ok(client) => match client.ping().await {
+            Err(ClientError::Unauthorized { .. }) => {}
+            other => panic!("expected unauthorized, got {other:?}"),
+        },
+        Err(other) => panic!("expected unauthorized, got {other:?}"),
     }
     let client = Client::connect(&url, &server().key).await.expect("connect");
     let mut unknown = python("x");

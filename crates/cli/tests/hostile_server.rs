@@ -149,7 +149,7 @@ except OSError as error:
     // Writes to system dirs fail; disk fill stops at the tmpfs size.
     let result = run_once(
         &mut socket,
-        json!({"action": "execute", "language": "bash", "code": "touch /usr/x 2>&1; touch /etc/x 2>&1; head -c 500000000 /dev/zero > /work/fill 2>&1; echo done"}),
+        json!({"action": "execute", "language": "bash", "code": "touch /usr/x 2>&1; touch /etc/x 2>&1; head -c 500000000 /dev/zero 2>&1 >/work/fill; echo done"}),
     )
     .await;
     let stdout = result["stdout"].as_str().expect("stdout");

@@ -155,22 +155,16 @@ fn encode(entries: &[FileEntry]) -> Vec<u8> {
 }
 
 fn decode(bytes: &[u8]) -> Option<Vec<FileEntry>> {
-    let mut rest = bytes.strip_prefix(MAGIC.as_slice())?;
-    let mut take = |count: usize| -> Option<&[u8]> {
-        if rest.len() < count {
-            return None;
-        }
-        let (head, tail) = rest.split_at(count);
-        rest = tail;
-        Some(head)
+    let mut reader = Reader {
+        rest: bytes.strip_prefix(MAGIC.as_slice())?,
     };
     let mut entries = Vec::new();
-    while let Some(length) = take(8) {
-        let path_length = usize::try_from(u64::from_le_bytes(length.try_into().ok()?)).ok()?;
-        let path = String::from_utf8(take(path_length)?.to_vec()).ok()?;
-        let executable = take(1)?[0] != 0;
-        let content_length = usize::try_from(u64::from_le_bytes(take(8)?.try_into().ok()?)).ok()?;
-        let contents = take(content_length)?.to_vec();
+    while !reader.rest.is_empty() {
+        let path_length = reader.length()?;
+        let path = String::from_utf8(reader.take(path_length)?.to_vec()).ok()?;
+        let executable = reader.take(1)?[0] != 0;
+        let content_length = reader.length()?;
+        let contents = reader.take(content_length)?.to_vec();
         entries.push(FileEntry {
             path,
             contents,
@@ -178,6 +172,27 @@ fn decode(bytes: &[u8]) -> Option<Vec<FileEntry>> {
         });
     }
     Some(entries)
+}
+
+/// Reads the fields of an entry file; every read fails on truncated input.
+struct Reader<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, count: usize) -> Option<&'a [u8]> {
+        if self.rest.len() < count {
+            return None;
+        }
+        let (head, tail) = self.rest.split_at(count);
+        self.rest = tail;
+        Some(head)
+    }
+
+    fn length(&mut self) -> Option<usize> {
+        let bytes: [u8; 8] = self.take(8)?.try_into().ok()?;
+        usize::try_from(u64::from_le_bytes(bytes)).ok()
+    }
 }
 
 #[cfg(test)]

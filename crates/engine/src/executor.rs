@@ -549,7 +549,9 @@ fn outcome_of(
                     request.limits.memory_bytes >> 20
                 )),
             ),
-            Some(LimitHit::Pids) if outcome.exit_code != Some(0) => (
+            // A program that ran into the process limit is named as such even when its main
+            // process exited 0 (a fork bomb's parent returns at once).
+            Some(LimitHit::Pids) => (
                 RunStatus::RuntimeError,
                 Some(format!("process limit of {} reached", request.limits.pids)),
             ),
