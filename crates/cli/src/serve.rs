@@ -27,6 +27,11 @@ pub(crate) async fn serve(options: ServeOptions) -> Result<()> {
         println!("{key}");
     }
 
+    // Bind first: a taken port should fail before any sandbox is made.
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .with_context(|| format!("listen on {}", options.listen))?;
+
     let registry = load_registry(options.languages_dir.clone()).await?;
     let spawner = Spawner::start(HostConfig {
         spawner_exe: std::env::current_exe().context("find the runnel binary")?,
@@ -50,9 +55,6 @@ pub(crate) async fn serve(options: ServeOptions) -> Result<()> {
         version: env!("CARGO_PKG_VERSION").to_owned(),
     };
     let state = AppState::new(engine.clone(), store.clone(), gateway_config);
-    let listener = tokio::net::TcpListener::bind(options.listen)
-        .await
-        .with_context(|| format!("listen on {}", options.listen))?;
     let address = listener.local_addr()?;
     println!("runnel listening on http://{address} (WebSocket ws://{address}/ws)");
     std::io::stdout().flush()?;

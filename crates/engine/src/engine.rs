@@ -74,7 +74,7 @@ pub(crate) struct Inner {
     pub(crate) cache: CompileCache,
     pub(crate) pool: Pool,
     pub(crate) stats: StatsRecorder,
-    pub(crate) slots: Semaphore,
+    pub(crate) slots: Arc<Semaphore>,
     shutting_down: AtomicBool,
 }
 
@@ -127,7 +127,7 @@ impl Engine {
         };
         let inner = Arc::new(Inner {
             pool: Pool::new(config.pool_size, pooled.clone()),
-            slots: Semaphore::new(config.max_concurrent_runs.max(1)),
+            slots: Arc::new(Semaphore::new(config.max_concurrent_runs.max(1))),
             config,
             registry,
             spawner,

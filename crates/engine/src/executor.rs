@@ -16,7 +16,7 @@ use crate::engine::Inner;
 use crate::error::EngineError;
 use crate::output::{pump, OutputBudget};
 use crate::pool::WarmProcess;
-use crate::run::{RunEvent, RunInput, RunOutcome, RunRequest, Signal, SourceFile};
+use crate::run::{Limits, RunEvent, RunInput, RunOutcome, RunRequest, Signal, SourceFile};
 
 /// The program's working directory (and `HOME`) inside the sandbox.
 pub(crate) const WORK_DIR: &str = "/work";
@@ -26,6 +26,10 @@ const MAX_FILE_NAME_BYTES: usize = 255;
 
 /// How long output may still drain after the program's process group is gone.
 const DRAIN_GRACE: Duration = Duration::from_millis(500);
+
+/// How long to wait for the pipes to close after the program exited before assuming that
+/// orphans hold them and destroying the sandbox first.
+const ORPHAN_GRACE: Duration = Duration::from_millis(20);
 
 /// Check file names and turn the request's files into sandbox files.
 pub(crate) fn prepare_files(
@@ -125,27 +129,38 @@ impl Run {
     }
 
     async fn execute_steps(&mut self) -> Result<RunOutcome, EngineError> {
-        let inner = self.inner.clone();
-        let _slot = inner
+        let slot = self
+            .inner
             .slots
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|_| EngineError::Unavailable("the engine is closed".to_owned()))?;
         let limits = self.request.limits;
         let (sandbox, warm) = self.take_sandbox().await?;
         let result = self.in_sandbox(&sandbox, warm).await;
-        // One sandbox, one run: it is destroyed whatever happened.
-        let destroyed = sandbox.destroy().await;
-        let (mut outcome, pumps) = result?;
-        for pump in pumps {
-            // The sandbox is gone, so every pipe has closed; this only waits for the last
-            // chunks to be handed over.
-            if tokio::time::timeout(DRAIN_GRACE, pump).await.is_err() {
+        let (mut outcome, mut pumps) = match result {
+            Ok(done) => done,
+            Err(error) => {
+                destroy_in_background(sandbox, slot);
+                return Err(error);
+            }
+        };
+        // The pipes close when the program exits, unless orphans still hold them: wait for
+        // the output briefly, and only then send the outcome, before the teardown.
+        if drain(&mut pumps, ORPHAN_GRACE).await {
+            name_limits_hit_by_orphans(&sandbox, &mut outcome, &limits);
+            destroy_in_background(sandbox, slot);
+        } else {
+            name_limits_hit_by_orphans(&sandbox, &mut outcome, &limits);
+            // One sandbox, one run: destroying it ends the orphans and closes their pipes.
+            if let Err(error) = sandbox.destroy().await {
+                tracing::error!(%error, "sandbox destroy failed");
+            }
+            drop(slot);
+            if !drain(&mut pumps, DRAIN_GRACE).await {
                 tracing::warn!("output still draining after the sandbox was destroyed");
             }
-        }
-        if let Err(error) = destroyed {
-            tracing::error!(%error, "sandbox destroy failed");
         }
         if outcome.status == RunStatus::Timeout && outcome.message.is_none() {
             outcome.message = Some(format!(
@@ -457,6 +472,48 @@ impl Run {
 enum Compiled {
     Ready { time: Duration, from_cache: bool },
     Failed(RunOutcome),
+}
+
+/// Processes the program left behind (a fork bomb's parent returns at once) may hit a limit
+/// after the main process exited; the run's status names it all the same.
+fn name_limits_hit_by_orphans(sandbox: &Sandbox, outcome: &mut RunOutcome, limits: &Limits) {
+    if !matches!(outcome.status, RunStatus::Ok | RunStatus::RuntimeError) {
+        return;
+    }
+    let Ok(counters) = sandbox.counters() else {
+        return;
+    };
+    if counters.oom_kills > 0 {
+        outcome.status = RunStatus::MemoryLimit;
+        outcome.message = Some(format!("memory limit of {} MiB", limits.memory_bytes >> 20));
+    } else if counters.pids_max_hits > 0 {
+        outcome.status = RunStatus::RuntimeError;
+        outcome.message = Some(format!("process limit of {} reached", limits.pids));
+    }
+}
+
+/// Wait up to `grace` for every output pump to finish; true when all did.
+async fn drain(pumps: &mut [JoinHandle<()>], grace: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + grace;
+    for pump in pumps.iter_mut() {
+        if pump.is_finished() {
+            continue;
+        }
+        if tokio::time::timeout_at(deadline, pump).await.is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+/// Tear a sandbox down after its run has been answered; the run's slot is held until then.
+fn destroy_in_background(sandbox: Sandbox, slot: tokio::sync::OwnedSemaphorePermit) {
+    tokio::spawn(async move {
+        if let Err(error) = sandbox.destroy().await {
+            tracing::error!(%error, "sandbox destroy failed");
+        }
+        drop(slot);
+    });
 }
 
 /// Commands may name a program relative to the work dir (`./main`); the sandbox wants
