@@ -50,11 +50,14 @@ pub struct Language {
     pub(crate) warm: Option<WarmSpec>,
 }
 
-/// A persistent interpreter for sessions (the session driver protocol comes later).
+/// A language's interactive interpreter (the terminal service of a session) and its session
+/// driver (state kept across executes), when it has them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplSpec {
-    /// argv of the interpreter, `argv[0]` absolute.
+    /// argv of the interactive interpreter, `argv[0]` absolute (run on a terminal).
     pub argv: Vec<String>,
+    /// The session driver, if the language has one (see [`crate::SessionDriver`]).
+    pub driver: Option<crate::repl::SessionDriver>,
 }
 
 /// Limits of the (sandboxed) compile step.

@@ -15,12 +15,14 @@
 //! - `host_path`: `~`, globs and symlinks of host paths, resolved at load time.
 //! - `detect`: version commands run on the host.
 //! - `warm`: warm-start drivers ([`WarmStart`]) for the engine's warm pool.
+//! - `repl`: session drivers ([`SessionDriver`]): persistent interpreters with a control channel.
 
 mod detect;
 mod error;
 mod host_path;
 mod language;
 mod registry;
+mod repl;
 mod spec;
 mod template;
 mod warm;
@@ -28,4 +30,5 @@ mod warm;
 pub use error::LanguageError;
 pub use language::{CompileLimits, Language, ReplSpec, SandboxDirs, SANDBOX_PATH};
 pub use registry::Registry;
+pub use repl::SessionDriver;
 pub use warm::WarmStart;

@@ -15,6 +15,7 @@ use crate::host_path;
 use crate::language::{
     CompileLimits, CompileSpec, Language, ReplSpec, StepSpec, VersionCheck, WarmSpec,
 };
+use crate::repl::{ReplDriver, SessionDriver};
 use crate::template;
 use crate::warm::Driver;
 
@@ -101,6 +102,9 @@ struct RawWarm {
 #[serde(deny_unknown_fields)]
 struct RawRepl {
     argv: Vec<String>,
+    driver: Option<String>,
+    #[serde(default)]
+    driver_argv: Vec<String>,
 }
 
 fn default_min_pids() -> u32 {
@@ -269,9 +273,35 @@ impl Checker<'_> {
             None => None,
         };
         let repl = match &raw.repl {
-            Some(repl) => Some(ReplSpec {
-                argv: argv("repl.argv", &repl.argv)?,
-            }),
+            Some(repl) => {
+                let driver = match &repl.driver {
+                    Some(name) => {
+                        let kind = ReplDriver::from_name(name).ok_or_else(|| {
+                            format!(
+                                "field `repl.driver`: unknown driver {name:?} (known: {})",
+                                ReplDriver::NAMES.join(", ")
+                            )
+                        })?;
+                        let file = kind.file_name().to_string();
+                        let scalars = BTreeMap::from([("driver", file.clone())]);
+                        let driver_argv = argv("repl.driver_argv", &repl.driver_argv)?;
+                        Some(SessionDriver {
+                            argv: template::expand_argv(&driver_argv, &scalars, &BTreeMap::new()),
+                            file,
+                            source: kind.source(),
+                            base64_code: kind.base64_code(),
+                        })
+                    }
+                    None if repl.driver_argv.is_empty() => None,
+                    None => {
+                        return Err("field `repl.driver_argv`: needs `repl.driver` too".to_string())
+                    }
+                };
+                Some(ReplSpec {
+                    argv: argv("repl.argv", &repl.argv)?,
+                    driver,
+                })
+            }
             None => None,
         };
 

@@ -1,0 +1,113 @@
+# Runnel's session driver for Python (crates/languages/src/repl.rs describes the protocol).
+# Cells arrive as JSON lines on fd 3; events leave as JSON lines on fd 4. User output goes to
+# the real stdout and stderr unchanged; after each cell the cell's marker is written to both.
+import builtins as _builtins
+import sys as _sys
+
+
+def _runnel_session():
+    import json
+    import os
+    import signal
+    import traceback
+
+    driver = __file__
+    namespace = globals()
+    del namespace["_runnel_session"]
+    namespace["__file__"] = "<cell>"
+    try:
+        os.unlink(driver)
+    except OSError:
+        pass
+    control_out = os.fdopen(4, "wb", buffering=0)
+    pending = bytearray()
+
+    def send(message):
+        control_out.write(json.dumps(message).encode() + b"\n")
+
+    def read_message():
+        while True:
+            newline = pending.find(b"\n")
+            if newline >= 0:
+                line = bytes(pending[:newline])
+                del pending[: newline + 1]
+                if line.strip():
+                    return json.loads(line)
+                continue
+            chunk = os.read(3, 65536)
+            if not chunk:
+                return None
+            pending.extend(chunk)
+
+    def ask(prompt, password):
+        _sys.stdout.flush()
+        _sys.stderr.flush()
+        send({"op": "input_request", "prompt": str(prompt), "password": password})
+        while True:
+            message = read_message()
+            if message is None:
+                raise EOFError("EOF when reading a line")
+            if message.get("op") == "input_reply":
+                return str(message.get("value", ""))
+
+    def user_input(prompt=""):
+        return ask(prompt, False)
+
+    def user_getpass(prompt="Password: ", stream=None):
+        return ask(prompt, True)
+
+    _builtins.input = user_input
+    import getpass
+
+    getpass.getpass = user_getpass
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def hide_driver(tb):
+        while tb is not None and tb.tb_frame.f_code.co_filename == driver:
+            tb = tb.tb_next
+        return tb
+
+    def run_cell(code):
+        exec(compile(code, "<cell>", "exec"), namespace)
+
+    send({"op": "ready"})
+    while True:
+        try:
+            message = read_message()
+        except KeyboardInterrupt:
+            continue
+        if message is None:
+            return
+        if message.get("op") != "execute":
+            continue
+        status, ename, evalue = "ok", None, None
+        try:
+            run_cell(message.get("code", ""))
+        except SystemExit as error:
+            code = error.code
+            if code not in (None, 0):
+                status, ename, evalue = "error", "SystemExit", str(code)
+        except BaseException as error:  # the cell's error is the user's, reported as such
+            status, ename, evalue = "error", type(error).__name__, str(error)
+            try:
+                if isinstance(error, SyntaxError):
+                    traceback.print_exception(type(error), error, None)
+                else:
+                    traceback.print_exception(type(error), error, hide_driver(error.__traceback__))
+            except BaseException:
+                pass
+        marker = message.get("marker", "").encode()
+        while True:
+            try:
+                _sys.stdout.flush()
+                _sys.stderr.flush()
+                os.write(1, marker)
+                os.write(2, marker)
+                send({"op": "done", "id": message.get("id"), "status": status,
+                      "ename": ename, "evalue": evalue})
+                break
+            except KeyboardInterrupt:
+                continue
+
+
+_runnel_session()

@@ -1,0 +1,84 @@
+//! Session drivers: a persistent interpreter that evaluates cells in one namespace, with a
+//! control channel of its own, apart from the user's stdout and stderr.
+//!
+//! The engine starts the driver (its source written into the work directory under
+//! [`SessionDriver::file`]) with stdin, stdout and stderr on pipes and two more pipes:
+//!
+//! - fd 3, host to driver, one JSON object per line:
+//!   `{"op":"execute","id":ID,"code":CODE,"marker":MARKER}` (drivers with
+//!   [`SessionDriver::base64_code`] get `code_b64` instead of `code`), and
+//!   `{"op":"input_reply","value":TEXT}` answering an input request.
+//! - fd 4, driver to host, one JSON object per line: `{"op":"ready"}` once, then
+//!   `{"op":"input_request","prompt":TEXT,"password":BOOL}` while a cell waits for input, and
+//!   `{"op":"done","id":ID,"status":"ok"|"error","ename":NAME,"evalue":TEXT}` after each cell.
+//!
+//! The user's output goes to the real stdout and stderr, unchanged. After each cell the driver
+//! flushes both and writes the cell's MARKER (random, chosen by the host) to each, then sends
+//! `done`. The host strips the markers and ends the cell once both markers and `done` arrived,
+//! so no output is cut off or given to the wrong cell. SIGINT interrupts the running cell
+//! (Python raises `KeyboardInterrupt`) and leaves the driver waiting for the next one. Each
+//! driver deletes its own file once started.
+
+/// How the engine starts a session's persistent interpreter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionDriver {
+    /// argv of the driver, `argv[0]` absolute, run in the work directory.
+    pub argv: Vec<String>,
+    /// The name under which the engine writes `source` into the work directory.
+    pub file: String,
+    /// The driver's source code.
+    pub source: &'static str,
+    /// The driver wants the cell's code base64-encoded in `code_b64` (a shell has no JSON).
+    pub base64_code: bool,
+}
+
+/// The built-in session drivers, by the name a language file gives in `repl.driver`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReplDriver {
+    Python,
+    Node,
+    Ruby,
+    Php,
+    Bash,
+}
+
+impl ReplDriver {
+    /// Names accepted in `repl.driver`.
+    pub(crate) const NAMES: &'static [&'static str] = &["python", "node", "ruby", "php", "bash"];
+
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "python" => Self::Python,
+            "node" => Self::Node,
+            "ruby" => Self::Ruby,
+            "php" => Self::Php,
+            "bash" => Self::Bash,
+            _ => return None,
+        })
+    }
+
+    /// Hidden, and deleted by the driver once it runs.
+    pub(crate) fn file_name(self) -> &'static str {
+        match self {
+            Self::Python => ".runnel-session.py",
+            Self::Node => ".runnel-session.js",
+            Self::Ruby => ".runnel-session.rb",
+            Self::Php => ".runnel-session.php",
+            Self::Bash => ".runnel-session.sh",
+        }
+    }
+
+    pub(crate) fn source(self) -> &'static str {
+        match self {
+            Self::Python => include_str!("drivers/repl_python.py"),
+            Self::Node => include_str!("drivers/repl_node.js"),
+            Self::Ruby => include_str!("drivers/repl_ruby.rb"),
+            Self::Php => include_str!("drivers/repl_php.php"),
+            Self::Bash => include_str!("drivers/repl_bash.sh"),
+        }
+    }
+
+    pub(crate) fn base64_code(self) -> bool {
+        self == Self::Bash
+    }
+}
