@@ -41,6 +41,9 @@ pub(crate) enum Command {
     Bench(BenchArgs),
 }
 
+/// Default idle timeout of sessions: 600 s.
+const DEFAULT_SESSION_IDLE_TIMEOUT: f64 = 600.0;
+
 /// `runnel serve`.
 #[derive(Debug, Args)]
 pub(crate) struct ServeOptions {
@@ -61,6 +64,16 @@ pub(crate) struct ServeOptions {
         default_value = "python,javascript"
     )]
     pub(crate) pool_languages: Vec<String>,
+    /// Seconds a session may stay idle (no execute, ping or keystroke) before it is closed.
+    #[arg(long, env = "RUNNEL_SESSION_IDLE_TIMEOUT", default_value_t = DEFAULT_SESSION_IDLE_TIMEOUT)]
+    pub(crate) session_idle_timeout: f64,
+    /// Ready sessions (sandbox and interpreter started) kept per pooled language; 0 turns the
+    /// session pool off.
+    #[arg(long, env = "RUNNEL_SESSION_POOL_SIZE", default_value_t = 1)]
+    pub(crate) session_pool_size: usize,
+    /// Bytes of events each session keeps for clients that reconnect and resume.
+    #[arg(long, env = "RUNNEL_SESSION_LOG_BYTES", default_value_t = 4 << 20)]
+    pub(crate) session_log_bytes: usize,
     /// Runs executing at once; more wait.
     #[arg(long, env = "RUNNEL_MAX_RUNS", default_value_t = 64)]
     pub(crate) max_runs: usize,

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use runnel_engine::{Engine, EngineConfig};
+use runnel_engine::{Engine, EngineConfig, SessionConfig};
 use runnel_gateway::{AppState, GatewayConfig};
 use runnel_languages::Registry;
 use runnel_sandbox::{HostConfig, Spawner};
@@ -44,6 +44,15 @@ pub(crate) async fn serve(options: ServeOptions) -> Result<()> {
     engine_config.pool_size = options.pool_size;
     engine_config.pool_languages = options.pool_languages.clone();
     engine_config.max_concurrent_runs = options.max_runs;
+    anyhow::ensure!(
+        options.session_idle_timeout.is_finite() && options.session_idle_timeout > 0.0,
+        "--session-idle-timeout must be a positive number of seconds"
+    );
+    engine_config.sessions = SessionConfig {
+        idle_timeout: Duration::from_secs_f64(options.session_idle_timeout),
+        log_bytes: options.session_log_bytes.max(4096),
+        pool_size: options.session_pool_size,
+    };
     let default_limits = engine_config.default_limits;
     let engine = Engine::start(engine_config, registry, spawner).await?;
 

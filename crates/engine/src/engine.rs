@@ -15,6 +15,8 @@ use crate::error::EngineError;
 use crate::executor;
 use crate::pool::{self, Pool};
 use crate::run::{Limits, RunController, RunHandle, RunRequest};
+use crate::session::manager::{self, SessionManager};
+use crate::session::{CreateSession, SessionConfig, SessionHandle};
 use crate::stats::{EngineStats, StatsRecorder};
 
 /// Events buffered between a run and its consumer; a slow client slows the program down
@@ -42,6 +44,8 @@ pub struct EngineConfig {
     pub default_limits: Limits,
     /// CPUs each sandbox may use.
     pub cpus_per_sandbox: Option<f64>,
+    /// Sessions: idle timeout, replay log, warm pool.
+    pub sessions: SessionConfig,
 }
 
 impl EngineConfig {
@@ -57,6 +61,7 @@ impl EngineConfig {
             tmp_bytes: 64 << 20,
             default_limits: Limits::DEFAULT,
             cpus_per_sandbox: Some(1.0),
+            sessions: SessionConfig::default(),
         }
     }
 }
@@ -75,6 +80,7 @@ pub(crate) struct Inner {
     pub(crate) pool: Pool,
     pub(crate) stats: StatsRecorder,
     pub(crate) slots: Arc<Semaphore>,
+    pub(crate) sessions: SessionManager,
     shutting_down: AtomicBool,
 }
 
@@ -125,8 +131,14 @@ impl Engine {
                 .filter_map(|id| registry.get(id).map(|language| language.id.clone()))
                 .collect()
         };
+        let session_pooled: Vec<String> = if config.sessions.pool_size == 0 {
+            Vec::new()
+        } else {
+            pooled_languages(&config.pool_languages, &registry)
+        };
         let inner = Arc::new(Inner {
             pool: Pool::new(config.pool_size, pooled.clone()),
+            sessions: SessionManager::new(session_pooled.clone()),
             slots: Arc::new(Semaphore::new(config.max_concurrent_runs.max(1))),
             config,
             registry,
@@ -138,6 +150,11 @@ impl Engine {
         if !pooled.is_empty() {
             tracing::info!(languages = ?pooled, size = inner.config.pool_size, "warm pool filling");
             tokio::spawn(pool::refill_loop(Arc::downgrade(&inner)));
+        }
+        tokio::spawn(manager::reap_loop(Arc::downgrade(&inner)));
+        if !session_pooled.is_empty() {
+            tracing::info!(languages = ?session_pooled, "session pool filling");
+            tokio::spawn(manager::refill_loop(Arc::downgrade(&inner)));
         }
         Ok(Engine { inner })
     }
@@ -180,6 +197,43 @@ impl Engine {
         Ok(handle)
     }
 
+    /// Create a session for `owner` (a key id), who may have at most `max_sessions` (0: no
+    /// limit). From the warm pool of sessions when one is ready.
+    pub async fn create_session(
+        &self,
+        request: CreateSession,
+        owner: &str,
+        max_sessions: u32,
+    ) -> Result<SessionHandle, EngineError> {
+        manager::create(&self.inner, request, owner, max_sessions).await
+    }
+
+    /// The session `id`, if it exists and belongs to `owner`.
+    pub fn session(&self, id: &str, owner: &str) -> Option<SessionHandle> {
+        self.inner.sessions.get(id, owner)
+    }
+
+    /// Every session of `owner`, by id.
+    pub fn sessions(&self, owner: &str) -> Vec<SessionHandle> {
+        self.inner.sessions.of_owner(owner)
+    }
+
+    /// Close session `id` of `owner`; false if there is none.
+    pub async fn close_session(&self, id: &str, owner: &str) -> bool {
+        match self.inner.sessions.remove(id, owner) {
+            Some(session) => {
+                session.close("closed").await;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Live sessions.
+    pub fn session_count(&self) -> usize {
+        self.inner.sessions.count()
+    }
+
     /// The installed languages, with their versions.
     pub fn languages(&self) -> Vec<LanguageInfo> {
         self.inner
@@ -217,6 +271,17 @@ impl Engine {
         self.inner.shutting_down.store(true, Ordering::Release);
         self.inner.pool.wake();
         self.inner.pool.drain().await;
+        self.inner.sessions.wake();
+        self.inner.sessions.close_all().await;
         self.inner.spawner.shutdown().await;
     }
+}
+
+/// The pooled languages that have a session driver.
+fn pooled_languages(ids: &[String], registry: &Registry) -> Vec<String> {
+    ids.iter()
+        .filter_map(|id| registry.get(id))
+        .filter(|language| crate::session::driver_of(language).is_some())
+        .map(|language| language.id.clone())
+        .collect()
 }

@@ -9,6 +9,15 @@ pub enum EngineError {
     /// The request is malformed (bad file names, empty program, ...).
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    /// No such session, service or file (or it belongs to another key).
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The key already has as many sessions as it may.
+    #[error("session limit reached: at most {limit} sessions per key")]
+    SessionLimit {
+        /// The key's limit.
+        limit: u32,
+    },
     /// The engine is shutting down or out of capacity.
     #[error("unavailable: {0}")]
     Unavailable(String),

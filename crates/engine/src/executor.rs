@@ -128,6 +128,30 @@ impl Run {
         let _ = self.events.send(RunEvent::Exit(outcome)).await;
     }
 
+    /// Run in a sandbox the caller keeps (a session's): files written, compiled through the
+    /// cache, run; the sandbox is not destroyed. Sends `Exit` last, whatever happens.
+    pub(crate) async fn execute_in(mut self, sandbox: &Sandbox) {
+        let started = Instant::now();
+        let _ = self.events.send(RunEvent::Started).await;
+        let outcome = match self.in_sandbox(sandbox, None).await {
+            Ok((outcome, pumps)) => {
+                for pump in pumps {
+                    // A background process of the session may hold the pipes open.
+                    let _ = tokio::time::timeout(DRAIN_GRACE, pump).await;
+                }
+                outcome
+            }
+            Err(error) => {
+                tracing::error!(%error, "session run failed inside the engine");
+                internal_error(format!("engine error: {error}"))
+            }
+        };
+        self.inner
+            .stats
+            .run_finished(&self.language.id, outcome.status, started.elapsed());
+        let _ = self.events.send(RunEvent::Exit(outcome)).await;
+    }
+
     async fn execute_steps(&mut self) -> Result<RunOutcome, EngineError> {
         let slot = self
             .inner

@@ -12,6 +12,7 @@
 //! - `output`: reading pipes, UTF-8-aligned chunks, the output cap.
 //! - `cache`: the compile cache keyed by toolchain version, sources and flags.
 //! - `pool`: warm sandboxes per language, each used exactly once.
+//! - [`session`]: sessions: state that persists, terminals, files, replay after reconnect.
 //! - `stats`: counters and latency histograms for `/api/v1/stats` and `/metrics`.
 
 mod cache;
@@ -21,11 +22,16 @@ mod executor;
 mod output;
 mod pool;
 pub mod run;
+pub mod session;
 mod stats;
 
 pub use engine::{Engine, EngineConfig};
 pub use error::EngineError;
 pub use run::{
     Limits, RunController, RunEvent, RunHandle, RunOutcome, RunRequest, Signal, SourceFile,
+};
+pub use session::{
+    CreateSession, FileInfo, PtyProcess, ReplayGap, SessionConfig, SessionEvent, SessionEventKind,
+    SessionHandle, SessionRun, Subscription,
 };
 pub use stats::{EngineStats, Histogram};

@@ -61,7 +61,11 @@ pub(crate) fn execute_from_wire(
     quota: &KeyQuota,
 ) -> Result<Execute, ApiError> {
     if request.session.is_some() {
-        return Err(ApiError::bad_request("sessions are not available yet"));
+        // The WebSocket routes session executes before converting; over HTTP a session run
+        // has its own route.
+        return Err(ApiError::bad_request(
+            "`session` is not accepted here: POST /api/v1/sessions/{id}/execute runs in a session",
+        ));
     }
     let id = match request.id {
         Some(id) => validate_id(id)?,

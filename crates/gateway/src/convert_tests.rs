@@ -233,9 +233,9 @@ fn zero_quota_means_no_maximum() {
 }
 
 #[test]
-fn ids_are_checked_and_sessions_refused() {
+fn ids_are_checked_and_sessions_sent_to_their_route() {
     assert!(execute(r#"{"language":"c","code":"","id":""}"#).is_err());
     assert!(execute(r#"{"language":"c","code":"","id":"a\u0007"}"#).is_err());
     let error = execute(r#"{"language":"c","code":"","session":"s1"}"#).expect_err("session");
-    assert!(error.message.contains("sessions are not available yet"));
+    assert!(error.message.contains("/api/v1/sessions/{id}/execute"));
 }

@@ -83,6 +83,10 @@ impl From<EngineError> for ApiError {
             ),
             EngineError::InvalidRequest(message) => ApiError::bad_request(message),
             EngineError::Unavailable(message) => ApiError::new(ErrorCode::Unavailable, message),
+            EngineError::NotFound(message) => ApiError::new(ErrorCode::NotFound, message),
+            limit @ EngineError::SessionLimit { .. } => {
+                ApiError::new(ErrorCode::SessionLimit, limit.to_string())
+            }
             other => ApiError::internal(format!("engine: {other}")),
         }
     }

@@ -49,7 +49,7 @@ pub(crate) async fn execute(
     }
 }
 
-fn body_error(rejection: &BytesRejection, max_body_bytes: usize) -> ApiError {
+pub(crate) fn body_error(rejection: &BytesRejection, max_body_bytes: usize) -> ApiError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::new(
             ErrorCode::PayloadTooLarge,
@@ -89,7 +89,7 @@ pub(crate) async fn stats(State(state): State<AppState>) -> Json<StatsResponse> 
         executions: stats.executions,
         running: stats.running,
         connections: state.metrics().connections(),
-        sessions: 0,
+        sessions: state.engine().session_count() as u64,
         languages: u64::try_from(state.engine().languages().len()).unwrap_or(u64::MAX),
         executions_by_language: stats.by_language(),
         version: state.config().version.clone(),

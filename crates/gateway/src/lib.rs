@@ -8,6 +8,7 @@
 //! - `sse`: the Server-Sent Events form of `POST /api/v1/execute`.
 //! - `execution`: one admitted run driven to a `result` or a stream, and recorded in the store.
 //! - `convert`: wire to domain at the edge, with every validation of client input.
+//! - `session`: sessions: WebSocket actions, `/api/v1/sessions*`, files, terminals.
 //! - `output`: chunk encoding, result accumulation and the final figures of a run.
 //! - `auth`: where keys come from and checking them; `quota`: per-key concurrency and rate.
 //! - [`metrics`]: the gateway's counters and the Prometheus renderer.
@@ -23,6 +24,7 @@ pub mod metrics;
 mod openapi;
 mod output;
 mod quota;
+mod session;
 mod sse;
 mod state;
 mod ws;
@@ -80,6 +82,39 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(http::index))
         .route("/ws", get(ws::handler))
         .route("/api/v1/execute", post(http::execute))
+        .route(
+            "/api/v1/sessions",
+            post(session::http::create).get(session::http::list),
+        )
+        .route(
+            "/api/v1/sessions/{id}",
+            get(session::http::get).delete(session::http::delete),
+        )
+        .route(
+            "/api/v1/sessions/{id}/execute",
+            post(session::http::execute),
+        )
+        .route(
+            "/api/v1/sessions/{id}/interrupt",
+            post(session::http::interrupt),
+        )
+        .route(
+            "/api/v1/sessions/{id}/restart",
+            post(session::http::restart),
+        )
+        .route(
+            "/api/v1/sessions/{id}/files",
+            get(session::files::list).post(session::files::upload),
+        )
+        .route(
+            "/api/v1/sessions/{id}/files/{*path}",
+            get(session::files::download).put(session::files::put),
+        )
+        .route(
+            "/stream/session/{id}/execute",
+            get(session::ws::execute_stream),
+        )
+        .route("/stream/session/{id}/pty", get(session::pty::handler))
         .route("/api/v1/languages", get(http::languages))
         .route("/api/v1/stats", get(http::stats))
         .route("/api/v1/openapi.json", get(openapi::document))

@@ -29,6 +29,15 @@ mod tests {
             "/healthz",
             "/metrics",
             "/",
+            "/api/v1/sessions",
+            "/api/v1/sessions/{id}",
+            "/api/v1/sessions/{id}/execute",
+            "/api/v1/sessions/{id}/interrupt",
+            "/api/v1/sessions/{id}/restart",
+            "/api/v1/sessions/{id}/files",
+            "/api/v1/sessions/{id}/files/{path}",
+            "/stream/session/{id}/execute",
+            "/stream/session/{id}/pty",
         ] {
             assert!(document["paths"][path].is_object(), "missing path {path}");
         }

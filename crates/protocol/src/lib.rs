@@ -8,6 +8,7 @@
 //! - [`client`]: messages a client sends (`action`-tagged).
 //! - [`server`]: messages the server sends (`type`-tagged).
 //! - [`http`]: bodies of the HTTP API.
+//! - [`session`]: session bodies of the HTTP API and the terminal protocol.
 //! - [`status`]: the run statuses and error codes that SDKs switch on.
 //! - [`decode`]: strict frame decoding with errors that name what was wrong.
 
@@ -15,6 +16,7 @@ pub mod client;
 pub mod decode;
 pub mod http;
 pub mod server;
+pub mod session;
 pub mod status;
 
 pub use client::{ClientMessage, ExecuteRequest, FileSpec, LimitsSpec};

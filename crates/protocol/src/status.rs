@@ -100,6 +100,8 @@ pub enum ErrorCode {
     Conflict,
     /// Too many sessions for this key.
     SessionLimit,
+    /// `resume` asked for events the session no longer keeps (its replay buffer was trimmed).
+    ResumeGap,
     /// The server is shutting down or out of capacity.
     Unavailable,
     /// The engine failed; details are in the server's log.
@@ -120,6 +122,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::Conflict => "conflict",
             ErrorCode::SessionLimit => "session_limit",
+            ErrorCode::ResumeGap => "resume_gap",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::InternalError => "internal_error",
         }
@@ -132,6 +135,7 @@ impl ErrorCode {
             ErrorCode::Unauthorized | ErrorCode::AuthTimeout => 401,
             ErrorCode::NotFound => 404,
             ErrorCode::Conflict => 409,
+            ErrorCode::ResumeGap => 410,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::ConcurrencyLimit | ErrorCode::RateLimited | ErrorCode::SessionLimit => 429,
             ErrorCode::Unavailable => 503,

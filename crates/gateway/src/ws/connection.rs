@@ -18,8 +18,8 @@ use tracing::Instrument;
 use super::{write_frames, Outbound, CLOSE_GOING_AWAY, CLOSE_POLICY, OUTBOUND_CAPACITY};
 use crate::auth::{authenticate, unauthorized, Principal};
 use crate::convert::execute_from_wire;
-use crate::error::ApiError;
 use crate::execution;
+use crate::session::ws::SessionLinks;
 use crate::state::AppState;
 
 /// How long the writer gets to flush the last frames (a close) after the reader ends.
@@ -29,6 +29,27 @@ const SIGNALS: &str = "SIGINT, SIGTERM, SIGKILL, SIGHUP, SIGQUIT, SIGUSR1, SIGUS
 
 /// Serve one upgraded socket until it closes. `key` came with the upgrade request, if any.
 pub(super) async fn serve(socket: WebSocket, state: AppState, key: Option<String>) {
+    serve_with(socket, state, key, None).await;
+}
+
+/// Serve a socket already authenticated and bound to one session
+/// (`/stream/session/:id/execute`): its executes run in that session, and the session's live
+/// events are forwarded from the start.
+pub(crate) async fn serve_bound(
+    socket: WebSocket,
+    state: AppState,
+    principal: Principal,
+    session: runnel_engine::SessionHandle,
+) {
+    serve_with(socket, state, None, Some((principal, session))).await;
+}
+
+async fn serve_with(
+    socket: WebSocket,
+    state: AppState,
+    key: Option<String>,
+    bound: Option<(Principal, runnel_engine::SessionHandle)>,
+) {
     let _open = state.metrics().connection_opened();
     let span = tracing::debug_span!("ws", key_id = tracing::field::Empty);
     let (sink, stream) = socket.split();
@@ -41,7 +62,13 @@ pub(super) async fn serve(socket: WebSocket, state: AppState, key: Option<String
         runs: HashMap::new(),
         tasks: JoinSet::new(),
         task_runs: HashMap::new(),
+        sessions: SessionLinks::default(),
     };
+    if let Some((principal, session)) = bound {
+        connection.principal = Some(principal);
+        connection.sessions.bound = Some(session.id().to_owned());
+        connection.follow(&session, session.last_seq());
+    }
     connection.read_frames(stream, key).instrument(span).await;
     // Dropping the connection aborts its run tasks (killing the runs) and closes the channel,
     // so the writer drains what is queued and stops.
@@ -56,9 +83,9 @@ enum Flow {
     Close,
 }
 
-struct Connection {
-    state: AppState,
-    outbound: mpsc::Sender<Outbound>,
+pub(crate) struct Connection {
+    pub(crate) state: AppState,
+    pub(crate) outbound: mpsc::Sender<Outbound>,
     principal: Option<Principal>,
     /// Runs in flight by run id.
     runs: HashMap<String, RunController>,
@@ -66,6 +93,8 @@ struct Connection {
     tasks: JoinSet<()>,
     /// Which run each task drives.
     task_runs: HashMap<TaskId, String>,
+    /// Sessions this connection follows, and its session runs.
+    pub(crate) sessions: SessionLinks,
 }
 
 impl Connection {
@@ -171,14 +200,29 @@ impl Connection {
         match message {
             // Success needs no answer: the next message is served under the key.
             ClientMessage::Auth { .. } => {}
-            ClientMessage::Execute(request) => self.execute(request, &principal).await,
-            ClientMessage::Stdin { id, data, eof } => match self.runs.get(&id) {
-                Some(controller) if controller.write_stdin(data.into_bytes(), eof) => {}
-                _ => self.send(not_found(id)).await,
+            ClientMessage::Execute(mut request) => {
+                if request.session.is_none() {
+                    request.session.clone_from(&self.sessions.bound);
+                }
+                match request.session.take() {
+                    Some(session) => self.session_execute(request, &session, &principal).await,
+                    None => self.execute(request, &principal).await,
+                }
+            }
+            ClientMessage::Stdin { id, data, eof } => match self.runs.get(&id).cloned() {
+                Some(controller) => {
+                    if !controller.write_stdin(data.into_bytes(), eof) {
+                        self.send(not_found(id)).await;
+                    }
+                }
+                None => self.session_stdin(id, data, eof, &principal).await,
             },
-            ClientMessage::Signal { id, signal } => self.signal(id, &signal).await,
-            ClientMessage::Ping { t } => self.send(pong(t)).await,
-            other => self.session_action(other).await,
+            ClientMessage::Signal { id, signal } => self.signal(id, &signal, &principal).await,
+            ClientMessage::Ping { t } => {
+                self.sessions.touch();
+                self.send(pong(t)).await;
+            }
+            other => self.session_action(other, &principal).await,
         }
         Flow::Continue
     }
@@ -255,7 +299,7 @@ impl Connection {
         self.task_runs.insert(task.id(), run_id);
     }
 
-    async fn signal(&mut self, id: String, name: &str) {
+    async fn signal(&mut self, id: String, name: &str, principal: &Principal) {
         let Some(signal) = Signal::parse(name) else {
             let message = format!("unknown signal `{name}` (accepted: {SIGNALS})");
             self.send(ServerMessage::error(
@@ -268,19 +312,9 @@ impl Connection {
         };
         match self.runs.get(&id) {
             Some(controller) if controller.signal(signal) => {}
-            _ => self.send(not_found(id)).await,
+            Some(_) => self.send(not_found(id)).await,
+            None => self.session_signal(id, signal, principal).await,
         }
-    }
-
-    /// Session actions arrive with a later issue; the dispatch already routes them here.
-    async fn session_action(&mut self, message: ClientMessage) {
-        let id = match &message {
-            ClientMessage::CreateSession(request) => request.id.clone(),
-            ClientMessage::Resume { id, .. } => id.clone(),
-            _ => None,
-        };
-        let error = ApiError::bad_request("sessions are not available yet");
-        self.send(error.to_message(id)).await;
     }
 
     async fn send_decode_error(&self, error: DecodeError) {
@@ -288,7 +322,7 @@ impl Connection {
             .await;
     }
 
-    async fn send(&self, message: ServerMessage) {
+    pub(crate) async fn send(&self, message: ServerMessage) {
         // Fails only when the writer is gone, and then the reader ends soon too.
         let _ = self.outbound.send(Outbound::from(message)).await;
     }
@@ -306,7 +340,7 @@ async fn shutting_down(shutdown: &mut watch::Receiver<bool>) {
     }
 }
 
-fn not_found(id: String) -> ServerMessage {
+pub(crate) fn not_found(id: String) -> ServerMessage {
     let message = format!("no run `{id}` in flight on this connection");
     ServerMessage::error(ErrorCode::NotFound, message, Some(id))
 }

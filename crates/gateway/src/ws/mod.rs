@@ -5,7 +5,7 @@
 //! task per run in flight. Closing the socket aborts the run tasks, which drops their handles
 //! and so kills the runs.
 
-mod connection;
+pub(crate) mod connection;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;

@@ -1,0 +1,318 @@
+//! The session registry: creation (from the warm pool of sessions when one is ready), lookup
+//! by id and owner, per-key limits, closing, and the idle reaper.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use runnel_languages::Language;
+use runnel_sandbox::Sandbox;
+use tokio::sync::{Notify, RwLock};
+
+use super::repl::Kernel;
+use super::{driver_of, events::EventLog, CreateSession, Session, SessionHandle};
+use crate::engine::Inner;
+use crate::error::EngineError;
+
+/// How often the reaper looks for idle sessions, at most.
+const REAP_INTERVAL: Duration = Duration::from_millis(500);
+/// Pause after a failed pool refill, so a broken host does not spin.
+const REFILL_BACKOFF: Duration = Duration::from_secs(1);
+
+/// A sandbox with its driver already started, for one session.
+struct ReadySession {
+    sandbox: Sandbox,
+    kernel: Option<Kernel>,
+}
+
+/// Every live session, and the warm pool.
+pub(crate) struct SessionManager {
+    sessions: Mutex<HashMap<String, Arc<Session>>>,
+    ready: Mutex<HashMap<String, VecDeque<ReadySession>>>,
+    pool_languages: Vec<String>,
+    wake: Notify,
+}
+
+impl SessionManager {
+    pub(crate) fn new(pool_languages: Vec<String>) -> SessionManager {
+        SessionManager {
+            sessions: Mutex::new(HashMap::new()),
+            ready: Mutex::new(HashMap::new()),
+            pool_languages,
+            wake: Notify::new(),
+        }
+    }
+
+    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Session>>> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    fn ready(&self) -> std::sync::MutexGuard<'_, HashMap<String, VecDeque<ReadySession>>> {
+        self.ready
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Live sessions.
+    pub(crate) fn count(&self) -> usize {
+        self.sessions().len()
+    }
+
+    /// Ready pooled sessions per language.
+    pub(crate) fn ready_counts(&self) -> Vec<(String, usize)> {
+        let ready = self.ready();
+        self.pool_languages
+            .iter()
+            .map(|id| (id.clone(), ready.get(id).map_or(0, VecDeque::len)))
+            .collect()
+    }
+
+    pub(crate) fn get(&self, id: &str, owner: &str) -> Option<SessionHandle> {
+        let sessions = self.sessions();
+        let session = sessions.get(id)?;
+        (session.owner == owner).then(|| SessionHandle {
+            session: session.clone(),
+        })
+    }
+
+    pub(crate) fn of_owner(&self, owner: &str) -> Vec<SessionHandle> {
+        let mut list: Vec<SessionHandle> = self
+            .sessions()
+            .values()
+            .filter(|session| session.owner == owner)
+            .map(|session| SessionHandle {
+                session: session.clone(),
+            })
+            .collect();
+        list.sort_by(|a, b| a.id().cmp(b.id()));
+        list
+    }
+
+    pub(crate) fn remove(&self, id: &str, owner: &str) -> Option<Arc<Session>> {
+        let mut sessions = self.sessions();
+        if sessions.get(id)?.owner != owner {
+            return None;
+        }
+        sessions.remove(id)
+    }
+
+    /// Close every session and empty the pool (at shutdown).
+    pub(crate) async fn close_all(&self) {
+        let all: Vec<Arc<Session>> = self
+            .sessions()
+            .drain()
+            .map(|(_, session)| session)
+            .collect();
+        for session in all {
+            session.close("shutdown").await;
+        }
+        let ready: Vec<ReadySession> = self.ready().drain().flat_map(|(_, queue)| queue).collect();
+        for ready in ready {
+            drop(ready.kernel);
+            let _ = ready.sandbox.destroy().await;
+        }
+    }
+
+    pub(crate) fn wake(&self) {
+        self.wake.notify_one();
+    }
+}
+
+/// Create a session for `owner`, who may have at most `max_sessions` (0: no limit).
+pub(crate) async fn create(
+    engine: &Arc<Inner>,
+    request: CreateSession,
+    owner: &str,
+    max_sessions: u32,
+) -> Result<SessionHandle, EngineError> {
+    if engine.is_shutting_down() {
+        return Err(EngineError::Unavailable(
+            "the server is shutting down".to_owned(),
+        ));
+    }
+    let language = engine
+        .registry
+        .get(&request.language)
+        .cloned()
+        .ok_or_else(|| EngineError::UnknownLanguage(request.language.clone()))?;
+    let manager = &engine.sessions;
+    let owned = manager.of_owner(owner).len();
+    if max_sessions > 0 && owned >= max_sessions as usize {
+        return Err(EngineError::SessionLimit {
+            limit: max_sessions,
+        });
+    }
+    let limits = request.limits;
+    let pooled = if limits == engine.config.default_limits {
+        manager
+            .ready()
+            .get_mut(&language.id)
+            .and_then(VecDeque::pop_front)
+    } else {
+        None
+    };
+    if pooled.is_some() {
+        manager.wake();
+    }
+    let ready = match pooled {
+        Some(ready) => ready,
+        None => prepare(engine, &language, limits).await?,
+    };
+    let id = format!("ses-{:024x}", rand::random::<u128>() >> 32);
+    let session = Arc::new(Session {
+        id: id.clone(),
+        owner: owner.to_owned(),
+        idle_timeout: request
+            .idle_timeout
+            .unwrap_or(engine.config.sessions.idle_timeout),
+        limits,
+        engine: engine.clone(),
+        sandbox: RwLock::new(Some(ready.sandbox)),
+        log: EventLog::new(engine.config.sessions.log_bytes),
+        kernel: tokio::sync::Mutex::new(ready.kernel),
+        current: Mutex::new(None),
+        last_active: Mutex::new(Instant::now()),
+        busy: AtomicUsize::new(0),
+        closed: AtomicBool::new(false),
+        language,
+    });
+    // Checked again under the lock: two creates may have raced past the first check.
+    let refused = {
+        let mut sessions = manager.sessions();
+        let owned = sessions.values().filter(|s| s.owner == owner).count();
+        let refused = max_sessions > 0 && owned >= max_sessions as usize;
+        if !refused {
+            sessions.insert(id, session.clone());
+        }
+        refused
+    };
+    if refused {
+        session.close("closed").await;
+        return Err(EngineError::SessionLimit {
+            limit: max_sessions,
+        });
+    }
+    tracing::debug!(session = %session.id, language = %session.language.id, "session created");
+    Ok(SessionHandle { session })
+}
+
+/// A sandbox for a session of `language`, with its driver started.
+async fn prepare(
+    engine: &Arc<Inner>,
+    language: &Language,
+    limits: crate::run::Limits,
+) -> Result<ReadySession, EngineError> {
+    let (memory, pids) = if language.compiled {
+        let compile = language.compile_limits();
+        (
+            limits.memory_bytes.max(compile.memory_bytes),
+            limits.pids.max(compile.pids),
+        )
+    } else {
+        (limits.memory_bytes, limits.pids)
+    };
+    let spec = engine.sandbox_spec(language, memory, pids);
+    let sandbox = engine.spawner.create(&spec).await?;
+    let kernel = match driver_of(language) {
+        Some(driver) => {
+            match Kernel::start(
+                &sandbox,
+                language,
+                &driver,
+                limits,
+                engine.config.work_bytes,
+            )
+            .await
+            {
+                Ok(kernel) => Some(kernel),
+                Err(error) => {
+                    let _ = sandbox.destroy().await;
+                    return Err(error);
+                }
+            }
+        }
+        None => None,
+    };
+    Ok(ReadySession { sandbox, kernel })
+}
+
+/// Close sessions idle longer than their timeout, until the engine goes away.
+pub(crate) async fn reap_loop(engine: Weak<Inner>) {
+    loop {
+        let interval = {
+            let Some(engine) = engine.upgrade() else {
+                return;
+            };
+            if engine.is_shutting_down() {
+                return;
+            }
+            let expired: Vec<Arc<Session>> = {
+                let mut sessions = engine.sessions.sessions();
+                let ids: Vec<String> = sessions
+                    .values()
+                    .filter(|session| session.idle_for() >= session.idle_timeout)
+                    .map(|session| session.id.clone())
+                    .collect();
+                ids.iter().filter_map(|id| sessions.remove(id)).collect()
+            };
+            for session in expired {
+                tracing::debug!(session = %session.id, "session idle: expired");
+                session.close("expired").await;
+            }
+            (engine.config.sessions.idle_timeout / 4)
+                .clamp(Duration::from_millis(50), REAP_INTERVAL)
+        };
+        tokio::time::sleep(interval).await;
+    }
+}
+
+/// Keep the warm pool of sessions full.
+pub(crate) async fn refill_loop(engine: Weak<Inner>) {
+    loop {
+        let Some(inner) = engine.upgrade() else {
+            return;
+        };
+        if inner.is_shutting_down() {
+            return;
+        }
+        let target = inner.config.sessions.pool_size;
+        let needy = inner
+            .sessions
+            .ready_counts()
+            .into_iter()
+            .filter(|(_, count)| *count < target)
+            .min_by_key(|(_, count)| *count)
+            .map(|(id, _)| id);
+        let Some(language) = needy.and_then(|id: String| inner.registry.get(&id).cloned()) else {
+            let manager = Arc::clone(&inner);
+            drop(inner);
+            manager.sessions.wake.notified().await;
+            continue;
+        };
+        let limits = inner.config.default_limits;
+        match prepare(&inner, &language, limits).await {
+            Ok(ready) if !inner.is_shutting_down() => {
+                inner
+                    .sessions
+                    .ready()
+                    .entry(language.id.clone())
+                    .or_default()
+                    .push_back(ready);
+            }
+            Ok(ready) => {
+                drop(ready.kernel);
+                let _ = ready.sandbox.destroy().await;
+                return;
+            }
+            Err(_) if inner.is_shutting_down() => return,
+            Err(error) => {
+                tracing::warn!(language = %language.id, %error, "session pool refill failed");
+                drop(inner);
+                tokio::time::sleep(REFILL_BACKOFF).await;
+            }
+        }
+    }
+}

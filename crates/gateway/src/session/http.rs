@@ -1,0 +1,174 @@
+//! The session HTTP API: `POST|GET /api/v1/sessions`, `GET|DELETE /api/v1/sessions/:id`,
+//! `POST .../execute` (one `result`), `.../interrupt`, `.../restart`.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use runnel_engine::{SessionEventKind, Signal};
+use runnel_protocol::client::CreateSessionRequest;
+use runnel_protocol::session::SessionList;
+use runnel_protocol::ExecuteRequest;
+use serde::de::DeserializeOwned;
+
+use crate::auth::{authenticate, key_from_request, unauthorized, Principal};
+use crate::error::ApiError;
+use crate::http::body_error;
+use crate::output::{lost_outcome, ResultAccumulator};
+use crate::state::AppState;
+
+/// The caller of a session request, from the Bearer header or `?api_key=`.
+pub(crate) async fn principal(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+) -> Result<Principal, ApiError> {
+    let key = key_from_request(headers, uri)
+        .ok_or_else(|| unauthorized("missing API key: send `Authorization: Bearer KEY`"))?;
+    authenticate(state, key).await
+}
+
+pub(crate) fn json_body<T: DeserializeOwned>(
+    state: &AppState,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
+    let body = body.map_err(|rejection| body_error(&rejection, state.config().max_body_bytes))?;
+    serde_json::from_slice(&body)
+        .map_err(|error| ApiError::bad_request(format!("invalid JSON body: {error}")))
+}
+
+/// `POST /api/v1/sessions`.
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let principal = principal(&state, &headers, &uri).await?;
+    let request: CreateSessionRequest = json_body(&state, body)?;
+    let session = super::create(&state, &principal, request).await?;
+    Ok((StatusCode::CREATED, Json(super::info(&session))).into_response())
+}
+
+/// `GET /api/v1/sessions`.
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Json<SessionList>, ApiError> {
+    let principal = principal(&state, &headers, &uri).await?;
+    let sessions = state
+        .engine()
+        .sessions(&principal.key_id)
+        .iter()
+        .map(super::info)
+        .collect();
+    Ok(Json(SessionList { sessions }))
+}
+
+/// `GET /api/v1/sessions/:id`.
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    let principal = principal(&state, &headers, &uri).await?;
+    let session = super::lookup(&state, &principal, &id)?;
+    Ok(Json(super::info(&session)).into_response())
+}
+
+/// `DELETE /api/v1/sessions/:id`.
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<StatusCode, ApiError> {
+    let principal = principal(&state, &headers, &uri).await?;
+    if state.engine().close_session(&id, &principal.key_id).await {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(super::not_found(&id))
+    }
+}
+
+/// `POST /api/v1/sessions/:id/execute`: run in the session, answer one `result`. Nobody can
+/// answer an input request over HTTP: stdin given up front is all there is.
+pub(crate) async fn execute(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let principal = principal(&state, &headers, &uri).await?;
+    let session = super::lookup(&state, &principal, &id)?;
+    let request: ExecuteRequest = json_body(&state, body)?;
+    let run = super::ws::session_run(&state, request, &principal)?;
+    let run_id = run.id.clone();
+    let output_limit = run.limits.output_bytes;
+    // Subscribed before the run starts, so that none of its events is missed.
+    let mut subscription = session
+        .subscribe(session.last_seq())
+        .map_err(super::gap_error)?;
+    session.execute(run)?;
+    let mut accumulator = ResultAccumulator::new(output_limit);
+    let outcome = 'events: loop {
+        let Some(batch) = subscription.next_batch().await else {
+            break lost_outcome();
+        };
+        for event in batch.map_err(super::gap_error)? {
+            match &event.kind {
+                SessionEventKind::Output {
+                    run,
+                    stage,
+                    stream,
+                    data,
+                } if *run == run_id => accumulator.push(*stage, *stream, data),
+                SessionEventKind::Exit { run, outcome } if *run == run_id => {
+                    break 'events outcome.clone();
+                }
+                _ => {}
+            }
+        }
+    };
+    let mut result = accumulator.finish(
+        run_id,
+        session.language().to_owned(),
+        session.version().to_owned(),
+        outcome,
+    );
+    if result.message.is_none() && result.status == runnel_protocol::RunStatus::InternalError {
+        result.message = Some("the session closed during the run".to_owned());
+    }
+    Ok(Json(result).into_response())
+}
+
+/// `POST /api/v1/sessions/:id/interrupt`: SIGINT to the running execute.
+pub(crate) async fn interrupt(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    let principal = principal(&state, &headers, &uri).await?;
+    let session = super::lookup(&state, &principal, &id)?;
+    let interrupted = session.signal(Signal::Interrupt);
+    Ok(Json(serde_json::json!({ "interrupted": interrupted })).into_response())
+}
+
+/// `POST /api/v1/sessions/:id/restart`: a fresh interpreter, the files kept.
+pub(crate) async fn restart(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    let principal = principal(&state, &headers, &uri).await?;
+    let session = super::lookup(&state, &principal, &id)?;
+    session.restart().await?;
+    Ok(Json(super::info(&session)).into_response())
+}

@@ -1,0 +1,182 @@
+//! Sessions at the edge: the WebSocket actions of `/ws` and `/stream/session/:id/execute`
+//! (`ws`), the HTTP API under `/api/v1/sessions` (`http`), files (`files`) and terminals
+//! (`pty`). Engine session events become protocol messages here, each with the session's id
+//! and its session-wide `seq`.
+
+pub(crate) mod files;
+pub(crate) mod http;
+pub(crate) mod pty;
+pub(crate) mod ws;
+
+use std::time::Duration;
+
+use runnel_engine::{CreateSession, Limits, SessionEvent, SessionEventKind, SessionHandle};
+use runnel_protocol::client::CreateSessionRequest;
+use runnel_protocol::server::{InputRequestMessage, SessionMessage, StartedMessage};
+use runnel_protocol::session::SessionInfo;
+use runnel_protocol::{ErrorCode, OutputChunk, ServerMessage, Stage, StreamName};
+
+use crate::auth::Principal;
+use crate::convert::limits_from_wire;
+use crate::error::ApiError;
+use crate::output::{encode_chunk, exit_message};
+use crate::state::AppState;
+
+/// Longest idle timeout a client may ask for: one day.
+const MAX_IDLE_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+/// Create a session for `principal` from a wire request.
+pub(crate) async fn create(
+    state: &AppState,
+    principal: &Principal,
+    request: CreateSessionRequest,
+) -> Result<SessionHandle, ApiError> {
+    let language = state
+        .engine()
+        .resolve_language(request.language.trim())
+        .ok_or_else(|| {
+            if request.language.trim().is_empty() {
+                ApiError::bad_request("missing field `language`")
+            } else {
+                ApiError::new(
+                    ErrorCode::UnknownLanguage,
+                    format!("unknown language `{}`", request.language),
+                )
+            }
+        })?;
+    let limits: Limits = limits_from_wire(
+        request.limits,
+        None,
+        state.config().default_limits,
+        &principal.quota,
+    )?;
+    let idle_timeout = match request.idle_timeout {
+        Some(0) => return Err(ApiError::bad_request("`idle_timeout` must be positive")),
+        Some(seconds) => Some(Duration::from_secs(seconds).min(MAX_IDLE_TIMEOUT)),
+        None => None,
+    };
+    let create = CreateSession {
+        language,
+        limits,
+        idle_timeout,
+    };
+    Ok(state
+        .engine()
+        .create_session(create, &principal.key_id, principal.quota.max_sessions)
+        .await?)
+}
+
+/// The session `id` of `principal`, or `not_found` (also for another key's session).
+pub(crate) fn lookup(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> Result<SessionHandle, ApiError> {
+    state
+        .engine()
+        .session(id, &principal.key_id)
+        .ok_or_else(|| not_found(id))
+}
+
+pub(crate) fn not_found(id: &str) -> ApiError {
+    ApiError::new(ErrorCode::NotFound, format!("no session `{id}`"))
+}
+
+/// The HTTP form of a session.
+pub(crate) fn info(session: &SessionHandle) -> SessionInfo {
+    SessionInfo {
+        id: session.id().to_owned(),
+        language: session.language().to_owned(),
+        version: session.version().to_owned(),
+        services: session.services(),
+        stateful: session.stateful(),
+        seq: session.last_seq(),
+        idle_timeout: session.idle_timeout().as_secs_f64(),
+        idle_seconds: session.idle_for().as_secs_f64(),
+        running: session.running(),
+    }
+}
+
+/// A `session` message about `session`.
+pub(crate) fn session_message(
+    session: &SessionHandle,
+    event: &str,
+    id: Option<String>,
+    seq: u64,
+) -> ServerMessage {
+    ServerMessage::Session(SessionMessage {
+        id,
+        session: session.id().to_owned(),
+        event: event.to_owned(),
+        language: Some(session.language().to_owned()),
+        services: session.services(),
+        seq,
+    })
+}
+
+/// The protocol message of one session event.
+pub(crate) fn event_message(session: &SessionHandle, event: &SessionEvent) -> ServerMessage {
+    let seq = event.seq;
+    let session_id = Some(session.id().to_owned());
+    match &event.kind {
+        SessionEventKind::Started { run } => ServerMessage::Started(StartedMessage {
+            id: run.clone(),
+            language: session.language().to_owned(),
+            version: session.version().to_owned(),
+            session: session_id,
+            seq,
+        }),
+        SessionEventKind::Output {
+            run,
+            stage,
+            stream,
+            data,
+        } => {
+            let (data, encoding) = encode_chunk(data.clone());
+            let chunk = OutputChunk {
+                id: run.clone(),
+                data,
+                seq,
+                stage: (*stage == Stage::Compile).then_some(Stage::Compile),
+                encoding,
+                session: session_id,
+            };
+            match stream {
+                StreamName::Stdout => ServerMessage::Stdout(chunk),
+                StreamName::Stderr => ServerMessage::Stderr(chunk),
+            }
+        }
+        SessionEventKind::InputRequest {
+            run,
+            prompt,
+            password,
+        } => ServerMessage::InputRequest(InputRequestMessage {
+            id: run.clone(),
+            prompt: prompt.clone(),
+            password: *password,
+            seq,
+            session: session_id,
+        }),
+        SessionEventKind::Exit { run, outcome } => {
+            let mut exit = exit_message(run.clone(), outcome.clone(), seq);
+            exit.session = session_id;
+            ServerMessage::Exit(exit)
+        }
+        SessionEventKind::Restarted => session_message(session, "restarted", None, seq),
+        SessionEventKind::Closed { reason } => session_message(session, reason, None, seq),
+    }
+}
+
+/// `resume_gap`, for events a session no longer keeps.
+pub(crate) fn gap_error(gap: runnel_engine::ReplayGap) -> ApiError {
+    ApiError::new(
+        ErrorCode::ResumeGap,
+        format!(
+            "cannot resume after seq {}: the oldest event kept is {} (the replay buffer was \
+             trimmed); resume with last_seq >= {}",
+            gap.after,
+            gap.oldest,
+            gap.oldest.saturating_sub(1)
+        ),
+    )
+}

@@ -1,0 +1,312 @@
+//! Session actions on a WebSocket (`/ws` and `/stream/session/:id/execute`): create, close,
+//! restart, resume, and executes, stdin and signals bound to a session.
+//!
+//! A connection follows a session (every event of the session is forwarded, with its `seq`)
+//! once it created it, resumed it, or ran something in it. Session runs always stream:
+//! `started`, `stdout`/`stderr`, `input_request`, `exit`, each with `session` and `seq`.
+
+use std::collections::HashMap;
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Uri};
+use axum::response::Response;
+use runnel_engine::{SessionHandle, SessionRun, Signal};
+use runnel_protocol::{ClientMessage, ErrorCode, ExecuteRequest, ServerMessage};
+use tokio::task::JoinHandle;
+
+use crate::auth::{authenticate, key_from_request, unauthorized, Principal};
+use crate::convert::{files_from_wire, generate_id, limits_from_wire};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::ws::connection::{not_found, serve_bound, Connection};
+use crate::ws::Outbound;
+
+/// Session runs remembered per connection for stdin and signals by run id.
+const MAX_REMEMBERED_RUNS: usize = 1024;
+
+/// The sessions a connection follows.
+#[derive(Default)]
+pub(crate) struct SessionLinks {
+    /// The session of `/stream/session/:id/execute`.
+    pub(crate) bound: Option<String>,
+    /// Forwarding tasks by session id; aborted when replaced or dropped.
+    followed: HashMap<String, Follow>,
+    /// Session runs started here: run id to session.
+    runs: HashMap<String, SessionHandle>,
+}
+
+struct Follow {
+    session: SessionHandle,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Follow {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl SessionLinks {
+    /// A `ping` keeps every followed session alive.
+    pub(crate) fn touch(&self) {
+        for follow in self.followed.values() {
+            follow.session.touch();
+        }
+    }
+}
+
+/// `GET /stream/session/:id/execute`: a WebSocket bound to one session.
+pub(crate) async fn execute_stream(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let key = key_from_request(&headers, &uri).ok_or_else(|| {
+        unauthorized("missing API key: send `Authorization: Bearer KEY` or `?api_key=KEY`")
+    })?;
+    let principal = authenticate(&state, key).await?;
+    let session = super::lookup(&state, &principal, &id)?;
+    Ok(upgrade.on_upgrade(move |socket| serve_bound(socket, state, principal, session)))
+}
+
+impl Connection {
+    /// Forward `session`'s events after `after` to this socket (replacing an earlier follow).
+    pub(crate) fn follow(&mut self, session: &SessionHandle, after: u64) -> bool {
+        let subscription = match session.subscribe(after) {
+            Ok(subscription) => subscription,
+            Err(_) => return false,
+        };
+        let outbound = self.outbound.clone();
+        let handle = session.clone();
+        let task = tokio::spawn(forward(handle, subscription, outbound));
+        let follow = Follow {
+            session: session.clone(),
+            task,
+        };
+        self.sessions
+            .followed
+            .insert(session.id().to_owned(), follow);
+        true
+    }
+
+    fn ensure_following(&mut self, session: &SessionHandle) {
+        let live = self
+            .sessions
+            .followed
+            .get(session.id())
+            .is_some_and(|follow| !follow.task.is_finished());
+        if !live {
+            self.follow(session, session.last_seq());
+        }
+    }
+
+    /// `create_session`, `close_session`, `restart_session`, `resume`.
+    pub(crate) async fn session_action(&mut self, message: ClientMessage, principal: &Principal) {
+        match message {
+            ClientMessage::CreateSession(request) => {
+                let id = request.id.clone();
+                match super::create(&self.state, principal, request).await {
+                    Ok(session) => {
+                        let seq = session.last_seq();
+                        self.send(super::session_message(&session, "created", id, seq))
+                            .await;
+                        self.follow(&session, seq);
+                    }
+                    Err(error) => self.send(error.to_message(id)).await,
+                }
+            }
+            ClientMessage::CloseSession { session } => {
+                self.sessions.followed.remove(&session);
+                match super::lookup(&self.state, principal, &session) {
+                    Ok(handle) => {
+                        self.state
+                            .engine()
+                            .close_session(&session, &principal.key_id)
+                            .await;
+                        let seq = handle.last_seq();
+                        self.send(super::session_message(&handle, "closed", None, seq))
+                            .await;
+                    }
+                    Err(error) => self.send(error.to_message(None)).await,
+                }
+            }
+            ClientMessage::RestartSession { session } => {
+                match super::lookup(&self.state, principal, &session) {
+                    Ok(handle) => {
+                        // The `restarted` event reaches this socket through the follow.
+                        self.ensure_following(&handle);
+                        if let Err(error) = handle.restart().await {
+                            self.send(ApiError::from(error).to_message(None)).await;
+                        }
+                    }
+                    Err(error) => self.send(error.to_message(None)).await,
+                }
+            }
+            ClientMessage::Resume {
+                session: Some(session),
+                last_seq,
+                ..
+            } => self.resume(&session, last_seq, principal).await,
+            ClientMessage::Resume { id, .. } => {
+                let error = ApiError::bad_request(
+                    "`resume` needs `session`: only sessions keep events for a reconnect",
+                );
+                self.send(error.to_message(id)).await;
+            }
+            other => {
+                let error = ApiError::bad_request(format!("unexpected `{}`", other.action()));
+                self.send(error.to_message(None)).await;
+            }
+        }
+    }
+
+    async fn resume(&mut self, session: &str, last_seq: u64, principal: &Principal) {
+        let handle = match super::lookup(&self.state, principal, session) {
+            Ok(handle) => handle,
+            Err(error) => return self.send(error.to_message(None)).await,
+        };
+        handle.touch();
+        self.sessions.followed.remove(session);
+        // Check first, so the client hears `resume_gap` instead of `resumed`.
+        if let Err(gap) = handle.subscribe(last_seq) {
+            return self.send(super::gap_error(gap).to_message(None)).await;
+        }
+        let seq = handle.last_seq();
+        self.send(super::session_message(&handle, "resumed", None, seq))
+            .await;
+        if !self.follow(&handle, last_seq) {
+            let error = ApiError::new(
+                ErrorCode::ResumeGap,
+                "the events after `last_seq` were trimmed while resuming",
+            );
+            self.send(error.to_message(None)).await;
+        }
+    }
+
+    /// `execute` in a session: streamed events through the follow.
+    pub(crate) async fn session_execute(
+        &mut self,
+        request: ExecuteRequest,
+        session: &str,
+        principal: &Principal,
+    ) {
+        let client_id = request.id.clone();
+        let started = self.start_session_run(request, session, principal);
+        match started {
+            Ok(()) => {}
+            Err(error) => self.send(error.to_message(client_id)).await,
+        }
+    }
+
+    fn start_session_run(
+        &mut self,
+        request: ExecuteRequest,
+        session: &str,
+        principal: &Principal,
+    ) -> Result<(), ApiError> {
+        let handle = super::lookup(&self.state, principal, session)?;
+        let run = session_run(&self.state, request, principal)?;
+        if self.sessions.runs.len() >= MAX_REMEMBERED_RUNS {
+            self.sessions
+                .runs
+                .retain(|_, session| session.running().is_some());
+        }
+        self.ensure_following(&handle);
+        self.sessions.runs.insert(run.id.clone(), handle.clone());
+        handle.execute(run)?;
+        Ok(())
+    }
+
+    /// The session a stdin or signal `id` means: a session run of this connection, or a
+    /// session id (its running execute).
+    fn session_for(&self, id: &str, principal: &Principal) -> Option<SessionHandle> {
+        self.sessions
+            .runs
+            .get(id)
+            .cloned()
+            .or_else(|| self.state.engine().session(id, &principal.key_id))
+    }
+
+    pub(crate) async fn session_stdin(
+        &mut self,
+        id: String,
+        data: String,
+        eof: bool,
+        principal: &Principal,
+    ) {
+        match self.session_for(&id, principal) {
+            Some(session) if session.write_stdin(data.into_bytes(), eof) => {}
+            _ => self.send(not_found(id)).await,
+        }
+    }
+
+    pub(crate) async fn session_signal(
+        &mut self,
+        id: String,
+        signal: Signal,
+        principal: &Principal,
+    ) {
+        match self.session_for(&id, principal) {
+            Some(session) if session.signal(signal) => {}
+            _ => self.send(not_found(id)).await,
+        }
+    }
+}
+
+/// A validated session execute.
+pub(crate) fn session_run(
+    state: &AppState,
+    request: ExecuteRequest,
+    principal: &Principal,
+) -> Result<SessionRun, ApiError> {
+    let id = match request.id {
+        Some(id) if !id.is_empty() && id.len() <= 128 && !id.chars().any(char::is_control) => id,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid `id`: it must be 1 to 128 bytes without control characters",
+            ))
+        }
+        None => generate_id(),
+    };
+    let files = files_from_wire(request.code, request.files)?;
+    let limits = limits_from_wire(
+        request.limits,
+        request.timeout,
+        state.config().default_limits,
+        &principal.quota,
+    )?;
+    Ok(SessionRun {
+        id,
+        files,
+        stdin: request.stdin.map(String::into_bytes),
+        args: request.args,
+        limits,
+    })
+}
+
+/// Forward a subscription's events to a socket until the session closes or the socket goes.
+async fn forward(
+    session: SessionHandle,
+    mut subscription: runnel_engine::Subscription,
+    outbound: tokio::sync::mpsc::Sender<Outbound>,
+) {
+    while let Some(batch) = subscription.next_batch().await {
+        let events = match batch {
+            Ok(events) => events,
+            Err(gap) => {
+                let message = super::gap_error(gap).to_message(None);
+                let _ = outbound.send(Outbound::from(message)).await;
+                return;
+            }
+        };
+        for event in events {
+            let message: ServerMessage = super::event_message(&session, &event);
+            if outbound.send(Outbound::from(message)).await.is_err() {
+                return;
+            }
+        }
+    }
+}
