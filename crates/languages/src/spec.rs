@@ -26,8 +26,10 @@ pub(crate) const DEFAULT_COMPILE_LIMITS: CompileLimits = CompileLimits {
     pids: 64,
 };
 
-/// Version command timeout when a file says nothing.
-const DEFAULT_VERSION_TIMEOUT: Duration = Duration::from_secs(5);
+/// Version command timeout when a file says nothing. Generous: ~40 version commands start in
+/// parallel at start-up (JVMs and BEAM among them), and on a loaded 2-core machine a slow start
+/// must not make a working toolchain look missing.
+const DEFAULT_VERSION_TIMEOUT: Duration = Duration::from_secs(20);
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
