@@ -172,12 +172,17 @@ async fn input_asks_the_client_and_the_reply_answers_it() {
     let session = create_session(&mut socket, "python").await;
     send(
         &mut socket,
-        json!({"action": "execute", "session": session, "id": "q", "code": "name = input('who? ')\nprint('hi', name)"}),
+        json!({"action": "execute", "session": session, "id": "q", "code": "print('ready')\nname = input('who? ')\nprint('hi', name)"}),
     )
     .await;
+    let mut before = String::new();
     loop {
         let message = recv(&mut socket).await;
+        if message["type"] == "stdout" {
+            before.push_str(message["data"].as_str().expect("data"));
+        }
         if message["type"] == "input_request" {
+            assert_eq!(before, "ready\n", "output before input() comes before the request");
             assert_eq!(message["prompt"], "who? ");
             assert_eq!(message["id"], "q");
             break;

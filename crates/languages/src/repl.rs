@@ -5,7 +5,7 @@
 //! [`SessionDriver::file`]) with stdin, stdout and stderr on pipes and two more pipes:
 //!
 //! - fd 3, host to driver, one JSON object per line:
-//!   `{"op":"execute","id":ID,"code":CODE,"marker":MARKER}` (drivers with
+//!   `{"op":"execute","id":ID,"code":CODE,"marker":MARKER,"input_marker":IMARKER}` (drivers with
 //!   [`SessionDriver::base64_code`] get `code_b64` instead of `code`), and
 //!   `{"op":"input_reply","value":TEXT}` answering an input request.
 //! - fd 4, driver to host, one JSON object per line: `{"op":"ready"}` once, then
@@ -14,7 +14,9 @@
 //!
 //! The user's output goes to the real stdout and stderr, unchanged. After each cell the driver
 //! flushes both and writes the cell's MARKER (random, chosen by the host) to each, then sends
-//! `done`. The host strips the markers and ends the cell once both markers and `done` arrived,
+//! `done`. Before an `input_request`, a driver flushes and writes IMARKER to both streams the
+//! same way, so the output that came before the request reaches the client first. The host
+//! strips the markers and ends the cell once both markers and `done` arrived,
 //! so no output is cut off or given to the wrong cell. SIGINT interrupts the running cell
 //! (Python raises `KeyboardInterrupt`) and leaves the driver waiting for the next one. Each
 //! driver deletes its own file once started.

@@ -23,6 +23,8 @@ use crate::run::{Limits, RunInput, RunOutcome, Signal};
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 /// After an interrupt on timeout, how long the cell gets to end before the kernel is killed.
 const INTERRUPT_GRACE: Duration = Duration::from_secs(2);
+/// Longest an input request waits for the output written before it.
+const INPUT_SYNC_WAIT: Duration = Duration::from_millis(500);
 /// One read from stdout or stderr.
 const READ_BYTES: usize = 64 * 1024;
 
@@ -142,7 +144,8 @@ impl Kernel {
     ) -> CellEnd {
         let started = Instant::now();
         let marker = format!("\u{1e}runnel-{:032x}\u{1e}", rand::random::<u128>());
-        let mut request = serde_json_line(run_id, &marker, code, self.base64_code);
+        let input_marker = format!("\u{1e}runnel-input-{:032x}\u{1e}", rand::random::<u128>());
+        let mut request = serde_json_line(run_id, &marker, &input_marker, code, self.base64_code);
         request.push('\n');
         if self.control.write_all(request.as_bytes()).await.is_err() {
             return CellEnd {
@@ -151,6 +154,7 @@ impl Kernel {
             };
         }
         let waiting_for_input = AtomicBool::new(false);
+        let synced = InputSync::default();
         let budget = std::sync::atomic::AtomicU64::new(limits.output_bytes);
         let truncated = AtomicBool::new(false);
         let emit_output = |stream: StreamName, data: Vec<u8>| {
@@ -173,9 +177,13 @@ impl Kernel {
         } = self;
         let all = async {
             tokio::join!(
-                stdout.read_to_marker(&marker, |data| emit_output(StreamName::Stdout, data)),
-                stderr.read_to_marker(&marker, |data| emit_output(StreamName::Stderr, data)),
-                read_done(events, &waiting_for_input, emit),
+                stdout.read_to_marker(&marker, &input_marker, &synced, |data| {
+                    emit_output(StreamName::Stdout, data);
+                }),
+                stderr.read_to_marker(&marker, &input_marker, &synced, |data| {
+                    emit_output(StreamName::Stderr, data);
+                }),
+                read_done(events, &waiting_for_input, &synced, emit),
             )
         };
         tokio::pin!(all);
@@ -317,13 +325,46 @@ struct Done {
     evalue: String,
 }
 
+/// How many input markers each output stream has passed: an input request is told to the
+/// client only once the output written before it (which the driver flushed, then marked) is out.
+#[derive(Default)]
+struct InputSync {
+    passed: std::sync::atomic::AtomicU32,
+    notify: tokio::sync::Notify,
+}
+
+impl InputSync {
+    fn pass(&self) {
+        self.passed.fetch_add(1, Ordering::AcqRel);
+        self.notify.notify_waiters();
+    }
+
+    /// Wait until both streams passed `requests` input markers (bounded: a driver that writes
+    /// none only costs the wait).
+    async fn wait_for(&self, requests: u32) {
+        let wanted = requests * 2;
+        let _ = tokio::time::timeout(INPUT_SYNC_WAIT, async {
+            loop {
+                let notified = self.notify.notified();
+                if self.passed.load(Ordering::Acquire) >= wanted {
+                    return;
+                }
+                notified.await;
+            }
+        })
+        .await;
+    }
+}
+
 /// Read driver events until `done`; `None` if the driver went away first.
 async fn read_done(
     events: &mut BufReader<pipe::Receiver>,
     waiting_for_input: &AtomicBool,
+    synced: &InputSync,
     emit: &(dyn Fn(CellEvent) + Sync),
 ) -> Option<Done> {
     let mut line = String::new();
+    let mut requests = 0_u32;
     loop {
         line.clear();
         match events.read_line(&mut line).await {
@@ -335,6 +376,8 @@ async fn read_done(
         };
         match op.as_str() {
             "input_request" => {
+                requests += 1;
+                synced.wait_for(requests).await;
                 waiting_for_input.store(true, Ordering::Release);
                 emit(CellEvent::InputRequest {
                     prompt: json_field(&line, "prompt").unwrap_or_default(),
@@ -371,11 +414,29 @@ impl MarkedStream {
         }
     }
 
-    /// Emit output up to `marker`; false if the pipe ended first.
-    async fn read_to_marker(&mut self, marker: &str, mut emit: impl FnMut(Vec<u8>)) -> bool {
+    /// Emit output up to `marker`; false if the pipe ended first. Each `input_marker` on the
+    /// way is stripped and counted in `synced`.
+    async fn read_to_marker(
+        &mut self,
+        marker: &str,
+        input_marker: &str,
+        synced: &InputSync,
+        mut emit: impl FnMut(Vec<u8>),
+    ) -> bool {
         let marker = marker.as_bytes();
+        let input_marker = input_marker.as_bytes();
         let mut buffer = vec![0u8; READ_BYTES];
         loop {
+            while let Some(position) = find(&self.pending, input_marker) {
+                let rest = self.pending.split_off(position + input_marker.len());
+                self.pending.truncate(position);
+                let before = std::mem::replace(&mut self.pending, rest);
+                let data = self.chunker.push(&before);
+                if !data.is_empty() {
+                    emit(data);
+                }
+                synced.pass();
+            }
             if let Some(position) = find(&self.pending, marker) {
                 let rest = self.pending.split_off(position + marker.len());
                 self.pending.truncate(position);
@@ -387,7 +448,8 @@ impl MarkedStream {
                 }
                 return true;
             }
-            let hold = partial_marker_len(&self.pending, marker);
+            let hold = partial_marker_len(&self.pending, marker)
+                .max(partial_marker_len(&self.pending, input_marker));
             let ready = self.pending.len() - hold;
             if ready > 0 {
                 let rest = self.pending.split_off(ready);
@@ -435,7 +497,13 @@ fn lost(message: &str) -> RunOutcome {
 }
 
 /// The `execute` line for the driver.
-fn serde_json_line(run_id: &str, marker: &str, code: &str, base64_code: bool) -> String {
+fn serde_json_line(
+    run_id: &str,
+    marker: &str,
+    input_marker: &str,
+    code: &str,
+    base64_code: bool,
+) -> String {
     let code_field = if base64_code {
         format!(
             "\"code_b64\":\"{}\"",
@@ -445,9 +513,10 @@ fn serde_json_line(run_id: &str, marker: &str, code: &str, base64_code: bool) ->
         format!("\"code\":{}", json_string(code))
     };
     format!(
-        "{{\"op\":\"execute\",\"id\":{},\"marker\":{},{code_field}}}",
+        "{{\"op\":\"execute\",\"id\":{},\"marker\":{},\"input_marker\":{},{code_field}}}",
         json_string(run_id),
-        json_string(marker)
+        json_string(marker),
+        json_string(input_marker)
     )
 }
 
@@ -524,10 +593,16 @@ mod tests {
 
     #[test]
     fn execute_lines_escape_code() {
-        let line = serde_json_line("r", "\u{1e}m\u{1e}", "print(\"a\")\n", false);
+        let line = serde_json_line(
+            "r",
+            "\u{1e}m\u{1e}",
+            "\u{1e}i\u{1e}",
+            "print(\"a\")\n",
+            false,
+        );
         assert_eq!(
             line,
-            r#"{"op":"execute","id":"r","marker":"\u001em\u001e","code":"print(\"a\")\n"}"#
+            r#"{"op":"execute","id":"r","marker":"\u001em\u001e","input_marker":"\u001ei\u001e","code":"print(\"a\")\n"}"#
         );
     }
 }

@@ -39,9 +39,14 @@ def _runnel_session():
                 return None
             pending.extend(chunk)
 
+    current = {"input_marker": b""}
+
     def ask(prompt, password):
         _sys.stdout.flush()
         _sys.stderr.flush()
+        # Output written before the request reaches the client before the request does.
+        os.write(1, current["input_marker"])
+        os.write(2, current["input_marker"])
         send({"op": "input_request", "prompt": str(prompt), "password": password})
         while True:
             message = read_message()
@@ -81,6 +86,7 @@ def _runnel_session():
         if message.get("op") != "execute":
             continue
         status, ename, evalue = "ok", None, None
+        current["input_marker"] = message.get("input_marker", "").encode()
         try:
             run_cell(message.get("code", ""))
         except SystemExit as error:
