@@ -103,6 +103,11 @@ async fn state_persists_across_executes_in_each_interpreted_language() {
             "echo f($x), \"\\n\";",
         ),
         ("bash", "x=41; f() { echo $((x + 1)); }", "f"),
+        (
+            "perl",
+            "our $x = 41; sub f { return $_[0] + 1 }",
+            "print f($x), \"\\n\";",
+        ),
     ];
     for (language, define, use_it) in cases {
         let session = create_session(&mut socket, language).await;
@@ -182,7 +187,10 @@ async fn input_asks_the_client_and_the_reply_answers_it() {
             before.push_str(message["data"].as_str().expect("data"));
         }
         if message["type"] == "input_request" {
-            assert_eq!(before, "ready\n", "output before input() comes before the request");
+            assert_eq!(
+                before, "ready\n",
+                "output before input() comes before the request"
+            );
             assert_eq!(message["prompt"], "who? ");
             assert_eq!(message["id"], "q");
             break;

@@ -42,11 +42,13 @@ pub(crate) enum ReplDriver {
     Ruby,
     Php,
     Bash,
+    Perl,
 }
 
 impl ReplDriver {
     /// Names accepted in `repl.driver`.
-    pub(crate) const NAMES: &'static [&'static str] = &["python", "node", "ruby", "php", "bash"];
+    pub(crate) const NAMES: &'static [&'static str] =
+        &["python", "node", "ruby", "php", "bash", "perl"];
 
     pub(crate) fn from_name(name: &str) -> Option<Self> {
         Some(match name {
@@ -55,6 +57,7 @@ impl ReplDriver {
             "ruby" => Self::Ruby,
             "php" => Self::Php,
             "bash" => Self::Bash,
+            "perl" => Self::Perl,
             _ => return None,
         })
     }
@@ -67,6 +70,7 @@ impl ReplDriver {
             Self::Ruby => ".runnel-session.rb",
             Self::Php => ".runnel-session.php",
             Self::Bash => ".runnel-session.sh",
+            Self::Perl => ".runnel-session.pl",
         }
     }
 
@@ -77,6 +81,7 @@ impl ReplDriver {
             Self::Ruby => include_str!("drivers/repl_ruby.rb"),
             Self::Php => include_str!("drivers/repl_php.php"),
             Self::Bash => include_str!("drivers/repl_bash.sh"),
+            Self::Perl => include_str!("drivers/repl_perl.pl"),
         }
     }
 

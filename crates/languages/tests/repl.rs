@@ -210,6 +210,16 @@ fn bash_keeps_state_across_cells_and_errors() {
 }
 
 #[test]
+fn perl_keeps_state_across_cells_and_errors() {
+    check_state(
+        "perl",
+        "our $x = 41; sub f { return $_[0] + 1 }",
+        "print f($x), \"\\n\";",
+        "die \"boom\\n\";",
+    );
+}
+
+#[test]
 fn python_input_asks_the_host() {
     let mut driver = Driver::start("python");
     driver.execute(1, "name = input('who? ')\nprint('hi', name)");
