@@ -104,6 +104,11 @@ async fn state_persists_across_executes_in_each_interpreted_language() {
         ),
         ("bash", "x=41; f() { echo $((x + 1)); }", "f"),
         (
+            "lua",
+            "x = 41; function f(v) return v + 1 end",
+            "print(f(x))",
+        ),
+        (
             "perl",
             "our $x = 41; sub f { return $_[0] + 1 }",
             "print f($x), \"\\n\";",

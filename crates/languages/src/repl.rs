@@ -30,7 +30,7 @@ pub struct SessionDriver {
     pub file: String,
     /// The driver's source code.
     pub source: &'static str,
-    /// The driver wants the cell's code base64-encoded in `code_b64` (a shell has no JSON).
+    /// The driver wants the cell's code base64-encoded in `code_b64` (bash and Lua have no JSON).
     pub base64_code: bool,
 }
 
@@ -43,12 +43,13 @@ pub(crate) enum ReplDriver {
     Php,
     Bash,
     Perl,
+    Lua,
 }
 
 impl ReplDriver {
     /// Names accepted in `repl.driver`.
     pub(crate) const NAMES: &'static [&'static str] =
-        &["python", "node", "ruby", "php", "bash", "perl"];
+        &["python", "node", "ruby", "php", "bash", "perl", "lua"];
 
     pub(crate) fn from_name(name: &str) -> Option<Self> {
         Some(match name {
@@ -58,6 +59,7 @@ impl ReplDriver {
             "php" => Self::Php,
             "bash" => Self::Bash,
             "perl" => Self::Perl,
+            "lua" => Self::Lua,
             _ => return None,
         })
     }
@@ -71,6 +73,7 @@ impl ReplDriver {
             Self::Php => ".runnel-session.php",
             Self::Bash => ".runnel-session.sh",
             Self::Perl => ".runnel-session.pl",
+            Self::Lua => ".runnel-session.lua",
         }
     }
 
@@ -82,10 +85,11 @@ impl ReplDriver {
             Self::Php => include_str!("drivers/repl_php.php"),
             Self::Bash => include_str!("drivers/repl_bash.sh"),
             Self::Perl => include_str!("drivers/repl_perl.pl"),
+            Self::Lua => include_str!("drivers/repl_lua.lua"),
         }
     }
 
     pub(crate) fn base64_code(self) -> bool {
-        self == Self::Bash
+        matches!(self, Self::Bash | Self::Lua)
     }
 }

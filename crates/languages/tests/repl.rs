@@ -220,6 +220,16 @@ fn perl_keeps_state_across_cells_and_errors() {
 }
 
 #[test]
+fn lua_keeps_state_across_cells_and_errors() {
+    check_state(
+        "lua",
+        "x = 41; function f(v) return v + 1 end",
+        "print(f(x))",
+        "error('boom')",
+    );
+}
+
+#[test]
 fn python_input_asks_the_host() {
     let mut driver = Driver::start("python");
     driver.execute(1, "name = input('who? ')\nprint('hi', name)");
