@@ -5,11 +5,12 @@
 //! same interpreter, then the other order), and the report gives their ratio.
 //!
 //! Scenarios ([`Scenario`]): `ping`, `oneshot`, `oneshot-stream`, `throughput`, `bare`,
-//! `stdin-echo`. Latencies go into HDR histograms ([`stats`]); the report is a table and JSON
+//! `stdin-echo`, `session`. Latencies go into HDR histograms ([`stats`]); the report is a table and JSON
 //! ([`report`]).
 
 pub mod report;
 mod scenarios;
+mod session;
 pub mod stats;
 
 use std::fmt;
@@ -53,16 +54,19 @@ pub enum Scenario {
     Bare,
     /// A running program echoing stdin lines: one line's round trip.
     StdinEcho,
+    /// Sessions: a new one from the pool, an execute in a warm one, an `input()` echoed.
+    Session,
 }
 
 impl Scenario {
     /// Every scenario, in the order they run.
-    pub const ALL: [Scenario; 6] = [
+    pub const ALL: [Scenario; 7] = [
         Scenario::Ping,
         Scenario::Oneshot,
         Scenario::Bare,
         Scenario::OneshotStream,
         Scenario::StdinEcho,
+        Scenario::Session,
         Scenario::Throughput,
     ];
 
@@ -75,6 +79,7 @@ impl Scenario {
             Scenario::Throughput => "throughput",
             Scenario::Bare => "bare",
             Scenario::StdinEcho => "stdin-echo",
+            Scenario::Session => "session",
         }
     }
 }
@@ -87,7 +92,7 @@ impl fmt::Display for Scenario {
 
 /// A scenario name that does not exist.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown bench scenario `{0}` (expected one of ping, oneshot, oneshot-stream, throughput, bare, stdin-echo)")]
+#[error("unknown bench scenario `{0}` (expected one of ping, oneshot, oneshot-stream, throughput, bare, stdin-echo, session)")]
 pub struct UnknownScenario(pub String);
 
 impl FromStr for Scenario {
@@ -183,6 +188,7 @@ pub async fn bench(options: BenchOptions) -> Result<BenchReport, ClientError> {
                 scenarios::oneshot_stream(&client, &options, &mut report).await
             }
             Scenario::StdinEcho => scenarios::stdin_echo(&client, &options, &mut report).await,
+            Scenario::Session => session::session(&options, &mut report).await,
             Scenario::Throughput => scenarios::throughput(&options, &mut report).await,
         };
         if let Err(error) = outcome {

@@ -18,13 +18,13 @@ use crate::error::ClientError;
 
 /// Latencies of one metric, plus the first failure, to say why runs failed.
 #[derive(Default)]
-struct Metric {
-    samples: Samples,
+pub(super) struct Metric {
+    pub(super) samples: Samples,
     first_error: Option<String>,
 }
 
 impl Metric {
-    fn fail(&mut self, why: impl FnOnce() -> String) {
+    pub(super) fn fail(&mut self, why: impl FnOnce() -> String) {
         self.samples.record_error();
         if self.first_error.is_none() {
             self.first_error = Some(why());
@@ -39,7 +39,13 @@ impl Metric {
     }
 
     /// Adds the metric's row, and a line saying why runs failed when some did.
-    fn report(self, report: &mut BenchReport, scenario: Scenario, metric: &str, rate: Option<f64>) {
+    pub(super) fn report(
+        self,
+        report: &mut BenchReport,
+        scenario: Scenario,
+        metric: &str,
+        rate: Option<f64>,
+    ) {
         if let Some(first_error) = &self.first_error {
             report.failures.push(format!(
                 "{scenario} {metric}: {} failed, the first with: {first_error}",
@@ -57,7 +63,7 @@ impl Metric {
 }
 
 /// A program printing `hi`, per language id or common alias.
-fn hello_program(language: &str) -> Option<&'static str> {
+pub(super) fn hello_program(language: &str) -> Option<&'static str> {
     Some(match language.to_ascii_lowercase().as_str() {
         "python" | "py" | "python3" => "print(\"hi\")",
         "javascript" | "js" | "node" | "typescript" | "ts" => "console.log(\"hi\")",
@@ -110,7 +116,7 @@ fn hello_request(options: &BenchOptions) -> Result<ExecuteRequest, ClientError> 
 }
 
 /// `future`, failing with [`ClientError::Timeout`] after [`OPERATION_TIMEOUT`].
-async fn timed<T>(
+pub(super) async fn timed<T>(
     what: &str,
     future: impl Future<Output = Result<T, ClientError>>,
 ) -> Result<T, ClientError> {
