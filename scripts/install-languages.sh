@@ -14,9 +14,9 @@
 #   ZIGCACHE compiler_rt and friends pre-built into /opt/langs/zigcache (copied per compile)
 #
 # Environment: RUNNEL_LANGS_DIR (default /opt/langs), RUNNEL_SKIP_OPTIONAL=1 to install only
-# the required languages (python, javascript, typescript, c, cpp, java, go, rust, bash).
-# The full tier (41 languages, what the conformance suite exercises) took about 1.5 minutes on
-# a fresh 2-core machine; see docs/languages.md.
+# python, javascript, typescript, c, cpp, java, kotlin, go, rust and bash.
+# The full tier (41 languages, what the conformance suite exercises) took 78 s on a 2-core
+# machine with the Debian packages, kotlin-compiler and ziglang missing; see docs/languages.md.
 set -euo pipefail
 
 LANGS_DIR=${RUNNEL_LANGS_DIR:-/opt/langs}
