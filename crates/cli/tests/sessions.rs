@@ -28,7 +28,7 @@ async fn create_session(socket: &mut Socket, language: &str) -> String {
 async fn execute(socket: &mut Socket, session: &str, id: &str, code: &str) -> Vec<Value> {
     send(
         socket,
-        json!({"action": "execute", "session": session, "id": id, "code": code}),
+        json!({"action": "execute", "session": session, "id": id, "code": code, "stream": true}),
     )
     .await;
     collect(socket, id).await
@@ -182,7 +182,7 @@ async fn input_asks_the_client_and_the_reply_answers_it() {
     let session = create_session(&mut socket, "python").await;
     send(
         &mut socket,
-        json!({"action": "execute", "session": session, "id": "q", "code": "print('ready')\nname = input('who? ')\nprint('hi', name)"}),
+        json!({"action": "execute", "session": session, "id": "q", "stream": true, "code": "print('ready')\nname = input('who? ')\nprint('hi', name)"}),
     )
     .await;
     let mut before = String::new();
@@ -219,7 +219,7 @@ async fn sigint_interrupts_a_cell_and_state_lives_on() {
     execute(&mut socket, &session, "a", "x = 42").await;
     send(
         &mut socket,
-        json!({"action": "execute", "session": session, "id": "loop", "code": "import time\nprint('looping', flush=True)\nwhile True:\n    time.sleep(0.01)"}),
+        json!({"action": "execute", "session": session, "id": "loop", "stream": true, "code": "import time\nprint('looping', flush=True)\nwhile True:\n    time.sleep(0.01)"}),
     )
     .await;
     loop {
@@ -581,7 +581,7 @@ async fn resume_after_a_cut_connection_delivers_every_line_once_in_order() {
     );
     send(
         &mut socket,
-        json!({"action": "execute", "session": session, "id": "n", "code": code}),
+        json!({"action": "execute", "session": session, "id": "n", "code": code, "stream": true}),
     )
     .await;
     let mut stdout = String::new();

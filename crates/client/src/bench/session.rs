@@ -140,7 +140,7 @@ pub(super) async fn session(
         let start = Instant::now();
         let ran = async {
             connection
-                .send(json!({"action": "execute", "session": session, "id": id, "code": code}))
+                .send(json!({"action": "execute", "session": session, "id": id, "code": code, "stream": true}))
                 .await?;
             connection
                 .until(|message| message["type"] == "exit" && message["id"] == id.as_str())
@@ -162,7 +162,7 @@ pub(super) async fn session(
         let mut echo = Metric::default();
         let loop_code = "while True:\n    print(input(), flush=True)";
         connection
-            .send(json!({"action": "execute", "session": session, "id": "echo", "code": loop_code}))
+            .send(json!({"action": "execute", "session": session, "id": "echo", "code": loop_code, "stream": true}))
             .await?;
         timed(
             "input request",

@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use runnel_engine::{SessionEventKind, Signal};
+use runnel_engine::Signal;
 use runnel_protocol::client::CreateSessionRequest;
 use runnel_protocol::session::SessionList;
 use runnel_protocol::ExecuteRequest;
@@ -16,7 +16,6 @@ use serde::de::DeserializeOwned;
 use crate::auth::{authenticate, key_from_request, unauthorized, Principal};
 use crate::error::ApiError;
 use crate::http::body_error;
-use crate::output::{lost_outcome, ResultAccumulator};
 use crate::state::AppState;
 
 /// The caller of a session request, from the Bearer header or `?api_key=`.
@@ -111,39 +110,11 @@ pub(crate) async fn execute(
     let run_id = run.id.clone();
     let output_limit = run.limits.output_bytes;
     // Subscribed before the run starts, so that none of its events is missed.
-    let mut subscription = session
+    let subscription = session
         .subscribe(session.last_seq())
         .map_err(super::gap_error)?;
     session.execute(run)?;
-    let mut accumulator = ResultAccumulator::new(output_limit);
-    let outcome = 'events: loop {
-        let Some(batch) = subscription.next_batch().await else {
-            break lost_outcome();
-        };
-        for event in batch.map_err(super::gap_error)? {
-            match &event.kind {
-                SessionEventKind::Output {
-                    run,
-                    stage,
-                    stream,
-                    data,
-                } if *run == run_id => accumulator.push(*stage, *stream, data),
-                SessionEventKind::Exit { run, outcome } if *run == run_id => {
-                    break 'events outcome.clone();
-                }
-                _ => {}
-            }
-        }
-    };
-    let mut result = accumulator.finish(
-        run_id,
-        session.language().to_owned(),
-        session.version().to_owned(),
-        outcome,
-    );
-    if result.message.is_none() && result.status == runnel_protocol::RunStatus::InternalError {
-        result.message = Some("the session closed during the run".to_owned());
-    }
+    let result = super::collect_result(&session, subscription, run_id, output_limit).await?;
     Ok(Json(result).into_response())
 }
 

@@ -14,12 +14,14 @@ use runnel_engine::{CreateSession, Limits, SessionEvent, SessionEventKind, Sessi
 use runnel_protocol::client::CreateSessionRequest;
 use runnel_protocol::server::{InputRequestMessage, SessionMessage, StartedMessage};
 use runnel_protocol::session::SessionInfo;
-use runnel_protocol::{ErrorCode, OutputChunk, ServerMessage, Stage, StreamName};
+use runnel_protocol::{
+    ErrorCode, OutputChunk, ResultMessage, RunStatus, ServerMessage, Stage, StreamName,
+};
 
 use crate::auth::Principal;
 use crate::convert::limits_from_wire;
 use crate::error::ApiError;
-use crate::output::{encode_chunk, exit_message};
+use crate::output::{encode_chunk, exit_message, lost_outcome, ResultAccumulator};
 use crate::state::AppState;
 
 /// Longest idle timeout a client may ask for: one day.
@@ -165,6 +167,46 @@ pub(crate) fn event_message(session: &SessionHandle, event: &SessionEvent) -> Se
         SessionEventKind::Restarted => session_message(session, "restarted", None, seq),
         SessionEventKind::Closed { reason } => session_message(session, reason, None, seq),
     }
+}
+
+/// Gather run `run_id`'s events from `subscription` (taken before the run started) into one
+/// `result`.
+pub(crate) async fn collect_result(
+    session: &SessionHandle,
+    mut subscription: runnel_engine::Subscription,
+    run_id: String,
+    output_limit: u64,
+) -> Result<ResultMessage, ApiError> {
+    let mut accumulator = ResultAccumulator::new(output_limit);
+    let outcome = 'events: loop {
+        let Some(batch) = subscription.next_batch().await else {
+            break lost_outcome();
+        };
+        for event in batch.map_err(gap_error)? {
+            match &event.kind {
+                SessionEventKind::Output {
+                    run,
+                    stage,
+                    stream,
+                    data,
+                } if *run == run_id => accumulator.push(*stage, *stream, data),
+                SessionEventKind::Exit { run, outcome } if *run == run_id => {
+                    break 'events outcome.clone();
+                }
+                _ => {}
+            }
+        }
+    };
+    let mut result = accumulator.finish(
+        run_id,
+        session.language().to_owned(),
+        session.version().to_owned(),
+        outcome,
+    );
+    if result.status == RunStatus::InternalError && result.message.is_none() {
+        result.message = Some("the session closed during the run".to_owned());
+    }
+    Ok(result)
 }
 
 /// `resume_gap`, for events a session no longer keeps.

@@ -1,9 +1,11 @@
 //! Session actions on a WebSocket (`/ws` and `/stream/session/:id/execute`): create, close,
 //! restart, resume, and executes, stdin and signals bound to a session.
 //!
-//! A connection follows a session (every event of the session is forwarded, with its `seq`)
-//! once it created it, resumed it, or ran something in it. Session runs always stream:
-//! `started`, `stdout`/`stderr`, `input_request`, `exit`, each with `session` and `seq`.
+//! A connection follows a session (every event of the session is forwarded, with its `seq`:
+//! `started`, `stdout`/`stderr`, `input_request`, `exit`, `session`) once it resumed it, ran a
+//! `stream: true` execute in it, or is bound to it (`/stream/session/:id/execute`). An execute
+//! on a socket that follows its session is answered by the events; otherwise `stream: false`
+//! (the default) gets one `result`, as for one-shot runs.
 
 use std::collections::HashMap;
 
@@ -13,7 +15,7 @@ use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use runnel_engine::{SessionHandle, SessionRun, Signal};
 use runnel_protocol::{ClientMessage, ErrorCode, ExecuteRequest, ServerMessage};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::auth::{authenticate, key_from_request, unauthorized, Principal};
 use crate::convert::{files_from_wire, generate_id, limits_from_wire};
@@ -32,8 +34,13 @@ pub(crate) struct SessionLinks {
     pub(crate) bound: Option<String>,
     /// Forwarding tasks by session id; aborted when replaced or dropped.
     followed: HashMap<String, Follow>,
+    /// Sessions this connection created, ran something in, resumed or restarted: a `ping`
+    /// keeps them alive.
+    known: HashMap<String, SessionHandle>,
     /// Session runs started here: run id to session.
     runs: HashMap<String, SessionHandle>,
+    /// Tasks gathering `result`s of non-streamed session runs; aborted with the connection.
+    collectors: JoinSet<()>,
 }
 
 struct Follow {
@@ -50,9 +57,17 @@ impl Drop for Follow {
 impl SessionLinks {
     /// A `ping` keeps every followed session alive.
     pub(crate) fn touch(&self) {
+        for session in self.known.values() {
+            session.touch();
+        }
         for follow in self.followed.values() {
             follow.session.touch();
         }
+    }
+
+    fn know(&mut self, session: &SessionHandle) {
+        self.known.retain(|_, known| !known.is_closed());
+        self.known.insert(session.id().to_owned(), session.clone());
     }
 }
 
@@ -73,6 +88,12 @@ pub(crate) async fn execute_stream(
 }
 
 impl Connection {
+    fn spawn_session_task(&mut self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        // Reap the finished ones first, so the set does not grow with every execute.
+        while self.sessions.collectors.try_join_next().is_some() {}
+        self.sessions.collectors.spawn(task);
+    }
+
     /// Forward `session`'s events after `after` to this socket (replacing an earlier follow).
     pub(crate) fn follow(&mut self, session: &SessionHandle, after: u64) -> bool {
         let subscription = match session.subscribe(after) {
@@ -92,15 +113,11 @@ impl Connection {
         true
     }
 
-    fn ensure_following(&mut self, session: &SessionHandle) {
-        let live = self
-            .sessions
+    fn is_following(&self, session: &SessionHandle) -> bool {
+        self.sessions
             .followed
             .get(session.id())
-            .is_some_and(|follow| !follow.task.is_finished());
-        if !live {
-            self.follow(session, session.last_seq());
-        }
+            .is_some_and(|follow| !follow.task.is_finished())
     }
 
     /// `create_session`, `close_session`, `restart_session`, `resume`.
@@ -110,16 +127,17 @@ impl Connection {
                 let id = request.id.clone();
                 match super::create(&self.state, principal, request).await {
                     Ok(session) => {
+                        self.sessions.know(&session);
                         let seq = session.last_seq();
                         self.send(super::session_message(&session, "created", id, seq))
                             .await;
-                        self.follow(&session, seq);
                     }
                     Err(error) => self.send(error.to_message(id)).await,
                 }
             }
             ClientMessage::CloseSession { session } => {
                 self.sessions.followed.remove(&session);
+                self.sessions.known.remove(&session);
                 match super::lookup(&self.state, principal, &session) {
                     Ok(handle) => {
                         self.state
@@ -135,13 +153,16 @@ impl Connection {
             }
             ClientMessage::RestartSession { session } => {
                 match super::lookup(&self.state, principal, &session) {
-                    Ok(handle) => {
-                        // The `restarted` event reaches this socket through the follow.
-                        self.ensure_following(&handle);
-                        if let Err(error) = handle.restart().await {
-                            self.send(ApiError::from(error).to_message(None)).await;
+                    Ok(handle) => match handle.restart().await {
+                        // A socket that follows the session hears `restarted` from the log.
+                        Ok(()) if self.is_following(&handle) => {}
+                        Ok(()) => {
+                            let seq = handle.last_seq();
+                            self.send(super::session_message(&handle, "restarted", None, seq))
+                                .await;
                         }
-                    }
+                        Err(error) => self.send(ApiError::from(error).to_message(None)).await,
+                    },
                     Err(error) => self.send(error.to_message(None)).await,
                 }
             }
@@ -169,6 +190,7 @@ impl Connection {
             Err(error) => return self.send(error.to_message(None)).await,
         };
         handle.touch();
+        self.sessions.know(&handle);
         self.sessions.followed.remove(session);
         // Check first, so the client hears `resume_gap` instead of `resumed`.
         if let Err(gap) = handle.subscribe(last_seq) {
@@ -186,7 +208,7 @@ impl Connection {
         }
     }
 
-    /// `execute` in a session: streamed events through the follow.
+    /// `execute` in a session: events through the follow, or one `result`.
     pub(crate) async fn session_execute(
         &mut self,
         request: ExecuteRequest,
@@ -195,9 +217,8 @@ impl Connection {
     ) {
         let client_id = request.id.clone();
         let started = self.start_session_run(request, session, principal);
-        match started {
-            Ok(()) => {}
-            Err(error) => self.send(error.to_message(client_id)).await,
+        if let Err(error) = started {
+            self.send(error.to_message(client_id)).await;
         }
     }
 
@@ -208,15 +229,45 @@ impl Connection {
         principal: &Principal,
     ) -> Result<(), ApiError> {
         let handle = super::lookup(&self.state, principal, session)?;
+        let stream = request.stream;
         let run = session_run(&self.state, request, principal)?;
         if self.sessions.runs.len() >= MAX_REMEMBERED_RUNS {
             self.sessions
                 .runs
                 .retain(|_, session| session.running().is_some());
         }
-        self.ensure_following(&handle);
+        // Subscribed before the run starts, so that none of its events is missed.
+        let collector = if self.is_following(&handle) {
+            None
+        } else if stream {
+            self.follow(&handle, handle.last_seq());
+            None
+        } else {
+            let subscription = handle
+                .subscribe(handle.last_seq())
+                .map_err(super::gap_error)?;
+            Some((subscription, run.id.clone(), run.limits.output_bytes))
+        };
+        self.sessions.know(&handle);
         self.sessions.runs.insert(run.id.clone(), handle.clone());
         handle.execute(run)?;
+        if let Some((subscription, run_id, output_limit)) = collector {
+            let outbound = self.outbound.clone();
+            self.spawn_session_task(async move {
+                let message = match super::collect_result(
+                    &handle,
+                    subscription,
+                    run_id.clone(),
+                    output_limit,
+                )
+                .await
+                {
+                    Ok(result) => ServerMessage::Result(result),
+                    Err(error) => error.to_message(Some(run_id)),
+                };
+                let _ = outbound.send(Outbound::from(message)).await;
+            });
+        }
         Ok(())
     }
 
