@@ -62,10 +62,50 @@ pub(crate) async fn create(
         limits,
         idle_timeout,
     };
-    Ok(state
+    let session = state
         .engine()
         .create_session(create, &principal.key_id, principal.quota.max_sessions)
-        .await?)
+        .await?;
+    if let Ok(subscription) = session.subscribe(session.last_seq()) {
+        let store = state.store().clone();
+        let key_id = principal.key_id.clone();
+        tokio::spawn(record_runs(store, key_id, session.clone(), subscription));
+    }
+    Ok(session)
+}
+
+/// Write every run of the session into the store's run history, under the key that owns the
+/// session, until the session ends.
+async fn record_runs(
+    store: runnel_store::Store,
+    key_id: String,
+    session: SessionHandle,
+    mut subscription: runnel_engine::Subscription,
+) {
+    while let Some(batch) = subscription.next_batch().await {
+        let Ok(events) = batch else {
+            // Fell behind a flood of output: carry on from the newest event.
+            match session.subscribe(session.last_seq()) {
+                Ok(fresh) => subscription = fresh,
+                Err(_) => return,
+            }
+            continue;
+        };
+        for event in events {
+            if let SessionEventKind::Exit { run, outcome } = &event.kind {
+                store.record_run(runnel_store::RunRecord {
+                    key_id: key_id.clone(),
+                    run_id: run.clone(),
+                    language: session.language().to_owned(),
+                    status: outcome.status.as_str().to_owned(),
+                    wall_ms: outcome.wall_time.as_secs_f64() * 1000.0,
+                    cpu_ms: outcome.cpu_time.as_secs_f64() * 1000.0,
+                    memory_bytes: outcome.peak_memory,
+                    finished_at: crate::execution::unix_seconds(),
+                });
+            }
+        }
+    }
 }
 
 /// The session `id` of `principal`, or `not_found` (also for another key's session).
