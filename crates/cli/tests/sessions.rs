@@ -557,6 +557,21 @@ async fn a_key_has_at_most_its_sessions() {
     assert_eq!(response.status(), 429);
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["error"], "session_limit");
+    // Session executes count against the key's rate like one-shot runs.
+    let slow = server.create_key(&["--rate-per-minute", "2"]);
+    let session = create_http(&server, &slow, "bash").await;
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let response = http()
+            .post(server.http_url(&format!("/api/v1/sessions/{session}/execute")))
+            .bearer_auth(&slow)
+            .json(&json!({"code": "echo hi"}))
+            .send()
+            .await
+            .expect("execute");
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 429]);
     let mut socket = connect_with_key(&server, &key).await;
     send(
         &mut socket,

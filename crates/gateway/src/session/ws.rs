@@ -20,6 +20,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::auth::{authenticate, key_from_request, unauthorized, Principal};
 use crate::convert::{files_from_wire, generate_id, limits_from_wire};
 use crate::error::ApiError;
+use crate::quota::Admission;
 use crate::state::AppState;
 use crate::ws::connection::{not_found, serve_bound, Connection};
 use crate::ws::Outbound;
@@ -307,12 +308,18 @@ impl Connection {
     }
 }
 
-/// A validated session execute.
+/// A validated session execute, counted against the key's rate (its concurrency is bounded by
+/// its sessions: one execute runs at a time in each).
 pub(crate) fn session_run(
     state: &AppState,
     request: ExecuteRequest,
     principal: &Principal,
 ) -> Result<SessionRun, ApiError> {
+    let admission = Admission {
+        max_concurrency: 0,
+        rate_per_minute: principal.quota.rate_per_minute,
+    };
+    drop(state.quotas().admit(&principal.key_id, admission)?);
     let id = match request.id {
         Some(id) if !id.is_empty() && id.len() <= 128 && !id.chars().any(char::is_control) => id,
         Some(_) => {
