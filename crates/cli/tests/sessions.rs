@@ -149,6 +149,21 @@ int main(void) { char b[16] = {0}; FILE *f = fopen("note.txt", "r"); fgets(b, 16
     let events = execute(&mut socket, &session, "r", read).await;
     assert_eq!(text(&events, "stdout"), "kept\n", "{events:?}");
     assert_eq!(exit(&events)["status"], "ok");
+    // Stdin given up front reaches the program once.
+    let echo = r#"#include <stdio.h>
+int main(void) { char b[64]; while (fgets(b, sizeof b, stdin)) fputs(b, stdout); return 0; }"#;
+    send(
+        &mut socket,
+        json!({"action": "execute", "session": session, "id": "e", "code": echo, "stdin": "once\n", "stream": true}),
+    )
+    .await;
+    send(
+        &mut socket,
+        json!({"action": "stdin", "id": "e", "data": "", "eof": true}),
+    )
+    .await;
+    let events = collect(&mut socket, "e").await;
+    assert_eq!(text(&events, "stdout"), "once\n", "{events:?}");
 }
 
 #[tokio::test]
@@ -683,6 +698,18 @@ async fn the_session_execute_stream_and_http_execute_run_in_the_session() {
         (Some("42\n"), Some("ok")),
         "{result}"
     );
+    // Stdin given up front answers input(), line by line, as in a plain run.
+    let result: Value = http()
+        .post(server.http_url(&format!("/api/v1/sessions/{session}/execute")))
+        .bearer_auth(&server.key)
+        .json(&json!({"code": "a = input('a? ')\nb = input()\nprint(int(a) + int(b))", "stdin": "40\n2\n"}))
+        .send()
+        .await
+        .expect("execute")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(result["stdout"], "a? 42\n", "{result}");
     let url = format!(
         "ws://{}/stream/session/{session}/execute?api_key={}",
         server.address, server.key

@@ -174,6 +174,7 @@ pub(crate) async fn create(
         log: EventLog::new(engine.config.sessions.log_bytes),
         kernel: tokio::sync::Mutex::new(ready.kernel),
         current: Mutex::new(None),
+        queued: Mutex::new(HashMap::new()),
         last_active: Mutex::new(Instant::now()),
         busy: AtomicUsize::new(0),
         closed: AtomicBool::new(false),

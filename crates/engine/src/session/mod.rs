@@ -19,6 +19,7 @@ pub(crate) mod manager;
 mod pty;
 mod repl;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -102,6 +103,9 @@ pub(crate) struct Session {
     log: Arc<events::EventLog>,
     kernel: tokio::sync::Mutex<Option<Kernel>>,
     current: Mutex<Option<(String, mpsc::UnboundedSender<RunInput>)>>,
+    /// Input channels of the executes queued or running, by run id: stdin and signals sent
+    /// right after an execute wait for it instead of being lost.
+    queued: Mutex<HashMap<String, mpsc::UnboundedSender<RunInput>>>,
     last_active: Mutex<Instant>,
     busy: AtomicUsize,
     closed: AtomicBool,
@@ -174,14 +178,39 @@ impl SessionHandle {
         }
         let files = executor::prepare_files(&self.session.language, &run.files)?;
         self.session.touch();
+        let (input_sender, input) = mpsc::unbounded_channel();
+        self.session
+            .queued
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .insert(run.id.clone(), input_sender.clone());
         self.session.busy.fetch_add(1, Ordering::AcqRel);
         let session = self.session.clone();
         tokio::spawn(async move {
-            session.run(run, files).await;
+            let run_id = run.id.clone();
+            session.run(run, files, input_sender, input).await;
+            session
+                .queued
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner())
+                .remove(&run_id);
             session.busy.fetch_sub(1, Ordering::AcqRel);
             session.touch();
         });
         Ok(())
+    }
+
+    /// Feed the stdin of execute `run` (queued or running). False if there is no such run.
+    pub fn write_run_stdin(&self, run: &str, data: Vec<u8>, eof: bool) -> bool {
+        self.session.touch();
+        self.session
+            .send_run_input(run, RunInput::Stdin { data, eof })
+    }
+
+    /// Send a signal to execute `run` (queued or running). False if there is no such run.
+    pub fn signal_run(&self, run: &str, signal: Signal) -> bool {
+        self.session.touch();
+        self.session.send_run_input(run, RunInput::Signal(signal))
     }
 
     /// Feed the running execute's stdin (or answer its input request). False if none runs.
@@ -246,6 +275,16 @@ impl Session {
             .map(|(id, _)| id.clone())
     }
 
+    fn send_run_input(&self, run: &str, input: RunInput) -> bool {
+        let queued = self
+            .queued
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        queued
+            .get(run)
+            .is_some_and(|sender| sender.send(input).is_ok())
+    }
+
     fn send_input(&self, input: RunInput) -> bool {
         let current = self
             .current
@@ -275,18 +314,19 @@ impl Session {
 
     /// One execute, start to `Exit`, in queue order.
     #[tracing::instrument(name = "session_run", skip_all, fields(session = %self.id, run = %run.id))]
-    async fn run(self: &Arc<Self>, run: SessionRun, files: Vec<runnel_sandbox::FileEntry>) {
+    async fn run(
+        self: &Arc<Self>,
+        run: SessionRun,
+        files: Vec<runnel_sandbox::FileEntry>,
+        input_sender: mpsc::UnboundedSender<RunInput>,
+        mut input: mpsc::UnboundedReceiver<RunInput>,
+    ) {
         let mut kernel = self.kernel.lock().await;
         if self.closed.load(Ordering::Acquire) {
             return;
         }
-        let (input_sender, mut input) = mpsc::unbounded_channel();
-        if let Some(stdin) = &run.stdin {
-            let _ = input_sender.send(RunInput::Stdin {
-                data: stdin.clone(),
-                eof: false,
-            });
-        }
+        // Stdin given up front goes in before the code runs (see `Kernel::run_cell` and the
+        // executor), not through `input`.
         *self
             .current
             .lock()
@@ -369,7 +409,14 @@ impl Session {
             log.push(kind);
         };
         let end = running
-            .run_cell(&run.id, &code, run.limits, input, &emit)
+            .run_cell(
+                &run.id,
+                &code,
+                run.stdin.as_deref(),
+                run.limits,
+                input,
+                &emit,
+            )
             .await;
         if !end.kernel_alive {
             // The next execute starts a fresh interpreter.

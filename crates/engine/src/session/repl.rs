@@ -138,6 +138,7 @@ impl Kernel {
         &mut self,
         run_id: &str,
         code: &str,
+        initial_stdin: Option<&[u8]>,
         limits: Limits,
         input: &mut mpsc::UnboundedReceiver<RunInput>,
         emit: &(dyn Fn(CellEvent) + Sync),
@@ -147,6 +148,14 @@ impl Kernel {
         let input_marker = format!("\u{1e}runnel-input-{:032x}\u{1e}", rand::random::<u128>());
         let mut request = serde_json_line(run_id, &marker, &input_marker, code, self.base64_code);
         request.push('\n');
+        // Stdin given up front is in the pipe before the code runs, so that the driver's
+        // `input()` finds it there instead of asking the client.
+        if let (Some(data), Some(pipe)) = (initial_stdin, self.stdin.as_mut()) {
+            let written = tokio::time::timeout(limits.wall, pipe.write_all(data)).await;
+            if !matches!(written, Ok(Ok(()))) {
+                tracing::debug!("stdin given up front was not taken in time");
+            }
+        }
         if self.control.write_all(request.as_bytes()).await.is_err() {
             return CellEnd {
                 outcome: lost("the interpreter is gone; state was lost"),

@@ -289,9 +289,13 @@ impl Connection {
         eof: bool,
         principal: &Principal,
     ) {
-        match self.session_for(&id, principal) {
-            Some(session) if session.write_stdin(data.into_bytes(), eof) => {}
-            _ => self.send(not_found(id)).await,
+        let written = match self.session_for(&id, principal) {
+            Some(session) if session.id() == id => session.write_stdin(data.into_bytes(), eof),
+            Some(session) => session.write_run_stdin(&id, data.into_bytes(), eof),
+            None => false,
+        };
+        if !written {
+            self.send(not_found(id)).await;
         }
     }
 
@@ -301,9 +305,13 @@ impl Connection {
         signal: Signal,
         principal: &Principal,
     ) {
-        match self.session_for(&id, principal) {
-            Some(session) if session.signal(signal) => {}
-            _ => self.send(not_found(id)).await,
+        let sent = match self.session_for(&id, principal) {
+            Some(session) if session.id() == id => session.signal(signal),
+            Some(session) => session.signal_run(&id, signal),
+            None => false,
+        };
+        if !sent {
+            self.send(not_found(id)).await;
         }
     }
 }

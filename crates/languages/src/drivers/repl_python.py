@@ -40,8 +40,38 @@ def _runnel_session():
             pending.extend(chunk)
 
     current = {"input_marker": b""}
+    stdin_lines = bytearray()
+
+    def line_from_stdin():
+        # Input already sent to stdin (given up front, or typed before the prompt) answers
+        # input() as it would in a plain run; only when there is none is the client asked.
+        import select
+
+        while stdin_lines.find(b"\n") < 0:
+            try:
+                readable = select.select([0], [], [], 0)[0]
+            except (OSError, ValueError):
+                return None
+            if not readable:
+                return None
+            chunk = os.read(0, 65536)
+            if not chunk:
+                if stdin_lines:
+                    break
+                return None
+            stdin_lines.extend(chunk)
+        newline = stdin_lines.find(b"\n")
+        end = len(stdin_lines) if newline < 0 else newline + 1
+        line = bytes(stdin_lines[:end])
+        del stdin_lines[:end]
+        return line.decode("utf-8", "replace").rstrip("\n").rstrip("\r")
 
     def ask(prompt, password):
+        line = line_from_stdin()
+        if line is not None:
+            _sys.stdout.write(str(prompt))
+            _sys.stdout.flush()
+            return line
         _sys.stdout.flush()
         _sys.stderr.flush()
         # Output written before the request reaches the client before the request does.
