@@ -9,6 +9,7 @@
 //! # Layout
 //! - `manager`: the registry, per-key limits, the idle reaper and the warm pool of sessions.
 //! - `repl`: the kernel (a session driver process) and one cell run through it.
+//! - `wire`: the driver's JSON lines and the marked output streams, host side.
 //! - `events`: the event log, replay and subscriptions.
 //! - `files`: upload, list and download under `/work`.
 //! - `pty`: terminals (a shell, the language's own REPL) in the session's sandbox.
@@ -18,6 +19,7 @@ mod files;
 pub(crate) mod manager;
 mod pty;
 mod repl;
+mod wire;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
