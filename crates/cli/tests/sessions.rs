@@ -113,6 +113,16 @@ async fn state_persists_across_executes_in_each_interpreted_language() {
             "our $x = 41; sub f { return $_[0] + 1 }",
             "print f($x), \"\\n\";",
         ),
+        (
+            "r",
+            "x <- 41\nf <- function(v) {\n  v + 1\n}",
+            "cat(f(x), \"\\n\", sep = \"\")",
+        ),
+        (
+            "tcl",
+            "set x 41\nproc f {v} {\n    return [expr {$v + 1}]\n}",
+            "puts [f $x]",
+        ),
     ];
     for (language, define, use_it) in cases {
         let session = create_session(&mut socket, language).await;

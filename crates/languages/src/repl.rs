@@ -30,7 +30,7 @@ pub struct SessionDriver {
     pub file: String,
     /// The driver's source code.
     pub source: &'static str,
-    /// The driver wants the cell's code base64-encoded in `code_b64` (bash and Lua have no JSON).
+    /// The driver wants the cell's code base64-encoded in `code_b64` (bash, Lua, R and Tcl have no JSON).
     pub base64_code: bool,
 }
 
@@ -44,12 +44,15 @@ pub(crate) enum ReplDriver {
     Bash,
     Perl,
     Lua,
+    R,
+    Tcl,
 }
 
 impl ReplDriver {
     /// Names accepted in `repl.driver`.
-    pub(crate) const NAMES: &'static [&'static str] =
-        &["python", "node", "ruby", "php", "bash", "perl", "lua"];
+    pub(crate) const NAMES: &'static [&'static str] = &[
+        "python", "node", "ruby", "php", "bash", "perl", "lua", "r", "tcl",
+    ];
 
     pub(crate) fn from_name(name: &str) -> Option<Self> {
         Some(match name {
@@ -60,6 +63,8 @@ impl ReplDriver {
             "bash" => Self::Bash,
             "perl" => Self::Perl,
             "lua" => Self::Lua,
+            "r" => Self::R,
+            "tcl" => Self::Tcl,
             _ => return None,
         })
     }
@@ -74,6 +79,8 @@ impl ReplDriver {
             Self::Bash => ".runnel-session.sh",
             Self::Perl => ".runnel-session.pl",
             Self::Lua => ".runnel-session.lua",
+            Self::R => ".runnel-session.R",
+            Self::Tcl => ".runnel-session.tcl",
         }
     }
 
@@ -86,10 +93,12 @@ impl ReplDriver {
             Self::Bash => include_str!("drivers/repl_bash.sh"),
             Self::Perl => include_str!("drivers/repl_perl.pl"),
             Self::Lua => include_str!("drivers/repl_lua.lua"),
+            Self::R => include_str!("drivers/repl_r.R"),
+            Self::Tcl => include_str!("drivers/repl_tcl.tcl"),
         }
     }
 
     pub(crate) fn base64_code(self) -> bool {
-        matches!(self, Self::Bash | Self::Lua)
+        matches!(self, Self::Bash | Self::Lua | Self::R | Self::Tcl)
     }
 }

@@ -255,3 +255,29 @@ fn output_without_a_newline_is_kept_whole() {
         driver.cell(1, "import sys\nprint('a', end='')\nsys.stderr.write('b')");
     assert_eq!((stdout.as_str(), stderr.as_str()), ("a", "b"));
 }
+
+#[test]
+fn r_keeps_state_across_cells_and_errors() {
+    check_state(
+        "r",
+        "x <- 41\nf <- function(v) {\n  v + 1\n}",
+        "cat(f(x), \"\\n\", sep = \"\")",
+        "stop(\"boom\")",
+    );
+    let mut driver = Driver::start("r");
+    let (stdout, _, _) = driver.cell(1, "y <- 6 * 7\ny");
+    assert_eq!(
+        stdout, "[1] 42\n",
+        "a visible value is printed as at R's prompt"
+    );
+}
+
+#[test]
+fn tcl_keeps_state_across_cells_and_errors() {
+    check_state(
+        "tcl",
+        "set x 41\nproc f {v} {\n    return [expr {$v + 1}]\n}",
+        "puts [f $x]",
+        "error boom",
+    );
+}
