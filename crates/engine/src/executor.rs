@@ -1,6 +1,9 @@
 //! One run, from sandbox to outcome: take a sandbox, write the files, compile through the
 //! cache, run with stdin and signals wired, map what the sandbox reports to a status.
 
+mod files;
+mod outcome;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,13 +19,14 @@ use crate::engine::Inner;
 use crate::error::EngineError;
 use crate::output::{pump, OutputBudget};
 use crate::pool::WarmProcess;
-use crate::run::{Limits, RunEvent, RunInput, RunOutcome, RunRequest, Signal, SourceFile};
+use crate::run::{RunEvent, RunInput, RunOutcome, RunRequest, Signal};
+
+pub(crate) use files::prepare_files;
+pub(crate) use outcome::internal_error;
+use outcome::{compile_failure, name_limits_hit_by_orphans, outcome_of};
 
 /// The program's working directory (and `HOME`) inside the sandbox.
 pub(crate) const WORK_DIR: &str = "/work";
-
-/// Longest a file name (with its directories) may be.
-const MAX_FILE_NAME_BYTES: usize = 255;
 
 /// How long output may still drain after the program's process group is gone.
 const DRAIN_GRACE: Duration = Duration::from_millis(500);
@@ -30,66 +34,6 @@ const DRAIN_GRACE: Duration = Duration::from_millis(500);
 /// How long to wait for the pipes to close after the program exited before assuming that
 /// orphans hold them and destroying the sandbox first.
 const ORPHAN_GRACE: Duration = Duration::from_millis(20);
-
-/// Check file names and turn the request's files into sandbox files.
-pub(crate) fn prepare_files(
-    language: &Language,
-    files: &[SourceFile],
-) -> Result<Vec<FileEntry>, EngineError> {
-    if files.is_empty() {
-        return Err(EngineError::InvalidRequest(
-            "no program: send `code` or `files`".to_owned(),
-        ));
-    }
-    let mut entries = Vec::with_capacity(files.len());
-    for (index, file) in files.iter().enumerate() {
-        let name = if index == 0 && file.name.is_empty() {
-            language.source_file.clone()
-        } else {
-            file.name.clone()
-        };
-        validate_file_name(&name)?;
-        if entries.iter().any(|entry: &FileEntry| entry.path == name) {
-            return Err(EngineError::InvalidRequest(format!(
-                "file `{name}` appears twice"
-            )));
-        }
-        entries.push(FileEntry {
-            path: name,
-            contents: file.contents.clone(),
-            executable: false,
-        });
-    }
-    Ok(entries)
-}
-
-fn validate_file_name(name: &str) -> Result<(), EngineError> {
-    let invalid = |why: &str| {
-        Err(EngineError::InvalidRequest(format!(
-            "file name `{}` {why}",
-            name.escape_debug()
-        )))
-    };
-    if name.is_empty() {
-        return invalid("is empty");
-    }
-    if name.len() > MAX_FILE_NAME_BYTES {
-        return invalid("is too long");
-    }
-    if name.starts_with('/') {
-        return invalid("must be relative");
-    }
-    if name.contains('\0') || name.contains('\\') {
-        return invalid("contains a forbidden character");
-    }
-    if name
-        .split('/')
-        .any(|part| part.is_empty() || part == "." || part == "..")
-    {
-        return invalid("has an empty, `.` or `..` component");
-    }
-    Ok(())
-}
 
 /// Everything one run needs; consumed by [`Run::execute`].
 pub(crate) struct Run {
@@ -498,24 +442,6 @@ enum Compiled {
     Failed(RunOutcome),
 }
 
-/// Processes the program left behind (a fork bomb's parent returns at once) may hit a limit
-/// after the main process exited; the run's status names it all the same.
-fn name_limits_hit_by_orphans(sandbox: &Sandbox, outcome: &mut RunOutcome, limits: &Limits) {
-    if !matches!(outcome.status, RunStatus::Ok | RunStatus::RuntimeError) {
-        return;
-    }
-    let Ok(counters) = sandbox.counters() else {
-        return;
-    };
-    if counters.oom_kills > 0 {
-        outcome.status = RunStatus::MemoryLimit;
-        outcome.message = Some(format!("memory limit of {} MiB", limits.memory_bytes >> 20));
-    } else if counters.pids_max_hits > 0 {
-        outcome.status = RunStatus::RuntimeError;
-        outcome.message = Some(format!("process limit of {} reached", limits.pids));
-    }
-}
-
 /// Wait up to `grace` for every output pump to finish; true when all did.
 async fn drain(pumps: &mut [JoinHandle<()>], grace: Duration) -> bool {
     let deadline = tokio::time::Instant::now() + grace;
@@ -593,117 +519,4 @@ fn spawn_stdin_writer(
         }
     });
     Some(sender)
-}
-
-/// Map what the sandbox saw to the run's status.
-fn outcome_of(
-    step: &StepResult,
-    compile_time: Duration,
-    cached: bool,
-    request: &RunRequest,
-) -> RunOutcome {
-    let outcome = &step.outcome;
-    let (status, message) = if step.output_exceeded {
-        (
-            RunStatus::OutputLimit,
-            Some(format!(
-                "output limit of {} bytes reached",
-                request.limits.output_bytes
-            )),
-        )
-    } else if step.killed_by_request {
-        (RunStatus::Killed, Some("killed on request".to_owned()))
-    } else {
-        match outcome.limit {
-            Some(LimitHit::Wall) => (RunStatus::Timeout, None),
-            Some(LimitHit::Cpu) => (
-                RunStatus::CpuLimit,
-                Some(format!(
-                    "CPU limit of {} ms",
-                    request.limits.cpu.as_millis()
-                )),
-            ),
-            Some(LimitHit::Memory) => (
-                RunStatus::MemoryLimit,
-                Some(format!(
-                    "memory limit of {} MiB",
-                    request.limits.memory_bytes >> 20
-                )),
-            ),
-            // A program that ran into the process limit is named as such even when its main
-            // process exited 0 (a fork bomb's parent returns at once).
-            Some(LimitHit::Pids) => (
-                RunStatus::RuntimeError,
-                Some(format!("process limit of {} reached", request.limits.pids)),
-            ),
-            _ if outcome.exit_code == Some(0) => (RunStatus::Ok, None),
-            _ => (RunStatus::RuntimeError, None),
-        }
-    };
-    RunOutcome {
-        status,
-        exit_code: outcome.exit_code,
-        signal: outcome.signal,
-        wall_time: outcome.wall_time,
-        cpu_time: outcome.cpu_time,
-        peak_memory: outcome.peak_memory,
-        compile_time,
-        cached,
-        truncated: step.output_exceeded,
-        message,
-    }
-}
-
-fn compile_failure(outcome: &Outcome) -> RunOutcome {
-    RunOutcome {
-        status: RunStatus::CompileError,
-        exit_code: outcome.exit_code,
-        signal: outcome.signal,
-        wall_time: Duration::ZERO,
-        cpu_time: Duration::ZERO,
-        peak_memory: 0,
-        compile_time: outcome.wall_time,
-        cached: false,
-        truncated: false,
-        message: None,
-    }
-}
-
-pub(crate) fn internal_error(message: String) -> RunOutcome {
-    RunOutcome {
-        status: RunStatus::InternalError,
-        exit_code: None,
-        signal: None,
-        wall_time: Duration::ZERO,
-        cpu_time: Duration::ZERO,
-        peak_memory: 0,
-        compile_time: Duration::ZERO,
-        cached: false,
-        truncated: false,
-        message: Some(message),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hostile_file_names_are_refused() {
-        for name in [
-            "/etc/passwd",
-            "../x",
-            "a/../../x",
-            "a//b",
-            "./a",
-            "a\\b",
-            "nul\0",
-            "",
-        ] {
-            assert!(validate_file_name(name).is_err(), "{name:?} accepted");
-        }
-        for name in ["main.py", "src/lib.rs", "a.b/c-d_e.txt", "ünïcode.py"] {
-            assert!(validate_file_name(name).is_ok(), "{name:?} refused");
-        }
-    }
 }
