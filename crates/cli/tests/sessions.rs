@@ -123,6 +123,11 @@ async fn state_persists_across_executes_in_each_interpreted_language() {
             "set x 41\nproc f {v} {\n    return [expr {$v + 1}]\n}",
             "puts [f $x]",
         ),
+        (
+            "sql",
+            "CREATE TABLE t(x);\nINSERT INTO t VALUES (41);",
+            "SELECT x + 1 FROM t;",
+        ),
     ];
     for (language, define, use_it) in cases {
         let session = create_session(&mut socket, language).await;

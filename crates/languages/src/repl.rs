@@ -46,6 +46,7 @@ pub(crate) enum ReplDriver {
     Lua,
     R,
     Tcl,
+    Sqlite,
 }
 
 impl ReplDriver {
@@ -65,6 +66,7 @@ impl ReplDriver {
             "lua" => Self::Lua,
             "r" => Self::R,
             "tcl" => Self::Tcl,
+            "sqlite" => Self::Sqlite,
             _ => return None,
         })
     }
@@ -81,6 +83,7 @@ impl ReplDriver {
             Self::Lua => ".runnel-session.lua",
             Self::R => ".runnel-session.R",
             Self::Tcl => ".runnel-session.tcl",
+            Self::Sqlite => ".runnel-session-sqlite.py",
         }
     }
 
@@ -95,6 +98,7 @@ impl ReplDriver {
             Self::Lua => include_str!("drivers/repl_lua.lua"),
             Self::R => include_str!("drivers/repl_r.R"),
             Self::Tcl => include_str!("drivers/repl_tcl.tcl"),
+            Self::Sqlite => include_str!("drivers/repl_sqlite.py"),
         }
     }
 

@@ -281,3 +281,13 @@ fn tcl_keeps_state_across_cells_and_errors() {
         "error boom",
     );
 }
+
+#[test]
+fn sql_keeps_state_across_cells_and_errors() {
+    check_state(
+        "sql",
+        "CREATE TABLE t(x);\nINSERT INTO t VALUES (41);",
+        "SELECT x + 1 FROM t;",
+        "SELECT * FROM missing;",
+    );
+}
