@@ -128,6 +128,11 @@ async fn state_persists_across_executes_in_each_interpreted_language() {
             "CREATE TABLE t(x);\nINSERT INTO t VALUES (41);",
             "SELECT x + 1 FROM t;",
         ),
+        (
+            "scheme",
+            "(define x 41)\n(define (f v)\n  (+ v 1))",
+            "(display (f x))\n(newline)",
+        ),
     ];
     for (language, define, use_it) in cases {
         let session = create_session(&mut socket, language).await;

@@ -30,7 +30,7 @@ pub struct SessionDriver {
     pub file: String,
     /// The driver's source code.
     pub source: &'static str,
-    /// The driver wants the cell's code base64-encoded in `code_b64` (bash, Lua, R and Tcl have no JSON).
+    /// The driver wants the cell's code base64-encoded in `code_b64` (bash, Lua, R, Tcl and Guile have no JSON).
     pub base64_code: bool,
 }
 
@@ -47,6 +47,7 @@ pub(crate) enum ReplDriver {
     R,
     Tcl,
     Sqlite,
+    Guile,
 }
 
 impl ReplDriver {
@@ -67,6 +68,7 @@ impl ReplDriver {
             "r" => Self::R,
             "tcl" => Self::Tcl,
             "sqlite" => Self::Sqlite,
+            "guile" => Self::Guile,
             _ => return None,
         })
     }
@@ -84,6 +86,7 @@ impl ReplDriver {
             Self::R => ".runnel-session.R",
             Self::Tcl => ".runnel-session.tcl",
             Self::Sqlite => ".runnel-session-sqlite.py",
+            Self::Guile => ".runnel-session.scm",
         }
     }
 
@@ -99,10 +102,14 @@ impl ReplDriver {
             Self::R => include_str!("drivers/repl_r.R"),
             Self::Tcl => include_str!("drivers/repl_tcl.tcl"),
             Self::Sqlite => include_str!("drivers/repl_sqlite.py"),
+            Self::Guile => include_str!("drivers/repl_guile.scm"),
         }
     }
 
     pub(crate) fn base64_code(self) -> bool {
-        matches!(self, Self::Bash | Self::Lua | Self::R | Self::Tcl)
+        matches!(
+            self,
+            Self::Bash | Self::Lua | Self::R | Self::Tcl | Self::Guile
+        )
     }
 }

@@ -291,3 +291,13 @@ fn sql_keeps_state_across_cells_and_errors() {
         "SELECT * FROM missing;",
     );
 }
+
+#[test]
+fn scheme_keeps_state_across_cells_and_errors() {
+    check_state(
+        "scheme",
+        "(define x 41)\n(define (f v)\n  (+ v 1))",
+        "(display (f x))\n(newline)",
+        "(error \"boom\")",
+    );
+}
