@@ -204,6 +204,10 @@ pub(crate) struct BenchArgs {
     /// Language of the one-shot scenarios.
     #[arg(long, default_value = "python")]
     pub(crate) language: String,
+    /// The bare baseline's command line, split on whitespace (default: a bare
+    /// `/usr/bin/python3 -I -S -c print("hi")`).
+    #[arg(long)]
+    pub(crate) bare_command: Option<String>,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub(crate) json: bool,
@@ -237,7 +241,13 @@ impl BenchArgs {
             .iter()
             .map(|name| name.parse().map_err(|error| anyhow::anyhow!("{error}")))
             .collect::<anyhow::Result<Vec<_>>>()?;
+        let defaults = runnel_client::bench::BenchOptions::default();
+        let bare_command = match &self.bare_command {
+            Some(line) => line.split_whitespace().map(str::to_owned).collect(),
+            None => defaults.bare_command.clone(),
+        };
         Ok(runnel_client::bench::BenchOptions {
+            bare_command,
             url: self.url,
             api_key: self.api_key,
             language: self.language,
@@ -246,7 +256,7 @@ impl BenchArgs {
             throughput_runs: self.runs,
             concurrency: self.concurrency,
             scenarios,
-            ..Default::default()
+            ..defaults
         })
     }
 }
