@@ -133,6 +133,11 @@ async fn state_persists_across_executes_in_each_interpreted_language() {
             "(define x 41)\n(define (f v)\n  (+ v 1))",
             "(display (f x))\n(newline)",
         ),
+        (
+            "commonlisp",
+            "(defvar *x* 41)\n(defun f (v)\n  (+ v 1))",
+            "(format t \"~A~%\" (f *x*))",
+        ),
     ];
     for (language, define, use_it) in cases {
         let session = create_session(&mut socket, language).await;

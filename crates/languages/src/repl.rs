@@ -30,7 +30,7 @@ pub struct SessionDriver {
     pub file: String,
     /// The driver's source code.
     pub source: &'static str,
-    /// The driver wants the cell's code base64-encoded in `code_b64` (bash, Lua, R, Tcl and Guile have no JSON).
+    /// The driver wants the cell's code base64-encoded in `code_b64` (its language has no JSON).
     pub base64_code: bool,
 }
 
@@ -48,6 +48,7 @@ pub(crate) enum ReplDriver {
     Tcl,
     Sqlite,
     Guile,
+    Sbcl,
 }
 
 impl ReplDriver {
@@ -69,6 +70,7 @@ impl ReplDriver {
             "tcl" => Self::Tcl,
             "sqlite" => Self::Sqlite,
             "guile" => Self::Guile,
+            "sbcl" => Self::Sbcl,
             _ => return None,
         })
     }
@@ -87,6 +89,7 @@ impl ReplDriver {
             Self::Tcl => ".runnel-session.tcl",
             Self::Sqlite => ".runnel-session-sqlite.py",
             Self::Guile => ".runnel-session.scm",
+            Self::Sbcl => ".runnel-session.lisp",
         }
     }
 
@@ -103,13 +106,14 @@ impl ReplDriver {
             Self::Tcl => include_str!("drivers/repl_tcl.tcl"),
             Self::Sqlite => include_str!("drivers/repl_sqlite.py"),
             Self::Guile => include_str!("drivers/repl_guile.scm"),
+            Self::Sbcl => include_str!("drivers/repl_sbcl.lisp"),
         }
     }
 
     pub(crate) fn base64_code(self) -> bool {
         matches!(
             self,
-            Self::Bash | Self::Lua | Self::R | Self::Tcl | Self::Guile
+            Self::Bash | Self::Lua | Self::R | Self::Tcl | Self::Guile | Self::Sbcl
         )
     }
 }

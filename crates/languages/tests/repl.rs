@@ -301,3 +301,13 @@ fn scheme_keeps_state_across_cells_and_errors() {
         "(error \"boom\")",
     );
 }
+
+#[test]
+fn commonlisp_keeps_state_across_cells_and_errors() {
+    check_state(
+        "commonlisp",
+        "(defvar *x* 41)\n(defun f (v)\n  (+ v 1))",
+        "(format t \"~A~%\" (f *x*))",
+        "(error \"boom\")",
+    );
+}
