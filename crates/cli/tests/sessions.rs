@@ -138,6 +138,11 @@ async fn state_persists_across_executes_in_each_interpreted_language() {
             "(defvar *x* 41)\n(defun f (v)\n  (+ v 1))",
             "(format t \"~A~%\" (f *x*))",
         ),
+        (
+            "ocaml",
+            "let x = 41\nlet f v =\n  v + 1",
+            "print_int (f x); print_newline ()",
+        ),
     ];
     for (language, define, use_it) in cases {
         let session = create_session(&mut socket, language).await;

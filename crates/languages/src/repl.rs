@@ -49,6 +49,7 @@ pub(crate) enum ReplDriver {
     Sqlite,
     Guile,
     Sbcl,
+    Ocaml,
 }
 
 impl ReplDriver {
@@ -71,6 +72,7 @@ impl ReplDriver {
             "sqlite" => Self::Sqlite,
             "guile" => Self::Guile,
             "sbcl" => Self::Sbcl,
+            "ocaml" => Self::Ocaml,
             _ => return None,
         })
     }
@@ -90,6 +92,7 @@ impl ReplDriver {
             Self::Sqlite => ".runnel-session-sqlite.py",
             Self::Guile => ".runnel-session.scm",
             Self::Sbcl => ".runnel-session.lisp",
+            Self::Ocaml => ".runnel-session.ml",
         }
     }
 
@@ -107,13 +110,14 @@ impl ReplDriver {
             Self::Sqlite => include_str!("drivers/repl_sqlite.py"),
             Self::Guile => include_str!("drivers/repl_guile.scm"),
             Self::Sbcl => include_str!("drivers/repl_sbcl.lisp"),
+            Self::Ocaml => include_str!("drivers/repl_ocaml.ml"),
         }
     }
 
     pub(crate) fn base64_code(self) -> bool {
         matches!(
             self,
-            Self::Bash | Self::Lua | Self::R | Self::Tcl | Self::Guile | Self::Sbcl
+            Self::Bash | Self::Lua | Self::R | Self::Tcl | Self::Guile | Self::Sbcl | Self::Ocaml
         )
     }
 }

@@ -311,3 +311,13 @@ fn commonlisp_keeps_state_across_cells_and_errors() {
         "(error \"boom\")",
     );
 }
+
+#[test]
+fn ocaml_keeps_state_across_cells_and_errors() {
+    check_state(
+        "ocaml",
+        "let x = 41\nlet f v =\n  v + 1",
+        "print_int (f x); print_newline ()",
+        "failwith \"boom\"",
+    );
+}
