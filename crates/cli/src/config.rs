@@ -241,10 +241,9 @@ impl BenchArgs {
             .iter()
             .map(|name| name.parse().map_err(|error| anyhow::anyhow!("{error}")))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let defaults = runnel_client::bench::BenchOptions::default();
         let bare_command = match &self.bare_command {
             Some(line) => line.split_whitespace().map(str::to_owned).collect(),
-            None => defaults.bare_command.clone(),
+            None => runnel_client::bench::BenchOptions::default().bare_command,
         };
         Ok(runnel_client::bench::BenchOptions {
             bare_command,
@@ -256,7 +255,6 @@ impl BenchArgs {
             throughput_runs: self.runs,
             concurrency: self.concurrency,
             scenarios,
-            ..defaults
         })
     }
 }
