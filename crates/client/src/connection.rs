@@ -146,7 +146,7 @@ impl Client {
             Some(other) => Err(ClientError::Unexpected {
                 id: id.clone(),
                 expected: "result",
-                got: routing::type_name(&other).to_owned(),
+                got: other.kind().to_owned(),
             }),
             None => Err(self.closed_error()),
         }

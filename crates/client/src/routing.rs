@@ -35,21 +35,6 @@ pub(crate) fn route(message: &ServerMessage) -> Route<'_> {
     }
 }
 
-/// The wire `type` of a message, for errors.
-pub(crate) fn type_name(message: &ServerMessage) -> &'static str {
-    match message {
-        ServerMessage::Result(_) => "result",
-        ServerMessage::Started(_) => "started",
-        ServerMessage::Stdout(_) => "stdout",
-        ServerMessage::Stderr(_) => "stderr",
-        ServerMessage::InputRequest(_) => "input_request",
-        ServerMessage::Exit(_) => "exit",
-        ServerMessage::Pong(_) => "pong",
-        ServerMessage::Session(_) => "session",
-        ServerMessage::Error(_) => "error",
-    }
-}
-
 /// The event's sequence number, when it has one.
 pub(crate) fn seq(message: &ServerMessage) -> Option<u64> {
     match message {
@@ -99,7 +84,7 @@ mod tests {
                 terminal: true
             }
         );
-        assert_eq!(type_name(&error), "error");
+        assert_eq!(error.kind(), "error");
     }
 
     #[test]

@@ -30,22 +30,8 @@ pub(crate) fn respond(execution: Execution) -> Response {
 /// One SSE event: name = the message's `type`, data = the message's JSON.
 pub(crate) fn event(message: &ServerMessage) -> Event {
     Event::default()
-        .event(event_name(message))
+        .event(message.kind())
         .data(message.to_json())
-}
-
-fn event_name(message: &ServerMessage) -> &'static str {
-    match message {
-        ServerMessage::Result(_) => "result",
-        ServerMessage::Started(_) => "started",
-        ServerMessage::Stdout(_) => "stdout",
-        ServerMessage::Stderr(_) => "stderr",
-        ServerMessage::InputRequest(_) => "input_request",
-        ServerMessage::Exit(_) => "exit",
-        ServerMessage::Pong(_) => "pong",
-        ServerMessage::Session(_) => "session",
-        ServerMessage::Error(_) => "error",
-    }
 }
 
 #[cfg(test)]
@@ -65,8 +51,8 @@ mod tests {
             session: None,
         });
         let json: serde_json::Value = serde_json::from_str(&message.to_json()).expect("valid JSON");
-        assert_eq!(json["type"], event_name(&message));
+        assert_eq!(json["type"], message.kind());
         let error = ServerMessage::error(runnel_protocol::ErrorCode::BadRequest, "x", None);
-        assert_eq!(event_name(&error), "error");
+        assert_eq!(error.kind(), "error");
     }
 }

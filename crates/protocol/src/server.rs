@@ -203,6 +203,21 @@ pub struct ErrorMessage {
 }
 
 impl ServerMessage {
+    /// The wire `type` of the message (also the SSE event name).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ServerMessage::Result(_) => "result",
+            ServerMessage::Started(_) => "started",
+            ServerMessage::Stdout(_) => "stdout",
+            ServerMessage::Stderr(_) => "stderr",
+            ServerMessage::InputRequest(_) => "input_request",
+            ServerMessage::Exit(_) => "exit",
+            ServerMessage::Pong(_) => "pong",
+            ServerMessage::Session(_) => "session",
+            ServerMessage::Error(_) => "error",
+        }
+    }
+
     /// An error message.
     pub fn error(code: ErrorCode, message: impl Into<String>, id: Option<String>) -> Self {
         ServerMessage::Error(ErrorMessage {
