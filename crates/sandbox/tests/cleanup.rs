@@ -142,7 +142,15 @@ async fn crash_child() {
     let spawner = spawner().await;
     let sandbox = spawner.create(&spec()).await.expect("create");
     bash(&sandbox, "setsid sleep 4343.4344 >/dev/null 2>&1 &").await;
-    assert!(!host_processes_with("4343.4344").is_empty());
+    // The backgrounded child may not have exec'd `sleep` yet when bash returns.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while host_processes_with("4343.4344").is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the orphan never started"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     println!("CRASHING");
     std::process::exit(0);
 }
