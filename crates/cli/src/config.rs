@@ -86,6 +86,10 @@ pub(crate) struct ServeOptions {
     /// Seconds an unauthenticated WebSocket may stay open.
     #[arg(long, env = "RUNNEL_AUTH_TIMEOUT", default_value_t = 5.0)]
     pub(crate) auth_timeout: f64,
+    /// Seconds a streamed run outlives its dropped WebSocket waiting for a `resume` (and a
+    /// finished run's events are kept for one).
+    #[arg(long, env = "RUNNEL_RUN_GRACE", default_value_t = 30.0)]
+    pub(crate) run_grace: f64,
     /// Directory of language TOML files to use instead of the embedded ones.
     #[arg(long, env = "RUNNEL_LANGUAGES_DIR")]
     pub(crate) languages_dir: Option<PathBuf>,

@@ -60,6 +60,7 @@ pub(crate) async fn serve(options: ServeOptions) -> Result<()> {
         max_frame_bytes: options.max_frame_bytes,
         max_body_bytes: options.max_body_bytes,
         auth_timeout: Duration::from_secs_f64(options.auth_timeout.max(0.1)),
+        run_grace: Duration::from_secs_f64(options.run_grace.clamp(0.0, 86_400.0)),
         default_limits,
         version: env!("CARGO_PKG_VERSION").to_owned(),
     };

@@ -24,6 +24,7 @@ pub(crate) fn route(message: &ServerMessage) -> Route<'_> {
         ServerMessage::Stdout(chunk) | ServerMessage::Stderr(chunk) => run(&chunk.id, false),
         ServerMessage::InputRequest(request) => run(&request.id, false),
         ServerMessage::Exit(exit) => run(&exit.id, true),
+        ServerMessage::Resumed(resumed) => run(&resumed.id, false),
         ServerMessage::Error(error) => match &error.id {
             Some(id) => run(id, true),
             None => Route::Connection,

@@ -64,6 +64,7 @@ impl Run {
                 id: self.id.clone(),
                 data: data.to_owned(),
                 eof,
+                stdin_seq: None,
             })
             .await
     }

@@ -47,6 +47,8 @@ pub const DEFAULT_MAX_FRAME_BYTES: usize = 1 << 20;
 pub const DEFAULT_MAX_BODY_BYTES: usize = 2 << 20;
 /// Default time a WebSocket gets to authenticate: 5 s.
 pub const DEFAULT_AUTH_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default time a streamed run outlives its dropped socket, waiting for a `resume`: 30 s.
+pub const DEFAULT_RUN_GRACE: Duration = Duration::from_secs(30);
 
 /// The gateway's settings, built by the `cli` from its `Config`.
 #[derive(Debug, Clone)]
@@ -57,6 +59,9 @@ pub struct GatewayConfig {
     pub max_body_bytes: usize,
     /// How long an unauthenticated WebSocket may stay open.
     pub auth_timeout: Duration,
+    /// How long a streamed one-shot run outlives its dropped socket (and a finished one's
+    /// events are kept) for a `resume` from a reconnecting client.
+    pub run_grace: Duration,
     /// Limits of runs that ask for none (still capped by each key's quota).
     pub default_limits: runnel_engine::Limits,
     /// The server version reported by `/api/v1/stats` and the console.
@@ -69,6 +74,7 @@ impl Default for GatewayConfig {
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             auth_timeout: DEFAULT_AUTH_TIMEOUT,
+            run_grace: DEFAULT_RUN_GRACE,
             default_limits: runnel_engine::Limits::DEFAULT,
             version: env!("CARGO_PKG_VERSION").to_owned(),
         }

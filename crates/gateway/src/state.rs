@@ -9,6 +9,7 @@ use tokio::sync::watch;
 
 use crate::metrics::Metrics;
 use crate::quota::QuotaTracker;
+use crate::ws::resumable::RunRegistry;
 use crate::GatewayConfig;
 
 /// Shared state of the gateway. Cheap to clone (one `Arc`).
@@ -23,6 +24,7 @@ struct Shared {
     config: GatewayConfig,
     metrics: Metrics,
     quotas: QuotaTracker,
+    runs: RunRegistry,
     started: Instant,
     /// Flips to `true` once when the server begins shutting down.
     shutdown: watch::Sender<bool>,
@@ -38,6 +40,7 @@ impl AppState {
                 config,
                 metrics: Metrics::default(),
                 quotas: QuotaTracker::new(),
+                runs: RunRegistry::default(),
                 started: Instant::now(),
                 shutdown: watch::Sender::new(false),
             }),
@@ -67,6 +70,11 @@ impl AppState {
     /// Per-key admission.
     pub(crate) fn quotas(&self) -> &QuotaTracker {
         &self.inner.quotas
+    }
+
+    /// Streamed one-shot runs kept for `resume`.
+    pub(crate) fn runs(&self) -> &RunRegistry {
+        &self.inner.runs
     }
 
     /// When the gateway state was made.

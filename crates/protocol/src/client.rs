@@ -23,6 +23,11 @@ pub enum ClientMessage {
         /// Close stdin after writing `data`.
         #[serde(default)]
         eof: bool,
+        /// The client's number for this write (1, 2, 3, ... per run, or per session for
+        /// session runs): each number is applied once, so a client may re-send after a
+        /// reconnect what it is not sure arrived. Absent: always applied.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stdin_seq: Option<u64>,
     },
     /// Signal a running program.
     Signal {

@@ -24,6 +24,8 @@ pub enum ServerMessage {
     Pong(PongMessage),
     /// A session was created, restarted, closed or resumed.
     Session(SessionMessage),
+    /// A streamed one-shot run was re-attached by `resume`; its events after `last_seq` follow.
+    Resumed(ResumedMessage),
     /// A protocol error; the connection stays up unless the code is `unauthorized`.
     Error(ErrorMessage),
 }
@@ -188,6 +190,20 @@ pub struct SessionMessage {
     /// The last sequence number of the session.
     #[serde(default)]
     pub seq: u64,
+    /// On `resumed`: the highest `stdin_seq` applied in the session (0 for none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdin_seq: Option<u64>,
+}
+
+/// `resumed`: a streamed one-shot run re-attached to this socket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResumedMessage {
+    /// The run id.
+    pub id: String,
+    /// The newest sequence number of the run so far.
+    pub seq: u64,
+    /// The highest `stdin_seq` applied to the run (0 for none): re-send the writes after it.
+    pub stdin_seq: u64,
 }
 
 /// `error`.
@@ -214,6 +230,7 @@ impl ServerMessage {
             ServerMessage::Exit(_) => "exit",
             ServerMessage::Pong(_) => "pong",
             ServerMessage::Session(_) => "session",
+            ServerMessage::Resumed(_) => "resumed",
             ServerMessage::Error(_) => "error",
         }
     }

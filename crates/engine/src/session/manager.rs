@@ -178,6 +178,7 @@ pub(crate) async fn create(
         last_active: Mutex::new(Instant::now()),
         busy: AtomicUsize::new(0),
         closed: AtomicBool::new(false),
+        stdin_seq: std::sync::atomic::AtomicU64::new(0),
         language,
     });
     // Checked again under the lock: two creates may have raced past the first check.

@@ -111,6 +111,8 @@ pub(crate) struct Session {
     last_active: Mutex<Instant>,
     busy: AtomicUsize,
     closed: AtomicBool,
+    /// The highest client `stdin_seq` applied (exactly-once stdin across reconnects).
+    stdin_seq: std::sync::atomic::AtomicU64,
 }
 
 impl SessionHandle {
@@ -213,6 +215,17 @@ impl SessionHandle {
     pub fn signal_run(&self, run: &str, signal: Signal) -> bool {
         self.session.touch();
         self.session.send_run_input(run, RunInput::Signal(signal))
+    }
+
+    /// Take the client's stdin number `number` once: false when it was applied already (a
+    /// client re-sending after a reconnect), so the write is to be skipped.
+    pub fn accept_stdin_seq(&self, number: u64) -> bool {
+        self.session.stdin_seq.fetch_max(number, Ordering::SeqCst) < number
+    }
+
+    /// The highest client stdin number applied (0 for none).
+    pub fn stdin_seq(&self) -> u64 {
+        self.session.stdin_seq.load(Ordering::SeqCst)
     }
 
     /// Feed the running execute's stdin (or answer its input request). False if none runs.

@@ -153,6 +153,7 @@ pub(crate) fn session_message(
         language: Some(session.language().to_owned()),
         services: session.services(),
         seq,
+        stdin_seq: None,
     })
 }
 

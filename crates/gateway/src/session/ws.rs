@@ -172,11 +172,16 @@ impl Connection {
                 last_seq,
                 ..
             } => self.resume(&session, last_seq, principal).await,
-            ClientMessage::Resume { id, .. } => {
+            ClientMessage::Resume {
+                id: Some(id),
+                last_seq,
+                ..
+            } => self.resume_run(id, last_seq, principal).await,
+            ClientMessage::Resume { .. } => {
                 let error = ApiError::bad_request(
-                    "`resume` needs `session`: only sessions keep events for a reconnect",
+                    "`resume` needs `session` (a session's events) or `id` (a streamed run's)",
                 );
-                self.send(error.to_message(id)).await;
+                self.send(error.to_message(None)).await;
             }
             other => {
                 let error = ApiError::bad_request(format!("unexpected `{}`", other.action()));
@@ -198,8 +203,11 @@ impl Connection {
             return self.send(super::gap_error(gap).to_message(None)).await;
         }
         let seq = handle.last_seq();
-        self.send(super::session_message(&handle, "resumed", None, seq))
-            .await;
+        let mut resumed = super::session_message(&handle, "resumed", None, seq);
+        if let ServerMessage::Session(message) = &mut resumed {
+            message.stdin_seq = Some(handle.stdin_seq());
+        }
+        self.send(resumed).await;
         if !self.follow(&handle, last_seq) {
             let error = ApiError::new(
                 ErrorCode::ResumeGap,
@@ -287,9 +295,16 @@ impl Connection {
         id: String,
         data: String,
         eof: bool,
+        stdin_seq: Option<u64>,
         principal: &Principal,
     ) {
-        let written = match self.session_for(&id, principal) {
+        let session = self.session_for(&id, principal);
+        if let (Some(session), Some(number)) = (&session, stdin_seq) {
+            if !session.accept_stdin_seq(number) {
+                return;
+            }
+        }
+        let written = match session {
             Some(session) if session.id() == id => session.write_stdin(data.into_bytes(), eof),
             Some(session) => session.write_run_stdin(&id, data.into_bytes(), eof),
             None => false,

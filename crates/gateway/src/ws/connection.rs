@@ -1,6 +1,7 @@
 //! One WebSocket connection: authentication, decoding, and dispatch of each action.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::ws::{Message, WebSocket};
@@ -15,6 +16,7 @@ use tokio::task::{Id as TaskId, JoinSet};
 use tokio::time::{sleep_until, Instant};
 use tracing::Instrument;
 
+use super::resumable::{self, RunLog};
 use super::{write_frames, Outbound, CLOSE_GOING_AWAY, CLOSE_POLICY, OUTBOUND_CAPACITY};
 use crate::auth::{authenticate, unauthorized, Principal};
 use crate::convert::execute_from_wire;
@@ -60,6 +62,7 @@ async fn serve_with(
         outbound,
         principal: None,
         runs: HashMap::new(),
+        logs: HashMap::new(),
         tasks: JoinSet::new(),
         task_runs: HashMap::new(),
         sessions: SessionLinks::default(),
@@ -89,6 +92,8 @@ pub(crate) struct Connection {
     principal: Option<Principal>,
     /// Runs in flight by run id.
     runs: HashMap<String, RunController>,
+    /// The streamed (resumable) runs attached to this socket, by run id.
+    logs: HashMap<String, Arc<RunLog>>,
     /// One task per run; dropped (aborted) with the connection.
     tasks: JoinSet<()>,
     /// Which run each task drives.
@@ -129,6 +134,7 @@ impl Connection {
                     };
                     if let Some(run_id) = self.task_runs.remove(&task) {
                         self.runs.remove(&run_id);
+                        self.logs.remove(&run_id);
                     }
                 }
                 () = sleep_until(deadline), if self.principal.is_none() => {
@@ -209,13 +215,25 @@ impl Connection {
                     None => self.execute(request, &principal).await,
                 }
             }
-            ClientMessage::Stdin { id, data, eof } => match self.runs.get(&id).cloned() {
+            ClientMessage::Stdin {
+                id,
+                data,
+                eof,
+                stdin_seq,
+            } => match self.runs.get(&id).cloned() {
                 Some(controller) => {
-                    if !controller.write_stdin(data.into_bytes(), eof) {
+                    let repeat = match (stdin_seq, self.logs.get(&id)) {
+                        (Some(number), Some(log)) => !log.accept_stdin_seq(number),
+                        _ => false,
+                    };
+                    if !repeat && !controller.write_stdin(data.into_bytes(), eof) {
                         self.send(not_found(id)).await;
                     }
                 }
-                None => self.session_stdin(id, data, eof, &principal).await,
+                None => {
+                    self.session_stdin(id, data, eof, stdin_seq, &principal)
+                        .await;
+                }
             },
             ClientMessage::Signal { id, signal } => self.signal(id, &signal, &principal).await,
             ClientMessage::Ping { t } => {
@@ -251,7 +269,7 @@ impl Connection {
     async fn execute(&mut self, request: ExecuteRequest, principal: &Principal) {
         let client_id = request.id.clone();
         if let Some(id) = &client_id {
-            if self.runs.contains_key(id) {
+            if self.runs.contains_key(id) || self.state.runs().is_live(&principal.key_id, id) {
                 let message = format!("run `{id}` is still in flight on this connection");
                 self.send(ServerMessage::error(
                     ErrorCode::Conflict,
@@ -281,22 +299,55 @@ impl Connection {
             }
         };
         let run_id = execution.id().to_owned();
+        if stream {
+            let log = resumable::start(
+                &self.state,
+                &principal.key_id,
+                execution,
+                self.outbound.clone(),
+            );
+            self.track(run_id, log);
+            return;
+        }
         let controller = execution.controller();
         let span = tracing::debug_span!("run", run_id = %run_id, stream);
         let outbound = self.outbound.clone();
         let task = self.tasks.spawn(
             async move {
-                if stream {
-                    execution.stream(&outbound).await;
-                } else {
-                    let result = execution.collect().await;
-                    let _ = outbound.send(ServerMessage::Result(result).into()).await;
-                }
+                let result = execution.collect().await;
+                let _ = outbound.send(ServerMessage::Result(result).into()).await;
             }
             .instrument(span),
         );
         self.runs.insert(run_id.clone(), controller);
         self.task_runs.insert(task.id(), run_id);
+    }
+
+    /// Keep a resumable run attached to this socket for stdin and signals until it ends.
+    fn track(&mut self, run_id: String, log: Arc<RunLog>) {
+        let finished = Arc::clone(&log);
+        let task = self.tasks.spawn(async move { finished.finished().await });
+        self.runs.insert(run_id.clone(), log.controller().clone());
+        self.logs.insert(run_id.clone(), log);
+        self.task_runs.insert(task.id(), run_id);
+    }
+
+    /// `resume` with a run `id`: re-attach a streamed run of this key to this socket.
+    pub(crate) async fn resume_run(&mut self, id: String, last_seq: u64, principal: &Principal) {
+        let Some(log) = self.state.runs().get(&principal.key_id, &id) else {
+            let message = format!(
+                "no resumable run `{id}` for this key: only `stream: true` runs on /ws are kept, \
+                 for {} s after their socket dropped or they ended",
+                self.state.config().run_grace.as_secs_f64()
+            );
+            self.send(ServerMessage::error(ErrorCode::NotFound, message, Some(id)))
+                .await;
+            return;
+        };
+        log.resume(self.outbound.clone(), last_seq);
+        if !log.is_finished() && !self.runs.contains_key(&id) {
+            self.track(id, log);
+        }
     }
 
     async fn signal(&mut self, id: String, name: &str, principal: &Principal) {
@@ -330,6 +381,15 @@ impl Connection {
     async fn close(&self, code: u16, reason: &'static str) {
         let close = Outbound::Close { code, reason };
         let _ = self.outbound.send(close).await;
+    }
+}
+
+impl Drop for Connection {
+    /// Streamed runs go on without this socket, for the grace period.
+    fn drop(&mut self) {
+        for log in self.logs.values() {
+            log.detach(&self.outbound);
+        }
     }
 }
 

@@ -2,10 +2,12 @@
 //!
 //! Each connection has one reader (the connection task, [`connection`]), one writer task fed by
 //! a bounded channel of [`Outbound`] frames (so a slow client pushes back on its runs), and one
-//! task per run in flight. Closing the socket aborts the run tasks, which drops their handles
-//! and so kills the runs.
+//! task per run in flight. Closing the socket aborts the tasks of its non-streamed runs, which
+//! drops their handles and so kills the runs; streamed runs outlive it for the run grace
+//! period, waiting for a `resume` ([`resumable`]).
 
 pub(crate) mod connection;
+pub(crate) mod resumable;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
