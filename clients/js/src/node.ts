@@ -1,0 +1,17 @@
+/**
+ * The Node.js entry: `RunnelClient` with the `ws` package as its WebSocket (Node 20 has no
+ * global one). Everything else is the same as the browser entry.
+ */
+
+import WebSocket from "ws";
+
+import { RunnelClient as CoreClient } from "./client.js";
+import type { ClientOptions } from "./types.js";
+
+export * from "./index.js";
+
+export class RunnelClient extends CoreClient {
+  constructor(options: ClientOptions) {
+    super({ ...options, WebSocket: options.WebSocket ?? WebSocket });
+  }
+}
