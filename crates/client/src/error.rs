@@ -41,6 +41,14 @@ pub enum ClientError {
         #[source]
         source: Box<tokio_tungstenite::tungstenite::Error>,
     },
+    /// The connection was lost and every reconnection attempt failed.
+    #[error("lost the connection to {url} and gave up after {attempts} reconnection attempts; is the server up? (more tries: ClientOptions.reconnect.max_retries)")]
+    GaveUp {
+        /// The normalised URL.
+        url: String,
+        /// Attempts made.
+        attempts: u32,
+    },
     /// The connection is closed.
     #[error("connection to {url} is closed")]
     Closed {

@@ -2,8 +2,10 @@
 //! `runnel bench`, which the CLI wires to its arguments.
 //!
 //! # Layout
-//! - [`Client`] (`connection`): one WebSocket with TCP_NODELAY; a reader task routes frames
-//!   by run id (`routing`); sends go straight from the caller's task.
+//! - [`Client`] (`connection`): one logical connection with TCP_NODELAY; sends go straight
+//!   from the caller's task. A supervisor task (`link`) routes frames by run id (`routing`),
+//!   keeps a heartbeat, and on a lost socket reconnects with backoff ([`ClientOptions`]) and
+//!   resumes every streamed run from its last `seq`, re-sending unapplied stdin.
 //! - [`Run`] (`run`): one streamed run's events, stdin and signals; it keeps the last `seq`
 //!   for a later resume.
 //! - [`endpoint`]: URL normalisation. [`language`]: language from a file extension.
@@ -17,6 +19,8 @@ pub mod endpoint;
 pub mod error;
 pub mod exec;
 pub mod language;
+mod link;
+mod options;
 mod routing;
 mod run;
 
@@ -24,4 +28,6 @@ pub use bench::{bench, BenchOptions, BenchReport, Scenario};
 pub use connection::{Client, PING_TIMEOUT};
 pub use error::ClientError;
 pub use exec::{exec, ExecOptions};
+pub use link::ConnectionState;
+pub use options::{Backoff, ClientOptions, Heartbeat};
 pub use run::Run;

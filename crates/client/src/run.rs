@@ -57,16 +57,11 @@ impl Run {
         Some(event)
     }
 
-    /// Writes to the program's stdin; `eof` closes it after `data`.
+    /// Writes to the program's stdin; `eof` closes it after `data`. Each write is numbered
+    /// (`stdin_seq`) and kept until the server is known to have it, so that it is applied
+    /// exactly once across reconnects.
     pub async fn write_stdin(&self, data: &str, eof: bool) -> Result<(), ClientError> {
-        self.client
-            .send(&ClientMessage::Stdin {
-                id: self.id.clone(),
-                data: data.to_owned(),
-                eof,
-                stdin_seq: None,
-            })
-            .await
+        self.client.write_stdin(&self.id, data, eof).await
     }
 
     /// Sends a signal (`SIGINT`, `SIGTERM`, `SIGKILL`, ...) to the program.

@@ -22,6 +22,7 @@ pub use stats::{LatencyStats, Samples};
 
 use crate::connection::Client;
 use crate::error::ClientError;
+use crate::options::ClientOptions;
 
 /// Default language.
 pub const DEFAULT_LANGUAGE: &str = "python";
@@ -159,7 +160,8 @@ impl BenchOptions {
 /// Runs the selected scenarios and reports. Fails only when the server cannot be reached at
 /// all; a scenario that fails is listed in [`BenchReport::failures`].
 pub async fn bench(options: BenchOptions) -> Result<BenchReport, ClientError> {
-    let client = Client::connect(&options.url, &options.api_key).await?;
+    let client =
+        Client::connect_with(&options.url, &options.api_key, ClientOptions::SINGLE_SOCKET).await?;
     let mut report = BenchReport {
         url: client.url().to_owned(),
         language: options.language.clone(),

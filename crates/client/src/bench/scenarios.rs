@@ -15,6 +15,7 @@ use crate::bench::stats::Samples;
 use crate::bench::{BenchOptions, Scenario, OPERATION_TIMEOUT};
 use crate::connection::Client;
 use crate::error::ClientError;
+use crate::options::ClientOptions;
 
 /// Latencies of one metric, plus the first failure, to say why runs failed.
 #[derive(Default)]
@@ -398,7 +399,10 @@ pub(super) async fn throughput(
     let concurrency = options.concurrency.max(1);
     let mut clients = Vec::with_capacity(concurrency);
     for _ in 0..concurrency {
-        clients.push(Client::connect(&options.url, &options.api_key).await?);
+        clients.push(
+            Client::connect_with(&options.url, &options.api_key, ClientOptions::SINGLE_SOCKET)
+                .await?,
+        );
     }
     let next_run = Arc::new(AtomicUsize::new(0));
     let barrier = Arc::new(Barrier::new(concurrency + 1));
