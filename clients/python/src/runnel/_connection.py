@@ -83,6 +83,15 @@ class _Item:
 
 
 @dataclass(frozen=True)
+class _Resumed:
+    """A run or session the server found again: its stdin high mark and newest seq."""
+
+    target: Run | Session
+    applied: int | None
+    newest: int
+
+
+@dataclass(frozen=True)
 class ReconnectInfo:
     """Argument of the ``reconnecting`` event."""
 
@@ -470,7 +479,7 @@ class Connection:
 
     async def _restore(self, ws: ClientConnection, reader: asyncio.Task[None]) -> None:
         generation = self.generation
-        waits: list[tuple[str, Any, _Request]] = []
+        waits: list[tuple[str, Run | Session, _Request]] = []
         for session in list(self.sessions.values()):
             request = self._direct_request(
                 "resume_session",
@@ -488,46 +497,47 @@ class Connection:
             await ws.send(wire.encode(request.message))
             self._inflight.append(request)
         resubmit: list[Run] = []
-        resends: list[tuple[Any, int | None, int]] = []
-        for kind, target, request in waits:
+        resumed: list[_Resumed] = []
+        for _, target, request in waits:
             reply = await self._await(request.future, reader)
-            if kind == "session":
-                newest = await self._restore_session(ws, reader, target, reply)
-                if newest is not None:
-                    resends.append((target, *newest))
+            outcome: str | _Resumed | None
+            if isinstance(target, Session):
+                outcome = await self._restore_session(ws, reader, target, reply)
             else:
                 outcome = self._restore_run(target, reply)
                 if outcome == "resubmit":
                     resubmit.append(target)
-                elif outcome is not None:
-                    resends.append((target, *outcome))
+            if isinstance(outcome, _Resumed):
+                resumed.append(outcome)
         # Replays: wait until each resumed stream has caught up with the reply's seq.
-        for target, _, newest in resends:
-            await self._await_condition(_caught_up(target, newest), reader)
-        for target, applied, _ in resends:
-            for write in target.ledger.to_resend(applied, generation):
-                run = self.runs.get(write.run_id)
-                if run is None or run.done:
-                    continue
-                target_id = self._target(run)
-                await self._send_now(
-                    ws,
-                    wire.stdin_message(
-                        target_id, write.data, eof=write.eof, stdin_seq=write.stdin_seq
-                    ),
-                )
-                write.sent_on = generation
-            if applied is not None:
-                target.ledger.acknowledge(applied)
+        for stream in resumed:
+            await self._await_condition(_caught_up(stream.target, stream.newest), reader)
+        for stream in resumed:
+            await self._resend_stdin(ws, stream, generation)
         for run in resubmit:
             await self._send_now(ws, run.message)
             run.submitted_on = generation
             for write in run.ledger.to_resend(0, generation):
-                await self._send_now(
-                    ws,
-                    wire.stdin_message(run.id, write.data, eof=write.eof, stdin_seq=write.stdin_seq),
+                message = wire.stdin_message(
+                    run.id, write.data, eof=write.eof, stdin_seq=write.stdin_seq
                 )
+                await self._send_now(ws, message)
                 write.sent_on = generation
+
+    async def _resend_stdin(self, ws: ClientConnection, stream: _Resumed, generation: int) -> None:
+        """Send again, in order, the writes the server has not applied."""
+        ledger = stream.target.ledger
+        for write in ledger.to_resend(stream.applied, generation):
+            run = self.runs.get(write.run_id)
+            if run is None or run.done:
+                continue
+            message = wire.stdin_message(
+                self._target(run), write.data, eof=write.eof, stdin_seq=write.stdin_seq
+            )
+            await self._send_now(ws, message)
+            write.sent_on = generation
+        if stream.applied is not None:
+            ledger.acknowledge(stream.applied)
 
     def _direct_request(self, kind: str, key: str, message: dict[str, Any]) -> _Request:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -546,7 +556,9 @@ class Connection:
             raise _Dead("no reply while restoring")
         return waiter.result()
 
-    async def _await_condition(self, condition: Callable[[], bool], reader: asyncio.Task[None]) -> None:
+    async def _await_condition(
+        self, condition: Callable[[], bool], reader: asyncio.Task[None]
+    ) -> None:
         deadline = time.monotonic() + self.settings.request_timeout
         while not condition():
             if reader.done():
@@ -561,9 +573,9 @@ class Connection:
 
     async def _restore_session(
         self, ws: ClientConnection, reader: asyncio.Task[None], session: Session, reply: Any
-    ) -> tuple[int | None, int] | None:
+    ) -> _Resumed | None:
         if isinstance(reply, wire.SessionNotice):
-            return reply.stdin_seq, reply.seq
+            return _Resumed(session, reply.stdin_seq, reply.seq)
         assert isinstance(reply, wire.ErrorNotice)
         if reply.code == "resume_gap":
             gap = ResumeGapError(
@@ -585,13 +597,13 @@ class Connection:
             self._inflight.append(request)
             again = await self._await(request.future, reader)
             if isinstance(again, wire.SessionNotice):
-                return again.stdin_seq, again.seq
+                return _Resumed(session, again.stdin_seq, again.seq)
         self._end_session(session, f"{reply.code}: {reply.message}")
         return None
 
-    def _restore_run(self, run: Run, reply: Any) -> str | tuple[int | None, int] | None:
+    def _restore_run(self, run: Run, reply: Any) -> str | _Resumed | None:
         if isinstance(reply, wire.Resumed):
-            return reply.stdin_seq, reply.seq
+            return _Resumed(run, reply.stdin_seq, reply.seq)
         assert isinstance(reply, wire.ErrorNotice)
         if reply.code == "not_found" and not run.started:
             # The execute never reached the server: send it again.
@@ -663,9 +675,9 @@ class Connection:
     # --- incoming ------------------------------------------------------------------------------
 
     def _dispatch(self, message: wire.Incoming) -> None:
-        if isinstance(message, (StartedEvent, StdoutEvent, StderrEvent, InputRequestEvent)):
-            self._on_event(message)
-        elif isinstance(message, ExitEvent):
+        if isinstance(
+            message, (StartedEvent, StdoutEvent, StderrEvent, InputRequestEvent, ExitEvent)
+        ):
             self._on_event(message)
         elif isinstance(message, wire.Pong):
             self._on_pong(message)

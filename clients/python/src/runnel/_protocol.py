@@ -77,7 +77,12 @@ def execute_message(
 
 def stdin_message(target: str, data: str, *, eof: bool, stdin_seq: int) -> dict[str, Any]:
     """``stdin`` numbered with ``stdin_seq`` so that the server applies it exactly once."""
-    message: dict[str, Any] = {"action": "stdin", "id": target, "data": data, "stdin_seq": stdin_seq}
+    message: dict[str, Any] = {
+        "action": "stdin",
+        "id": target,
+        "data": data,
+        "stdin_seq": stdin_seq,
+    }
     if eof:
         message["eof"] = True
     return message

@@ -42,10 +42,7 @@ def endpoints(url: str) -> Endpoints:
         )
     ws_scheme, http_scheme = schemes[parts.scheme]
     path = parts.path.rstrip("/")
-    if path.endswith("/ws"):
-        base_path = path[: -len("/ws")]
-    else:
-        base_path = path
+    base_path = path.removesuffix("/ws")
     ws_url = urlunsplit((ws_scheme, parts.netloc, base_path + "/ws", parts.query, ""))
     http_base = urlunsplit((http_scheme, parts.netloc, base_path, "", ""))
     return Endpoints(ws_url=ws_url, http_base=http_base)

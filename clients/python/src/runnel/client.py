@@ -225,7 +225,10 @@ class RunnelClient:
     async def languages(self, *, timeout: float | None = None) -> list[dict[str, Any]]:
         """Installed languages: ``id``, ``name``, ``version``, ``aliases``, ``compiled``, ..."""
         answer: list[dict[str, Any]] = await _http.request_json(
-            self.http_base, self.api_key, "GET", "/api/v1/languages",
+            self.http_base,
+            self.api_key,
+            "GET",
+            "/api/v1/languages",
             timeout=self.request_timeout(timeout),
         )
         return answer
@@ -233,7 +236,10 @@ class RunnelClient:
     async def stats(self, *, timeout: float | None = None) -> dict[str, Any]:
         """Server figures: uptime, executions, connections, sessions, languages."""
         answer: dict[str, Any] = await _http.request_json(
-            self.http_base, self.api_key, "GET", "/api/v1/stats",
+            self.http_base,
+            self.api_key,
+            "GET",
+            "/api/v1/stats",
             timeout=self.request_timeout(timeout),
         )
         return answer

@@ -69,11 +69,15 @@ class SyncRun:
 
     def __iter__(self) -> Iterator[RunEvent]:
         iterator = self._run.__aiter__()
-        while True:
+
+        async def step() -> RunEvent | None:
             try:
-                yield self._loop.call(iterator.__anext__())
+                return await iterator.__anext__()
             except StopAsyncIteration:
-                return
+                return None
+
+        while (event := self._loop.call(step())) is not None:
+            yield event
 
     def result(self, timeout: float | None = None) -> RunResult:
         """Block until the run ends; ``timeout`` in seconds."""
