@@ -21,7 +21,7 @@ asyncio.run(main())
 - ``errors`` / ``models``: exceptions (rooted at :class:`RunnelError`) and plain data.
 """
 
-from ._connection import GiveUpInfo, ReconnectInfo
+from ._connection import GiveUpInfo, ReconnectedInfo, ReconnectInfo
 from ._protocol import ReconnectPolicy
 from .client import Connect, RunnelClient, connect
 from .errors import (
@@ -70,6 +70,7 @@ __all__ = [
     "Limits",
     "ReconnectInfo",
     "ReconnectPolicy",
+    "ReconnectedInfo",
     "ResumeGapError",
     "Run",
     "RunEvent",

@@ -101,6 +101,13 @@ class ReconnectInfo:
 
 
 @dataclass(frozen=True)
+class ReconnectedInfo:
+    """Argument of the ``reconnected`` event: the try that succeeded."""
+
+    attempt: int
+
+
+@dataclass(frozen=True)
 class GiveUpInfo:
     """Argument of the ``giveup`` event."""
 
@@ -420,7 +427,7 @@ class Connection:
                 if self._opened is not None and not self._opened.done():
                     self._opened.set_result(None)
             else:
-                self.client.emit("reconnected", {"attempt": max(attempt, 1)})
+                self.client.emit("reconnected", ReconnectedInfo(max(attempt, 1)))
             tasks.add(asyncio.create_task(self._write(ws)))
             tasks.add(asyncio.create_task(self._keepalive(ws)))
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)

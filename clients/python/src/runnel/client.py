@@ -36,7 +36,7 @@ class RunnelClient:
 
     Events (``client.on(name, callback)``): ``state`` (``"connecting"``, ``"open"``,
     ``"reconnecting"``, ``"closed"``), ``connecting``, ``reconnecting``
-    (:class:`ReconnectInfo`), ``reconnected`` (``{"attempt": n}``), ``giveup``
+    (:class:`ReconnectInfo`), ``reconnected`` (:class:`ReconnectedInfo`), ``giveup``
     (:class:`GiveUpInfo`), ``latency`` (:class:`LatencyStats`, after every pong).
     """
 
