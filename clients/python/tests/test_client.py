@@ -289,3 +289,16 @@ def test_sync_client(server: Server) -> None:
         assert client.ping() > 0
     assert types[0] == "started"
     assert types[-1] == "exit"
+
+
+async def test_session_stdin_written_before_input_asks_is_not_lost(server: Server) -> None:
+    """A line written before the program's ``input()`` asks for it must answer it (a common
+    pattern: type ahead). Repeated in fresh sessions, because the loss it guards against is a
+    race in the server."""
+    async with runnel.connect(server.url, server.key) as client:
+        for attempt in range(20):
+            async with await client.create_session("python") as session:
+                run = session.execute("print('echo', input())")
+                run.write(f"{attempt}\n")
+                result = await run.result(timeout=10)
+                assert result.stdout == f"echo {attempt}\n", f"attempt {attempt}: {result}"

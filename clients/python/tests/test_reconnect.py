@@ -11,6 +11,7 @@ import pytest
 
 import runnel
 from runnel import ReconnectPolicy, Run, RunnelClient
+from runnel import _protocol as wire
 
 from conftest import PATIENCE, Server, wait_until
 from proxy import Proxy
@@ -75,9 +76,17 @@ async def stream_with_cuts(proxy: Proxy, run: Run) -> list[int]:
     return seen_at_cut
 
 
-async def echo_with_cuts(proxy: Proxy, run: Run) -> None:
-    """Write lines across cuts: some while offline, some just before the link dies."""
+async def echo_with_cuts(proxy: Proxy, run: Run, *, prompted: bool) -> None:
+    """Write lines across cuts: some while offline, some just before the link dies.
+
+    ``prompted``: a session's ``input()`` asks with ``input_request``; each line answers one.
+    """
     for i in range(ECHOES):
+        if prompted:
+            await wait_until(
+                lambda i=i: prompts_of(run) > i,  # type: ignore[misc]
+                f"input request {i}",
+            )
         if i in (2, 5):
             proxy.cut()  # this write is made while the client is (about to be) offline
         run.write(f"{i}\n")
@@ -85,6 +94,10 @@ async def echo_with_cuts(proxy: Proxy, run: Run) -> None:
             await asyncio.sleep(0.002)
             proxy.cut()  # this write may be in flight when the link dies
         await wait_until(lambda i=i: f"echo {i}\n" in stdout_of(run), f"echo {i}")  # type: ignore[misc]
+
+
+def prompts_of(run: Run) -> int:
+    return sum(1 for event in run.events if event.type == "input_request")
 
 
 async def test_session_stream_survives_cuts(server: Server, proxy: Proxy) -> None:
@@ -108,11 +121,12 @@ async def test_session_stdin_survives_cuts(server: Server, proxy: Proxy) -> None
         reconnects = track_reconnects(client)
         session = await client.create_session("python")
         run = session.execute(ECHO_SESSION)
-        await echo_with_cuts(proxy, run)
+        await echo_with_cuts(proxy, run, prompted=True)
         result = await run.result(timeout=PATIENCE)
         after = await session.run("print('state kept', i)")
     assert result.stdout == "".join(f"echo {i}\n" for i in range(ECHOES))
     assert_continuous(run)
+    assert prompts_of(run) == ECHOES
     assert after.stdout == f"state kept {ECHOES - 1}\n"
     assert len(reconnects) >= 4
 
@@ -135,7 +149,7 @@ async def test_one_shot_stdin_survives_cuts(server: Server, proxy: Proxy) -> Non
     async with connect(proxy, server) as client:
         reconnects = track_reconnects(client)
         run = client.execute(ECHO_ONE_SHOT, language="python")
-        await echo_with_cuts(proxy, run)
+        await echo_with_cuts(proxy, run, prompted=False)
         result = await run.result(timeout=PATIENCE)
     assert result.stdout == "".join(f"echo {i}\n" for i in range(ECHOES))
     assert result.ok
@@ -207,3 +221,31 @@ async def test_gives_up_after_max_retries(server: Server, proxy: Proxy) -> None:
         assert client.state == "closed"
     kinds = [type(event).__name__ for event in events]
     assert kinds == ["ReconnectInfo", "ReconnectInfo", "ReconnectInfo", "GiveUpInfo"]
+
+
+async def test_overlapping_replay_is_deduplicated(
+    server: Server, proxy: Proxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Resume from earlier than the client really is (as a server replaying too much would):
+    the events delivered twice by the server reach the caller once."""
+    original_run, original_session = wire.resume_run_message, wire.resume_session_message
+    monkeypatch.setattr(
+        wire, "resume_run_message", lambda run, last: original_run(run, max(0, last - 20))
+    )
+    monkeypatch.setattr(
+        wire,
+        "resume_session_message",
+        lambda session, last: original_session(session, max(0, last - 20)),
+    )
+    async with connect(proxy, server) as client:
+        session = await client.create_session("python")
+        in_session = session.execute(STREAM)
+        one_shot = client.execute(STREAM, language="python")
+        await stream_with_cuts(proxy, one_shot)
+        first = await in_session.result(timeout=PATIENCE)
+        second = await one_shot.result(timeout=PATIENCE)
+    expected = "".join(f"line {i}\n" for i in range(LINES))
+    assert first.stdout == expected
+    assert second.stdout == expected
+    assert_continuous(in_session)
+    assert_continuous(one_shot)
