@@ -15,7 +15,8 @@ asyncio.run(main())
 
 - ``client``: :class:`RunnelClient` and :func:`connect` (``await``, ``async with``, ``async for``).
 - ``run`` / ``session``: :class:`Run` (events, stdin, result) and :class:`Session`.
-- ``_connection``: the reconnecting socket (resume, replay, stdin re-send, keepalive).
+- ``_connection``, ``_restore``, ``_incoming``, ``_state``: the reconnecting socket (resume,
+  replay, stdin re-send, keepalive).
 - ``_protocol``: the wire protocol without I/O (encode, decode, seq, stdin numbering, backoff).
 - ``sync``: :class:`SyncClient`, a blocking wrapper for scripts and notebooks.
 - ``errors`` / ``models``: exceptions (rooted at :class:`RunnelError`) and plain data.

@@ -14,6 +14,9 @@ One supervisor task owns the WebSocket. For each connection it:
 When the socket dies, in-flight requests go back to the front of the outbox and the
 supervisor reconnects with exponential backoff and jitter, giving up after
 ``max_retries`` tries in a row. Events are de-duplicated by ``seq`` whatever the server does.
+
+The restore step lives in ``_restore``, the reading side in ``_incoming``, and the state
+they share in ``_state``; this module has the lifecycle, the sending side and the supervisor.
 """
 
 from __future__ import annotations
@@ -21,74 +24,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
-from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
 from . import _protocol as wire
+from ._incoming import Incoming
+from ._restore import Restoring
+from ._state import Dead, Item, Request
 from .errors import (
     AuthenticationError,
     ClientClosedError,
     ConnectionLostError,
-    ResumeGapError,
-    RunLostError,
     RunnelError,
-    SessionClosedError,
     server_error,
 )
-from .models import ExitEvent, InputRequestEvent, StartedEvent, StderrEvent, StdoutEvent
 from .session import Session
 
 if TYPE_CHECKING:
-    from ._settings import Settings
-    from .client import RunnelClient
     from .run import Run
 
 logger = logging.getLogger("runnel")
-
-#: Requests whose error replies carry no id: answered in the order they were sent.
-_ANONYMOUS = ("close_session", "restart_session", "resume_session")
-
-
-class _Dead(Exception):
-    """The current socket died while restoring."""
-
-
-@dataclass
-class _Request:
-    """A request that waits for a reply (matched by ``kind`` and ``key``)."""
-
-    kind: str
-    key: str
-    message: dict[str, Any]
-    future: asyncio.Future[Any]
-
-
-@dataclass
-class _Item:
-    """One entry of the outbox; the frame is built when it is sent."""
-
-    build: Callable[[], dict[str, Any] | None]
-    sent: Callable[[], None] = field(default=lambda: None)
-    #: Count the frame as sent even if the socket fails while sending it (safe when a repeat
-    #: is harmless or detected: numbered stdin, resumable runs, re-sent requests).
-    assume_sent: bool = True
-    fail: Callable[[RunnelError], None] = field(default=lambda error: None)
-
-
-@dataclass(frozen=True)
-class _Resumed:
-    """A run or session the server found again: its stdin high mark and newest seq."""
-
-    target: Run | Session
-    applied: int | None
-    newest: int
 
 
 @dataclass(frozen=True)
@@ -115,31 +74,8 @@ class GiveUpInfo:
     error: RunnelError
 
 
-class Connection:
+class Connection(Restoring, Incoming):
     """The socket, the outbox, and the registry of live runs and attached sessions."""
-
-    def __init__(self, client: RunnelClient, settings: Settings) -> None:
-        self.client = client
-        self.settings = settings
-        self.state = "idle"
-        self.generation = 0
-        self.latency = wire.LatencyTracker()
-        self.runs: dict[str, Run] = {}
-        self.sessions: dict[str, Session] = {}
-        self._ws: ClientConnection | None = None
-        self._ready = False
-        self._outbox: deque[_Item] = deque()
-        self._wakeup = asyncio.Event()
-        self._progress = asyncio.Event()
-        self._inflight: list[_Request] = []
-        self._pings: dict[int, tuple[float, asyncio.Future[float] | None]] = {}
-        self._ping_token = 0
-        self._last_frame = time.monotonic()
-        self._supervisor: asyncio.Task[None] | None = None
-        self._opened: asyncio.Future[None] | None = None
-        self._failure: RunnelError | None = None
-
-    # --- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Connect (retrying per the policy); returns once open and authenticated."""
@@ -165,27 +101,6 @@ class Connection:
                 await asyncio.wait_for(self._ws.close(), 2)
         self._fail_everything(error)
 
-    def check_usable(self) -> None:
-        """Raise if nothing can be sent any more."""
-        if self._failure is not None:
-            raise self._failure
-
-    def _set_state(self, state: str) -> None:
-        if state != self.state:
-            self.state = state
-            self.client.emit("state", state)
-
-    # --- sending -------------------------------------------------------------------------------
-
-    def enqueue(self, item: _Item, *, front: bool = False) -> None:
-        """Queue a frame; it goes out once connected and restored."""
-        self.check_usable()
-        if front:
-            self._outbox.appendleft(item)
-        else:
-            self._outbox.append(item)
-        self._wakeup.set()
-
     def submit(self, run: Run) -> None:
         """Queue a run's ``execute``; it is registered at once so that no event is missed."""
         self.check_usable()
@@ -197,7 +112,7 @@ class Connection:
         # A one-shot run that may not have arrived is found by `resume` (or sent again after
         # `not_found`); a session run cannot be asked about, so it counts only once sent.
         self.enqueue(
-            _Item(lambda: None if run.done else run.message, sent, assume_sent=run.session is None)
+            Item(lambda: None if run.done else run.message, sent, assume_sent=run.session is None)
         )
 
     def send_stdin(self, run: Run, data: str, *, eof: bool) -> None:
@@ -216,30 +131,23 @@ class Connection:
         def sent() -> None:
             write.sent_on = self.generation
 
-        self.enqueue(_Item(build, sent))
+        self.enqueue(Item(build, sent))
 
     def send_signal(self, run: Run, name: str) -> None:
         """Queue a signal for a run."""
         if run.done:
             return
         self.enqueue(
-            _Item(
+            Item(
                 lambda: None if run.done else wire.signal_message(self._target(run), name),
                 assume_sent=False,
             )
         )
 
-    def _target(self, run: Run) -> str:
-        # A session run is known by its id only on the socket that started it; after a
-        # reconnect, stdin and signals go to the session (its running execute).
-        if run.session is not None and run.submitted_on != self.generation:
-            return run.session.id
-        return run.id
-
     async def request(self, kind: str, key: str, message: dict[str, Any]) -> Any:
         """Send a request and wait for its reply (bounded by ``request_timeout``)."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        request = _Request(kind, key, message, future)
+        request = Request(kind, key, message, future)
         self._queue_request(request)
         try:
             return await asyncio.wait_for(
@@ -251,29 +159,6 @@ class Connection:
                 f"no reply to {message['action']} within {self.settings.request_timeout} s: "
                 "check that the server is up, or raise request_timeout"
             ) from None
-
-    def _offline_allowance(self) -> float:
-        policy = self.settings.reconnect
-        if policy is None:
-            return 0.0
-        return sum(policy.delay(n) for n in range(1, policy.max_retries + 1)) * 1.5
-
-    def _queue_request(self, request: _Request, *, front: bool = False) -> None:
-        def build() -> dict[str, Any] | None:
-            return None if request.future.done() else request.message
-
-        def sent() -> None:
-            self._inflight.append(request)
-
-        def fail(error: RunnelError) -> None:
-            if not request.future.done():
-                request.future.set_exception(error)
-
-        self.enqueue(_Item(build, sent, fail=fail), front=front)
-
-    def _forget(self, request: _Request) -> None:
-        if request in self._inflight:
-            self._inflight.remove(request)
 
     async def session_request(self, action: str, session: Session) -> None:
         """``close_session`` or ``restart_session``, answered by a ``session`` event."""
@@ -294,26 +179,6 @@ class Connection:
         return await asyncio.wait_for(
             future, self.settings.request_timeout + self._offline_allowance()
         )
-
-    def _queue_ping(self, future: asyncio.Future[float], *, front: bool = False) -> None:
-        def build() -> dict[str, Any] | None:
-            if future.done():
-                return None
-            token = self._next_token()
-            self._pings[token] = (time.monotonic(), future)
-            return wire.ping_message(token)
-
-        def fail(error: RunnelError) -> None:
-            if not future.done():
-                future.set_exception(error)
-
-        self.enqueue(_Item(build, fail=fail), front=front)
-
-    def _next_token(self) -> int:
-        self._ping_token += 1
-        return self._ping_token
-
-    # --- supervisor ----------------------------------------------------------------------------
 
     async def _supervise(self) -> None:
         attempt = 0
@@ -431,7 +296,7 @@ class Connection:
             tasks.add(asyncio.create_task(self._write(ws)))
             tasks.add(asyncio.create_task(self._keepalive(ws)))
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        except (_Dead, ConnectionClosed, OSError, asyncio.TimeoutError) as error:
+        except (Dead, ConnectionClosed, OSError, asyncio.TimeoutError) as error:
             logger.debug("runnel: connection lost while restoring: %r", error)
         except RunnelError as error:
             logger.warning("runnel: restoring failed: %s", error)
@@ -482,154 +347,6 @@ class Connection:
                 future.set_exception(error)
         self._outbox.clear()
 
-    # --- restore after (re)connecting ------------------------------------------------------------
-
-    async def _restore(self, ws: ClientConnection, reader: asyncio.Task[None]) -> None:
-        generation = self.generation
-        waits: list[tuple[str, Run | Session, _Request]] = []
-        for session in list(self.sessions.values()):
-            request = self._direct_request(
-                "resume_session",
-                session.id,
-                wire.resume_session_message(session.id, session.tracker.last),
-            )
-            waits.append(("session", session, request))
-        for run in list(self.runs.values()):
-            if run.session is None and run.submitted_on > 0:
-                request = self._direct_request(
-                    "resume_run", run.id, wire.resume_run_message(run.id, run.tracker.last)
-                )
-                waits.append(("run", run, request))
-        for _, _, request in waits:
-            await ws.send(wire.encode(request.message))
-            self._inflight.append(request)
-        resubmit: list[Run] = []
-        resumed: list[_Resumed] = []
-        for _, target, request in waits:
-            reply = await self._await(request.future, reader)
-            outcome: str | _Resumed | None
-            if isinstance(target, Session):
-                outcome = await self._restore_session(ws, reader, target, reply)
-            else:
-                outcome = self._restore_run(target, reply)
-                if outcome == "resubmit":
-                    resubmit.append(target)
-            if isinstance(outcome, _Resumed):
-                resumed.append(outcome)
-        # Replays: wait until each resumed stream has caught up with the reply's seq.
-        for stream in resumed:
-            await self._await_condition(_caught_up(stream.target, stream.newest), reader)
-        for stream in resumed:
-            await self._resend_stdin(ws, stream, generation)
-        for run in resubmit:
-            await self._send_now(ws, run.message)
-            run.submitted_on = generation
-            for write in run.ledger.to_resend(0, generation):
-                message = wire.stdin_message(
-                    run.id, write.data, eof=write.eof, stdin_seq=write.stdin_seq
-                )
-                await self._send_now(ws, message)
-                write.sent_on = generation
-
-    async def _resend_stdin(self, ws: ClientConnection, stream: _Resumed, generation: int) -> None:
-        """Send again, in order, the writes the server has not applied."""
-        ledger = stream.target.ledger
-        for write in ledger.to_resend(stream.applied, generation):
-            run = self.runs.get(write.run_id)
-            if run is None or run.done:
-                continue
-            message = wire.stdin_message(
-                self._target(run), write.data, eof=write.eof, stdin_seq=write.stdin_seq
-            )
-            await self._send_now(ws, message)
-            write.sent_on = generation
-        if stream.applied is not None:
-            ledger.acknowledge(stream.applied)
-
-    def _direct_request(self, kind: str, key: str, message: dict[str, Any]) -> _Request:
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        return _Request(kind, key, message, future)
-
-    async def _send_now(self, ws: ClientConnection, message: dict[str, Any]) -> None:
-        await ws.send(wire.encode(message))
-
-    async def _await(self, future: asyncio.Future[Any], reader: asyncio.Task[None]) -> Any:
-        waiter = asyncio.ensure_future(asyncio.shield(future))
-        done, _ = await asyncio.wait(
-            {waiter, reader}, timeout=self.settings.request_timeout, return_when="FIRST_COMPLETED"
-        )
-        if waiter not in done:
-            waiter.cancel()
-            raise _Dead("no reply while restoring")
-        return waiter.result()
-
-    async def _await_condition(
-        self, condition: Callable[[], bool], reader: asyncio.Task[None]
-    ) -> None:
-        deadline = time.monotonic() + self.settings.request_timeout
-        while not condition():
-            if reader.done():
-                raise _Dead("socket closed during replay")
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise _Dead("replay did not catch up")
-            self._progress.clear()
-            waiter = asyncio.ensure_future(self._progress.wait())
-            await asyncio.wait({waiter, reader}, timeout=remaining, return_when="FIRST_COMPLETED")
-            waiter.cancel()
-
-    async def _restore_session(
-        self, ws: ClientConnection, reader: asyncio.Task[None], session: Session, reply: Any
-    ) -> _Resumed | None:
-        if isinstance(reply, wire.SessionNotice):
-            return _Resumed(session, reply.stdin_seq, reply.seq)
-        assert isinstance(reply, wire.ErrorNotice)
-        if reply.code == "resume_gap":
-            gap = ResumeGapError(
-                f"session {session.id} no longer holds the events missed while offline "
-                f"({reply.message}); raise the server's --session-log-bytes"
-            )
-            self._fail_session_runs(session, gap)
-            match = re.search(r"last_seq >= (\d+)", reply.message)
-            if match is None:
-                self._end_session(session, "resume_gap")
-                return None
-            session.tracker.last = max(session.tracker.last, int(match.group(1)))
-            request = self._direct_request(
-                "resume_session",
-                session.id,
-                wire.resume_session_message(session.id, session.tracker.last),
-            )
-            await ws.send(wire.encode(request.message))
-            self._inflight.append(request)
-            again = await self._await(request.future, reader)
-            if isinstance(again, wire.SessionNotice):
-                return _Resumed(session, again.stdin_seq, again.seq)
-        self._end_session(session, f"{reply.code}: {reply.message}")
-        return None
-
-    def _restore_run(self, run: Run, reply: Any) -> str | _Resumed | None:
-        if isinstance(reply, wire.Resumed):
-            return _Resumed(run, reply.stdin_seq, reply.seq)
-        assert isinstance(reply, wire.ErrorNotice)
-        if reply.code == "not_found" and not run.started:
-            # The execute never reached the server: send it again.
-            return "resubmit"
-        if reply.code == "not_found":
-            message = (
-                f"run {run.id} is gone from the server after a reconnect ({reply.message}); "
-                "the server keeps a run for --run-grace seconds after its socket drops"
-            )
-        else:
-            message = (
-                f"run {run.id} cannot be resumed after a reconnect ({reply.code}: "
-                f"{reply.message}); upgrade the server to one that resumes one-shot runs"
-            )
-        self._finish_run(run, RunLostError(message))
-        return None
-
-    # --- socket tasks --------------------------------------------------------------------------
-
     async def _write(self, ws: ClientConnection) -> None:
         while True:
             while self._outbox:
@@ -665,164 +382,8 @@ class Connection:
             self._pings[token] = (now, None)
             await ws.send(wire.encode(wire.ping_message(token)))
 
-    async def _read(self, ws: ClientConnection) -> None:
-        try:
-            async for frame in ws:
-                self._last_frame = time.monotonic()
-                try:
-                    message = wire.decode(frame)
-                except wire.ProtocolError as error:
-                    logger.warning("runnel: ignoring a frame: %s", error)
-                    continue
-                self._dispatch(message)
-                self._progress.set()
-        except ConnectionClosed:
-            pass
-
-    # --- incoming ------------------------------------------------------------------------------
-
-    def _dispatch(self, message: wire.Incoming) -> None:
-        if isinstance(
-            message, (StartedEvent, StdoutEvent, StderrEvent, InputRequestEvent, ExitEvent)
-        ):
-            self._on_event(message)
-        elif isinstance(message, wire.Pong):
-            self._on_pong(message)
-        elif isinstance(message, wire.SessionNotice):
-            self._on_session(message)
-        elif isinstance(message, wire.Resumed):
-            self._resolve("resume_run", message.id, message)
-        elif isinstance(message, wire.ErrorNotice):
-            self._on_error(message)
-
-    def _on_event(
-        self, event: StartedEvent | StdoutEvent | StderrEvent | InputRequestEvent | ExitEvent
-    ) -> None:
-        run = self.runs.get(event.id)
-        if event.session is not None:
-            session = self.sessions.get(event.session)
-            if session is not None and not session.tracker.accept(event.seq):
-                return
-        elif run is not None and not run.tracker.accept(event.seq):
-            return
-        if run is None:
-            return
-        run.deliver(event)
-        if isinstance(event, ExitEvent):
-            self._finish_run(run, None)
-
-    def _finish_run(self, run: Run, error: RunnelError | None) -> None:
-        self.runs.pop(run.id, None)
-        run.ledger.forget_run(run.id)
-        if error is not None:
-            run.fail(error)
-
-    def _on_pong(self, pong: wire.Pong) -> None:
-        if not isinstance(pong.t, int):
-            return
-        entry = self._pings.pop(pong.t, None)
-        if entry is None:
-            return
-        sent_at, future = entry
-        rtt = (time.monotonic() - sent_at) * 1000
-        self._record_latency(rtt)
-        if future is not None and not future.done():
-            future.set_result(rtt)
-
-    def _record_latency(self, rtt: float) -> None:
-        stats = self.latency.record(rtt)
-        self.client.emit("latency", stats)
-
-    def _on_session(self, notice: wire.SessionNotice) -> None:
-        if notice.event == "created":
-            if notice.id is not None:
-                self._resolve("create_session", notice.id, notice)
-            return
-        if notice.event == "resumed":
-            self._resolve("resume_session", notice.session, notice)
-            return
-        session = self.sessions.get(notice.session)
-        if notice.event == "restarted":
-            # `restarted` is an event of the session's log (a replay may repeat it); `closed`,
-            # `expired` and `shutdown` merely repeat the newest seq, and are idempotent.
-            if session is not None and not session.tracker.accept(notice.seq):
-                return
-            self._resolve("restart_session", notice.session, notice)
-        elif notice.event == "closed":
-            self._resolve("close_session", notice.session, notice)
-            if session is not None:
-                self._end_session(session, "closed")
-        elif notice.event in ("expired", "shutdown") and session is not None:
-            self._end_session(session, notice.event)
-
     def register_session(self, notice: wire.SessionNotice) -> Session:
         """A ``created`` reply becomes an attached :class:`Session`."""
         session = Session(self, notice.session, notice.language or "", notice.services, notice.seq)
         self.sessions[session.id] = session
         return session
-
-    def _end_session(self, session: Session, reason: str) -> None:
-        session.closed = True
-        session.closed_reason = reason
-        self.sessions.pop(session.id, None)
-        self._fail_session_runs(
-            session,
-            SessionClosedError(
-                f"session {session.id} ended ({reason}) before the run finished: "
-                "create a new session with client.create_session()"
-            ),
-        )
-
-    def _fail_session_runs(self, session: Session, error: RunnelError) -> None:
-        for run in list(self.runs.values()):
-            if run.session is session:
-                self._finish_run(run, error)
-
-    def _on_error(self, notice: wire.ErrorNotice) -> None:
-        error = server_error(notice.code, notice.message)
-        if notice.id is not None:
-            if self._resolve("create_session", notice.id, notice, error=error):
-                return
-            if self._resolve("resume_run", notice.id, notice):
-                return
-            run = self.runs.get(notice.id)
-            if run is not None:
-                # `not_found` for stdin or a signal of a run that has just ended is harmless:
-                # its `exit` is on its way.
-                if notice.code == "not_found" and run.started:
-                    return
-                self._finish_run(run, error)
-                return
-            logger.debug("runnel: error about %s: %s", notice.id, error)
-            return
-        for request in self._inflight:
-            if request.kind in _ANONYMOUS and not request.future.done():
-                self._inflight.remove(request)
-                if request.kind == "resume_session":
-                    request.future.set_result(notice)
-                else:
-                    request.future.set_exception(error)
-                return
-        logger.warning("runnel: server error: %s", error)
-
-    def _resolve(
-        self, kind: str, key: str, value: Any, *, error: RunnelError | None = None
-    ) -> bool:
-        for request in self._inflight:
-            if request.kind == kind and request.key == key and not request.future.done():
-                self._inflight.remove(request)
-                if error is not None:
-                    request.future.set_exception(error)
-                else:
-                    request.future.set_result(value)
-                return True
-        return False
-
-
-def _caught_up(target: Run | Session, newest: int) -> Callable[[], bool]:
-    def check() -> bool:
-        if isinstance(target, Session):
-            return target.closed or target.tracker.last >= newest
-        return target.done or target.tracker.last >= newest
-
-    return check

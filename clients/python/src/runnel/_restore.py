@@ -1,0 +1,180 @@
+"""Restoring after a (re)connect: ``resume`` every attached session and live run, wait
+for the replays, re-send unapplied stdin, submit again what never arrived."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from websockets.asyncio.client import ClientConnection
+
+from . import _protocol as wire
+from ._state import ConnectionState, Dead, Request, Resumed
+from .errors import ResumeGapError, RunLostError
+from .session import Session
+
+if TYPE_CHECKING:
+    from .run import Run
+
+logger = logging.getLogger("runnel")
+
+
+class Restoring(ConnectionState):
+    """The restore step of a :class:`Connection`."""
+
+    async def _restore(self, ws: ClientConnection, reader: asyncio.Task[None]) -> None:
+        generation = self.generation
+        waits: list[tuple[str, Run | Session, Request]] = []
+        for session in list(self.sessions.values()):
+            request = self._direct_request(
+                "resume_session",
+                session.id,
+                wire.resume_session_message(session.id, session.tracker.last),
+            )
+            waits.append(("session", session, request))
+        for run in list(self.runs.values()):
+            if run.session is None and run.submitted_on > 0:
+                request = self._direct_request(
+                    "resume_run", run.id, wire.resume_run_message(run.id, run.tracker.last)
+                )
+                waits.append(("run", run, request))
+        for _, _, request in waits:
+            await ws.send(wire.encode(request.message))
+            self._inflight.append(request)
+        resubmit: list[Run] = []
+        resumed: list[Resumed] = []
+        for _, target, request in waits:
+            reply = await self._await(request.future, reader)
+            outcome: str | Resumed | None
+            if isinstance(target, Session):
+                outcome = await self._restore_session(ws, reader, target, reply)
+            else:
+                outcome = self._restore_run(target, reply)
+                if outcome == "resubmit":
+                    resubmit.append(target)
+            if isinstance(outcome, Resumed):
+                resumed.append(outcome)
+        # Replays: wait until each resumed stream has caught up with the reply's seq.
+        for stream in resumed:
+            await self._await_condition(_caught_up(stream.target, stream.newest), reader)
+        for stream in resumed:
+            await self._resend_stdin(ws, stream, generation)
+        for run in resubmit:
+            await self._send_now(ws, run.message)
+            run.submitted_on = generation
+            for write in run.ledger.to_resend(0, generation):
+                message = wire.stdin_message(
+                    run.id, write.data, eof=write.eof, stdin_seq=write.stdin_seq
+                )
+                await self._send_now(ws, message)
+                write.sent_on = generation
+
+    async def _resend_stdin(self, ws: ClientConnection, stream: Resumed, generation: int) -> None:
+        """Send again, in order, the writes the server has not applied."""
+        ledger = stream.target.ledger
+        for write in ledger.to_resend(stream.applied, generation):
+            run = self.runs.get(write.run_id)
+            if run is None or run.done:
+                continue
+            message = wire.stdin_message(
+                self._target(run), write.data, eof=write.eof, stdin_seq=write.stdin_seq
+            )
+            await self._send_now(ws, message)
+            write.sent_on = generation
+        if stream.applied is not None:
+            ledger.acknowledge(stream.applied)
+
+    def _direct_request(self, kind: str, key: str, message: dict[str, Any]) -> Request:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        return Request(kind, key, message, future)
+
+    async def _send_now(self, ws: ClientConnection, message: dict[str, Any]) -> None:
+        await ws.send(wire.encode(message))
+
+    async def _await(self, future: asyncio.Future[Any], reader: asyncio.Task[None]) -> Any:
+        waiter = asyncio.ensure_future(asyncio.shield(future))
+        done, _ = await asyncio.wait(
+            {waiter, reader}, timeout=self.settings.request_timeout, return_when="FIRST_COMPLETED"
+        )
+        if waiter not in done:
+            waiter.cancel()
+            raise Dead("no reply while restoring")
+        return waiter.result()
+
+    async def _await_condition(
+        self, condition: Callable[[], bool], reader: asyncio.Task[None]
+    ) -> None:
+        deadline = time.monotonic() + self.settings.request_timeout
+        while not condition():
+            if reader.done():
+                raise Dead("socket closed during replay")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise Dead("replay did not catch up")
+            self._progress.clear()
+            waiter = asyncio.ensure_future(self._progress.wait())
+            await asyncio.wait({waiter, reader}, timeout=remaining, return_when="FIRST_COMPLETED")
+            waiter.cancel()
+
+    async def _restore_session(
+        self, ws: ClientConnection, reader: asyncio.Task[None], session: Session, reply: Any
+    ) -> Resumed | None:
+        if isinstance(reply, wire.SessionNotice):
+            return Resumed(session, reply.stdin_seq, reply.seq)
+        assert isinstance(reply, wire.ErrorNotice)
+        if reply.code == "resume_gap":
+            gap = ResumeGapError(
+                f"session {session.id} no longer holds the events missed while offline "
+                f"({reply.message}); raise the server's --session-log-bytes"
+            )
+            self._fail_session_runs(session, gap)
+            match = re.search(r"last_seq >= (\d+)", reply.message)
+            if match is None:
+                self._end_session(session, "resume_gap")
+                return None
+            session.tracker.last = max(session.tracker.last, int(match.group(1)))
+            request = self._direct_request(
+                "resume_session",
+                session.id,
+                wire.resume_session_message(session.id, session.tracker.last),
+            )
+            await ws.send(wire.encode(request.message))
+            self._inflight.append(request)
+            again = await self._await(request.future, reader)
+            if isinstance(again, wire.SessionNotice):
+                return Resumed(session, again.stdin_seq, again.seq)
+        self._end_session(session, f"{reply.code}: {reply.message}")
+        return None
+
+    def _restore_run(self, run: Run, reply: Any) -> str | Resumed | None:
+        if isinstance(reply, wire.Resumed):
+            return Resumed(run, reply.stdin_seq, reply.seq)
+        assert isinstance(reply, wire.ErrorNotice)
+        if reply.code == "not_found" and not run.started:
+            # The execute never reached the server: send it again.
+            return "resubmit"
+        if reply.code == "not_found":
+            message = (
+                f"run {run.id} is gone from the server after a reconnect ({reply.message}); "
+                "the server keeps a run for --run-grace seconds after its socket drops"
+            )
+        else:
+            message = (
+                f"run {run.id} cannot be resumed after a reconnect ({reply.code}: "
+                f"{reply.message}); upgrade the server to one that resumes one-shot runs"
+            )
+        self._finish_run(run, RunLostError(message))
+        return None
+
+
+def _caught_up(target: Run | Session, newest: int) -> Callable[[], bool]:
+    def check() -> bool:
+        if isinstance(target, Session):
+            return target.closed or target.tracker.last >= newest
+        return target.done or target.tracker.last >= newest
+
+    return check
