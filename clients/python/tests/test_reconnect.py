@@ -220,7 +220,9 @@ async def test_gives_up_after_max_retries(server: Server, proxy: Proxy) -> None:
             client.execute("print(1)", language="python")
         assert client.state == "closed"
     kinds = [type(event).__name__ for event in events]
-    assert kinds == ["ReconnectInfo", "ReconnectInfo", "ReconnectInfo", "GiveUpInfo"]
+    assert kinds == ["ReconnectInfo", "ReconnectInfo", "GiveUpInfo"]
+    assert [event.attempt for event in events[:2]] == [1, 2]
+    assert events[-1].attempts == 2
 
 
 async def test_overlapping_replay_is_deduplicated(

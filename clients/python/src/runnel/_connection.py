@@ -181,58 +181,51 @@ class Connection(Restoring, Incoming):
         )
 
     async def _supervise(self) -> None:
-        attempt = 0
-        first = True
         policy = self.settings.reconnect
+        first = True  # no connection has been restored yet
+        retries = 0  # retries since the last restored connection
+        failures = 0  # failed connection attempts since then
+        self._set_state("connecting")
+        self.client.emit("connecting")
         while True:
-            self._set_state("connecting" if first else "reconnecting")
-            if first:
-                self.client.emit("connecting")
+            error: BaseException
             try:
                 ws = await self._open()
-            except AuthenticationError as error:
-                self._give_up(error, attempt + 1)
+            except AuthenticationError as rejected:
+                self._give_up(rejected, failures + 1)
                 return
-            except (OSError, asyncio.TimeoutError, WebSocketException, RunnelError) as error:
-                attempt += 1
-                if policy is None or attempt > policy.max_retries:
-                    self._give_up(self._lost(error, attempt), attempt)
-                    return
-                delay = policy.delay(attempt)
-                self.client.emit("reconnecting", ReconnectInfo(attempt, delay, error))
-                await asyncio.sleep(delay)
-                continue
-            self.generation += 1
-            restored = await self._serve(ws, first=first, attempt=attempt)
-            if restored:
-                attempt = 0
-                first = False
+            except (OSError, asyncio.TimeoutError, WebSocketException, RunnelError) as caught:
+                failures += 1
+                error = caught
+            else:
+                self.generation += 1
+                if await self._serve(ws, first=first, attempt=retries):
+                    first, retries, failures = False, 0, 0
+                else:
+                    failures += 1
+                error = ConnectionLostError("the connection dropped")
             if policy is None:
                 self._give_up(
-                    ConnectionLostError(
-                        "the connection dropped and reconnect=False: pass a ReconnectPolicy "
-                        "to reconnect automatically"
-                    ),
-                    attempt,
+                    self._lost(error, failures, "drop reconnect=False to reconnect by itself"),
+                    failures,
                 )
                 return
-            attempt += 0 if restored else 1
-            if attempt > policy.max_retries:
-                self._give_up(self._lost(None, attempt), attempt)
+            if retries >= policy.max_retries:
+                self._give_up(
+                    self._lost(error, failures, "raise the reconnect policy's max_retries"),
+                    failures,
+                )
                 return
-            delay = policy.delay(max(attempt, 1))
-            self.client.emit(
-                "reconnecting",
-                ReconnectInfo(max(attempt, 1), delay, ConnectionLostError("connection dropped")),
-            )
-            self._set_state("reconnecting")
+            retries += 1
+            delay = policy.delay(retries)
+            self._set_state("connecting" if first else "reconnecting")
+            self.client.emit("reconnecting", ReconnectInfo(retries, delay, error))
             await asyncio.sleep(delay)
 
-    def _lost(self, error: BaseException | None, attempts: int) -> ConnectionLostError:
-        detail = f": {error}" if error is not None else ""
+    def _lost(self, error: BaseException, attempts: int, advice: str) -> ConnectionLostError:
         return ConnectionLostError(
-            f"cannot reach {self.settings.endpoints.ws_url} after {attempts} tries{detail}; "
-            "check that `runnel serve` runs there, or raise reconnect max_retries"
+            f"lost {self.settings.endpoints.ws_url} and gave up after {attempts} failed "
+            f"tries ({error}); check that `runnel serve` runs there, or {advice}"
         )
 
     async def _open(self) -> ClientConnection:
@@ -298,8 +291,9 @@ class Connection(Restoring, Incoming):
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         except (Dead, ConnectionClosed, OSError, asyncio.TimeoutError) as error:
             logger.debug("runnel: connection lost while restoring: %r", error)
-        except RunnelError as error:
-            logger.warning("runnel: restoring failed: %s", error)
+        except Exception:
+            # A bug must not kill the supervisor: count it as a failed try and go on.
+            logger.exception("runnel: restoring the connection failed")
         finally:
             self._ready = False
             self._ws = None
