@@ -143,6 +143,12 @@ impl Run {
         let limits = self.request.limits;
         let defaults = self.inner.config.default_limits;
         if let Some(warm) = self.inner.pool.take(&self.language.id) {
+            self.inner.stats.pool_taken(&self.language.id);
+            if self.language.compiled && warm.warm.is_some() {
+                // A warm compiler: the sandbox has the compile step's limits already, and the
+                // run's are set after the compile.
+                return Ok((warm.sandbox, warm.warm));
+            }
             let needs_compile_room = self.language.compiled;
             if needs_compile_room
                 || limits.memory_bytes != warm.memory_bytes
@@ -183,8 +189,8 @@ impl Run {
         let mut pending_stdin = Vec::new();
         let mut compile_time = Duration::ZERO;
         let mut cached = false;
-        if self.language.compiled {
-            match self.compile(sandbox, &mut pending_stdin).await? {
+        let warm = if self.language.compiled {
+            match self.compile(sandbox, warm, &mut pending_stdin).await? {
                 Compiled::Ready { time, from_cache } => {
                     compile_time = time;
                     cached = from_cache;
@@ -198,7 +204,10 @@ impl Run {
                     limits.pids.max(self.language.min_pids),
                 )
                 .await?;
-        }
+            None
+        } else {
+            warm
+        };
         let mut initial = pending_stdin;
         if let Some(stdin) = self.request.stdin.take() {
             initial.insert(0, (stdin, false));
@@ -255,9 +264,12 @@ impl Run {
         Ok((outcome, step.pumps))
     }
 
+    /// Compile through the cache, with the warm compiler `warm` when the pool had one (it is
+    /// stopped unused on a cache hit).
     async fn compile(
         &mut self,
         sandbox: &Sandbox,
+        warm: Option<WarmProcess>,
         pending_stdin: &mut Vec<(Vec<u8>, bool)>,
     ) -> Result<Compiled, EngineError> {
         let key = cache_key(
@@ -269,6 +281,7 @@ impl Run {
         let _held = lock.lock().await;
         if let Some(artifacts) = self.inner.cache.get(&key) {
             self.inner.stats.cache(true);
+            stop_unused(warm).await;
             sandbox.write_files(&artifacts).await?;
             return Ok(Compiled::Ready {
                 time: Duration::ZERO,
@@ -285,11 +298,16 @@ impl Run {
             .language
             .compile_command(&names, &self.request.compiler_args)
         else {
+            stop_unused(warm).await;
             return Ok(Compiled::Ready {
                 time: Duration::ZERO,
                 from_cache: false,
             });
         };
+        let warm_line = warm.as_ref().and(self.language.warm_start()).map(|start| {
+            let compiler_args = argv.get(1..).unwrap_or_default();
+            start.launch_request("", compiler_args)
+        });
         let command = CommandSpec {
             argv: in_work_dir(argv),
             env: self
@@ -304,9 +322,16 @@ impl Run {
         // Compiler output does not count against the program's output limit, but it is
         // bounded all the same.
         let budget = OutputBudget::new(self.request.limits.output_bytes.max(256 << 10));
-        let process = sandbox.start(&command).await?;
+        let launched = Instant::now();
+        let process = match (warm, warm_line) {
+            (Some(warm), Some(line)) => launch_warm(warm, line).await?,
+            (warm, _) => {
+                stop_unused(warm).await;
+                sandbox.start(&command).await?
+            }
+        };
         let closed_stdin = vec![(Vec::new(), true)];
-        let step = self
+        let mut step = self
             .supervise(
                 process,
                 Stage::Compile,
@@ -316,6 +341,8 @@ impl Run {
                 pending_stdin,
             )
             .await?;
+        // A warm compiler's clock started with the pool, not with this compile.
+        step.outcome.wall_time = step.outcome.wall_time.min(launched.elapsed());
         for pump in step.pumps {
             let _ = tokio::time::timeout(DRAIN_GRACE, pump).await;
         }
@@ -485,6 +512,15 @@ fn signal_quietly(process: &Process, number: i32) {
 }
 
 /// Send the launch request to a warm driver: the program's files are in place now.
+/// Stop a warm driver that will not be used, before anything else runs in its sandbox.
+async fn stop_unused(warm: Option<WarmProcess>) {
+    let Some(mut warm) = warm else { return };
+    let _ = warm.process.signal(Signal::Kill.number());
+    drop(warm.launch);
+    let deadline = tokio::time::Instant::now() + DRAIN_GRACE;
+    let _ = warm.process.wait(Some(deadline)).await;
+}
+
 async fn launch_warm(mut warm: WarmProcess, line: String) -> Result<Process, EngineError> {
     warm.launch
         .write_all(line.as_bytes())

@@ -145,10 +145,17 @@ pub(crate) async fn refill_loop(inner: Weak<Inner>) {
     }
 }
 
-/// Create a sandbox for `language` and start its warm driver.
+/// Create a sandbox for `language` and start its warm driver. A compiled language's driver
+/// is its compiler, so its sandbox starts with the compile step's limits.
 async fn prepare(engine: &Arc<Inner>, language: &Language) -> Result<WarmSandbox, EngineError> {
     let limits = engine.config.default_limits;
-    let spec = engine.sandbox_spec(language, limits.memory_bytes, limits.pids);
+    let (memory_bytes, pids) = if language.compiled && language.warm_start().is_some() {
+        let compile = language.compile_limits();
+        (compile.memory_bytes, compile.pids)
+    } else {
+        (limits.memory_bytes, limits.pids)
+    };
+    let spec = engine.sandbox_spec(language, memory_bytes, pids);
     let sandbox = engine.spawner.create(&spec).await?;
     let warm = match language.warm_start() {
         Some(warm_start) => match start_driver(engine, language, &sandbox, warm_start).await {
@@ -163,7 +170,7 @@ async fn prepare(engine: &Arc<Inner>, language: &Language) -> Result<WarmSandbox
     Ok(WarmSandbox {
         sandbox,
         warm,
-        memory_bytes: limits.memory_bytes,
+        memory_bytes,
     })
 }
 
@@ -174,6 +181,15 @@ async fn start_driver(
     warm_start: runnel_languages::WarmStart,
 ) -> Result<WarmProcess, EngineError> {
     let limits = engine.config.default_limits;
+    let (env, cpu_time) = if language.compiled {
+        let compile = language.compile_limits();
+        (
+            language.compile_environment(compile.memory_bytes),
+            compile.wall,
+        )
+    } else {
+        (language.run_environment(limits.memory_bytes), limits.cpu)
+    };
     sandbox
         .write_files(&[FileEntry {
             path: warm_start.driver_file.clone(),
@@ -183,10 +199,10 @@ async fn start_driver(
         .await?;
     let command = CommandSpec {
         argv: warm_start.argv.clone(),
-        env: language.run_environment(limits.memory_bytes),
+        env,
         cwd: crate::executor::WORK_DIR.to_owned(),
         stdio: StdioMode::Pipes,
-        cpu_time: Some(limits.cpu),
+        cpu_time: Some(cpu_time),
         file_size: engine.config.work_bytes,
         extra_pipes: vec![runnel_sandbox::ExtraPipe::Read],
     };

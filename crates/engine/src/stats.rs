@@ -61,6 +61,8 @@ pub struct EngineStats {
     pub latency: BTreeMap<String, Histogram>,
     /// Ready sandboxes in the warm pool, by language.
     pub pool_ready: BTreeMap<String, usize>,
+    /// Runs (and compiles) served by a sandbox from the warm pool, by language.
+    pub pool_taken: BTreeMap<String, u64>,
     /// Compile cache hits and misses.
     pub cache_hits: u64,
     /// Compile cache misses.
@@ -92,6 +94,7 @@ struct Counters {
     latency: BTreeMap<String, Histogram>,
     cache_hits: u64,
     cache_misses: u64,
+    pool_taken: BTreeMap<String, u64>,
 }
 
 impl StatsRecorder {
@@ -142,6 +145,10 @@ impl StatsRecorder {
         });
     }
 
+    pub(crate) fn pool_taken(&self, language: &str) {
+        self.with(|counters| *counters.pool_taken.entry(language.to_owned()).or_insert(0) += 1);
+    }
+
     pub(crate) fn snapshot(&self, pool_ready: BTreeMap<String, usize>) -> EngineStats {
         self.with(|counters| EngineStats {
             uptime: self.started.elapsed(),
@@ -150,6 +157,7 @@ impl StatsRecorder {
             by_language_status: counters.by_language_status.clone(),
             latency: counters.latency.clone(),
             pool_ready,
+            pool_taken: counters.pool_taken.clone(),
             cache_hits: counters.cache_hits,
             cache_misses: counters.cache_misses,
         })

@@ -151,6 +151,16 @@ pub(crate) fn render(stats: &EngineStats, gateway: &GatewayCounters) -> String {
         );
     }
 
+    let name = "runnel_pool_taken_total";
+    out.family(
+        name,
+        "Runs started in a sandbox from the warm pool.",
+        "counter",
+    );
+    for (language, taken) in &stats.pool_taken {
+        out.sample(name, &[("language", language.as_str())], taken);
+    }
+
     let name = "runnel_compile_cache_hits_total";
     out.family(name, "Compile cache hits.", "counter");
     out.sample(name, &[], stats.cache_hits);
@@ -244,6 +254,7 @@ mod tests {
             by_language_status: BTreeMap::from([(("python".to_owned(), RunStatus::Ok), 1)]),
             latency: BTreeMap::from([("python".to_owned(), histogram)]),
             pool_ready: BTreeMap::from([("python".to_owned(), 4)]),
+            pool_taken: BTreeMap::from([("python".to_owned(), 9)]),
             cache_hits: 7,
             cache_misses: 3,
         }
@@ -273,6 +284,7 @@ mod tests {
             "runnel_ws_frames_total{direction=\"in\"} 1",
             "runnel_ws_frames_total{direction=\"out\"} 2",
             "runnel_pool_ready{language=\"python\"} 4",
+            "runnel_pool_taken_total{language=\"python\"} 9",
             "runnel_compile_cache_hits_total 7",
             "runnel_compile_cache_misses_total 3",
             "runnel_http_requests_total{route=\"/api/v1/execute\",status=\"200\"} 1",

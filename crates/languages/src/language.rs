@@ -214,6 +214,7 @@ impl Language {
 
     /// Optional warm start: a driver that starts the interpreter ahead of time, then blocks
     /// reading one launch request on fd 3 (see [`WarmStart`]). Its environment is the run
+    /// step's, or in a compiled language (where the driver is the compiler) the compile
     /// step's. `None` if the language has none.
     pub fn warm_start(&self) -> Option<WarmStart> {
         let warm = self.warm.as_ref()?;

@@ -15,6 +15,11 @@
 //! would: same `sys.argv`/`process.argv`, same tracebacks (the driver's frames are hidden), same
 //! exit status, nothing imported that a plain run would not import. EOF on fd 3 without a
 //! request makes the driver exit 0 quietly (the pool discards it).
+//!
+//! In a compiled language the warm driver is the compiler instead (Kotlin's, whose cold start
+//! costs seconds): started with the compile step's environment and limits, warmed by compiling
+//! a throwaway program, it gets the compile command's arguments (after `argv[0]`) in `argv`,
+//! compiles once and exits with the compiler's status. The run step then starts as usual.
 
 /// How the engine starts a warm interpreter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,16 +54,19 @@ impl WarmStart {
 pub(crate) enum Driver {
     Python,
     Node,
+    /// A compiler kept warm: the Kotlin compiler, loaded and JIT-warmed, compiling once.
+    Kotlinc,
 }
 
 impl Driver {
     /// Names accepted in `warm.driver`.
-    pub(crate) const NAMES: &'static [&'static str] = &["python", "node"];
+    pub(crate) const NAMES: &'static [&'static str] = &["python", "node", "kotlinc"];
 
     pub(crate) fn from_name(name: &str) -> Option<Self> {
         match name {
             "python" => Some(Self::Python),
             "node" => Some(Self::Node),
+            "kotlinc" => Some(Self::Kotlinc),
             _ => None,
         }
     }
@@ -69,6 +77,7 @@ impl Driver {
         match self {
             Self::Python => ".runnel-warm.py",
             Self::Node => ".runnel-warm.js",
+            Self::Kotlinc => ".runnel-warm-kotlinc.java",
         }
     }
 
@@ -76,6 +85,7 @@ impl Driver {
         match self {
             Self::Python => include_str!("drivers/warm.py"),
             Self::Node => include_str!("drivers/warm.js"),
+            Self::Kotlinc => include_str!("drivers/warm_kotlinc.java"),
         }
     }
 }
