@@ -302,3 +302,18 @@ async def test_session_stdin_written_before_input_asks_is_not_lost(server: Serve
                 run.write(f"{attempt}\n")
                 result = await run.result(timeout=10)
                 assert result.stdout == f"echo {attempt}\n", f"attempt {attempt}: {result}"
+
+
+async def test_signal_by_name_kills_a_run(server: Server) -> None:
+    async with runnel.connect(server.url, server.key) as client:
+        run = client.execute(
+            "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+            "print('stubborn', flush=True)\ntime.sleep(60)",
+            language="python",
+        )
+        async for event in run:
+            if isinstance(event, StdoutEvent):
+                run.signal("SIGKILL")
+        result = await run
+    assert result.status == "killed"
+    assert result.signal == "SIGKILL"

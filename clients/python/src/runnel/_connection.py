@@ -242,17 +242,21 @@ class Connection(Restoring, Incoming):
             )
         except InvalidStatus as error:
             if error.response.status_code == 401:
-                raise AuthenticationError(
-                    "the server rejected the API key: pass api_key=... or set RUNNEL_API_KEY "
-                    "(`runnel keys create` prints a new one)"
-                ) from None
+                raise _rejected("HTTP 401") from None
             raise
-        # The server says nothing to a good key: a ping proves the key was accepted.
+        # The server says nothing to a good key: a ping proves the key was accepted. A bad
+        # key gets an error and a close, which may come before the ping is even sent.
         token = self._next_token()
+        sent_at = time.monotonic()
         try:
-            sent_at = time.monotonic()
-            await ws.send(wire.encode(wire.ping_message(token)))
+            with contextlib.suppress(ConnectionClosed):
+                await ws.send(wire.encode(wire.ping_message(token)))
             frame = await asyncio.wait_for(ws.recv(), settings.pong_timeout)
+        except ConnectionClosed as closed:
+            ws.transport.abort()
+            if closed.rcvd is not None and closed.rcvd.reason == "unauthorized":
+                raise _rejected("the server closed with `unauthorized`") from None
+            raise
         except BaseException:
             ws.transport.abort()
             raise
@@ -260,10 +264,7 @@ class Connection(Restoring, Incoming):
         if isinstance(reply, wire.ErrorNotice):
             ws.transport.abort()
             if reply.code == "unauthorized":
-                raise AuthenticationError(
-                    f"the server rejected the API key ({reply.message}): pass api_key=... or "
-                    "set RUNNEL_API_KEY (`runnel keys create` prints a new one)"
-                )
+                raise _rejected(reply.message)
             raise server_error(reply.code, reply.message)
         if isinstance(reply, wire.Pong):
             self._record_latency((time.monotonic() - sent_at) * 1000)
@@ -381,3 +382,10 @@ class Connection(Restoring, Incoming):
         session = Session(self, notice.session, notice.language or "", notice.services, notice.seq)
         self.sessions[session.id] = session
         return session
+
+
+def _rejected(detail: str) -> AuthenticationError:
+    return AuthenticationError(
+        f"the server rejected the API key ({detail}): pass api_key=... or set RUNNEL_API_KEY "
+        "(`runnel keys create` prints a new one)"
+    )
