@@ -16,6 +16,7 @@
 //! - [`error`]: [`ApiError`], the one error type of the edges.
 
 mod auth;
+mod console;
 mod convert;
 pub mod error;
 mod execution;
@@ -85,7 +86,8 @@ impl Default for GatewayConfig {
 pub fn router(state: AppState) -> Router {
     let max_body_bytes = state.config().max_body_bytes;
     Router::new()
-        .route("/", get(http::index))
+        .route("/", get(console::index))
+        .route("/assets/{*path}", get(console::asset))
         .route("/ws", get(ws::handler))
         .route("/api/v1/execute", post(http::execute))
         .route(

@@ -1,0 +1,730 @@
+// Runnel's web console: the editor, streamed output with stdin, the terminal and the latency
+// monitor, on the JavaScript SDK (clients/js).
+import "@xterm/xterm/css/xterm.css";
+import "./styles.css";
+import { RunnelClient } from "@runnel/client";
+import type { LatencyStats, Run, RunResult, Session, ConnectionState } from "@runnel/client";
+import { byId, svgById, clockTime, describeError, drawSparkline, errorCode, formatBytes, formatDuration, formatMs } from "./dom.ts";
+import { createEditor } from "./editor.ts";
+import { examples } from "./languages.ts";
+import { OutputView } from "./output.ts";
+import { store } from "./store.ts";
+import { TerminalView } from "./terminal.ts";
+
+interface Language {
+  id: string;
+  name: string;
+  version: string;
+  aliases: string[];
+  compiled: boolean;
+  repl: boolean;
+  source_file: string;
+}
+
+interface ServerStats {
+  uptime_seconds: number;
+  executions: number;
+  running: number;
+  connections: number;
+  sessions: number;
+  languages: number;
+  version: string;
+}
+
+type Mode = "oneshot" | "session";
+type Tab = "output" | "terminal" | "monitor";
+
+const httpBase = `${location.protocol}//${location.host}`;
+const wsBase = `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}`;
+const wsUrl = `${wsBase}/ws`;
+const isMac = /Mac|iPhone|iPad/.test(navigator.platform);
+
+// ---- elements --------------------------------------------------------------------------------
+const el = {
+  language: byId<HTMLSelectElement>("language"),
+  example: byId<HTMLSelectElement>("example"),
+  run: byId<HTMLButtonElement>("run"),
+  stop: byId<HTMLButtonElement>("stop"),
+  runKbd: byId("run-kbd"),
+  modeButtons: [byId<HTMLButtonElement>("mode-oneshot"), byId<HTMLButtonElement>("mode-session")],
+  keyButton: byId<HTMLButtonElement>("key-button"),
+  fileName: byId("file-name"),
+  languageVersion: byId("language-version"),
+  serverVersion: byId("server-version"),
+  editor: byId("editor"),
+  tabs: {
+    output: byId<HTMLButtonElement>("tab-output"),
+    terminal: byId<HTMLButtonElement>("tab-terminal"),
+    monitor: byId<HTMLButtonElement>("tab-monitor"),
+  } as Record<Tab, HTMLButtonElement>,
+  panels: {
+    output: byId("panel-output"),
+    terminal: byId("panel-terminal"),
+    monitor: byId("panel-monitor"),
+  } as Record<Tab, HTMLElement>,
+  runState: byId("run-state"),
+  output: byId<HTMLPreElement>("output"),
+  outputScroll: byId("output-scroll"),
+  stdinForm: byId<HTMLFormElement>("stdin-form"),
+  stdinPrompt: byId("stdin-prompt"),
+  stdinInput: byId<HTMLInputElement>("stdin-input"),
+  stdinEof: byId<HTMLButtonElement>("stdin-eof"),
+  resultBar: byId("result-bar"),
+  terminal: byId("terminal"),
+  terminalApp: byId<HTMLSelectElement>("terminal-app"),
+  terminalStatus: byId("terminal-status"),
+  terminalRestart: byId<HTMLButtonElement>("terminal-restart"),
+  monitorState: byId("monitor-state"),
+  latCurrent: byId("lat-current"),
+  latAverage: byId("lat-average"),
+  latMinMax: byId("lat-minmax"),
+  latThroughput: byId("lat-throughput"),
+  latCount: byId("lat-count"),
+  sparkline: svgById("sparkline"),
+  sparkValues: byId("spark-values"),
+  miniSpark: svgById("mini-spark"),
+  statExecutions: byId("stat-executions"),
+  statRunning: byId("stat-running"),
+  statLanguages: byId("stat-languages"),
+  statConnections: byId("stat-connections"),
+  statSessions: byId("stat-sessions"),
+  statUptime: byId("stat-uptime"),
+  reconnectCount: byId("reconnect-count"),
+  connLog: byId<HTMLOListElement>("conn-log"),
+  statusConn: byId("status-conn"),
+  statusConnText: byId("status-conn-text"),
+  statusUrl: byId("status-url"),
+  statusLatency: byId<HTMLButtonElement>("status-latency"),
+  statusPing: byId("status-ping"),
+  statusStats: byId("status-stats"),
+  keyDialog: byId<HTMLDialogElement>("key-dialog"),
+  keyForm: byId<HTMLFormElement>("key-form"),
+  keyInput: byId<HTMLInputElement>("key-input"),
+  keyError: byId("key-error"),
+  keyForget: byId<HTMLButtonElement>("key-forget"),
+};
+
+// ---- state -----------------------------------------------------------------------------------
+let client: RunnelClient | null = null;
+let apiKey: string | null = store.apiKey();
+let languages: Language[] = [];
+let language = store.language() ?? "python";
+let mode: Mode = store.mode();
+let session: { language: string; promise: Promise<Session> } | null = null;
+let currentRun: Run | null = null;
+let stopEscalation: ReturnType<typeof setTimeout> | undefined;
+let reconnects = 0;
+let connectionState: ConnectionState | "offline" = "connecting";
+let activeTab: Tab = "output";
+
+const output = new OutputView(el.output, el.outputScroll, el.stdinForm);
+const editor = createEditor(el.editor, {
+  onRun: () => void runProgram(),
+  onChange: (code) => saveDraft(code),
+});
+
+let draftTimer: ReturnType<typeof setTimeout> | undefined;
+function saveDraft(code: string): void {
+  clearTimeout(draftTimer);
+  const lang = language;
+  draftTimer = setTimeout(() => store.setDraft(lang, code), 300);
+}
+
+// ---- connection log --------------------------------------------------------------------------
+function log(text: string, kind: "info" | "ok" | "warn" | "error" = "info"): void {
+  const item = document.createElement("li");
+  item.className = `log-${kind}`;
+  const time = document.createElement("time");
+  time.textContent = clockTime();
+  const body = document.createElement("span");
+  body.textContent = text;
+  item.append(time, body);
+  el.connLog.prepend(item);
+  while (el.connLog.children.length > 60) el.connLog.lastElementChild?.remove();
+}
+
+// ---- connection ------------------------------------------------------------------------------
+function setConnectionState(state: ConnectionState | "offline", detail?: string): void {
+  connectionState = state;
+  const label = detail ?? (state === "open" ? "connected" : state);
+  for (const node of [el.statusConn, el.monitorState]) node.dataset.state = state;
+  el.statusConnText.textContent = label;
+  el.monitorState.textContent = label;
+  updateRunButtons();
+}
+
+async function connect(key: string): Promise<void> {
+  client?.close();
+  const next = new RunnelClient({
+    url: wsUrl,
+    apiKey: key,
+    pingIntervalMs: 1000,
+    pongTimeoutMs: 5000,
+    reconnect: { maxRetries: Number.POSITIVE_INFINITY, minDelayMs: 200, maxDelayMs: 3000 },
+  });
+  client = next;
+  session = null;
+  next.on("state", (state) => {
+    if (client !== next) return;
+    setConnectionState(state);
+  });
+  next.on("reconnecting", ({ attempt, delayMs, error }) => {
+    if (client !== next) return;
+    const why = error ? `: ${describeError(error)}` : "";
+    log(`connection lost${why}; reconnect attempt ${attempt} in ${Math.round(delayMs)} ms`, "warn");
+    setConnectionState("reconnecting", `reconnecting (attempt ${attempt})`);
+  });
+  next.on("reconnected", ({ attempt }) => {
+    if (client !== next) return;
+    reconnects += 1;
+    el.reconnectCount.textContent = `${reconnects} reconnect${reconnects === 1 ? "" : "s"}`;
+    log(`reconnected after ${attempt} attempt${attempt === 1 ? "" : "s"}`, "ok");
+    void refreshStats();
+  });
+  next.on("giveup", ({ attempts, error }) => {
+    if (client !== next) return;
+    log(`gave up after ${attempts} attempts${error ? `: ${describeError(error)}` : ""}`, "error");
+    setConnectionState("closed", "disconnected");
+  });
+  next.on("latency", (stats) => {
+    if (client !== next) return;
+    showLatency(stats);
+  });
+  setConnectionState("connecting");
+  log(`connecting to ${wsUrl}`);
+  await next.connect();
+  log("connected and authenticated", "ok");
+}
+
+/** Connect with the stored key; ask for one when there is none or it is refused. */
+async function start(): Promise<void> {
+  if (!apiKey) {
+    setConnectionState("closed", "no API key");
+    openKeyDialog();
+    return;
+  }
+  try {
+    await connect(apiKey);
+  } catch (error) {
+    const code = errorCode(error);
+    log(`could not connect: ${describeError(error)}`, "error");
+    if (code === "unauthorized") {
+      client?.close();
+      client = null;
+      setConnectionState("closed", "key refused");
+      openKeyDialog("The server refused this key. Paste a valid one.");
+    } else {
+      setConnectionState("offline", "offline; retrying");
+      setTimeout(() => void start(), 2000);
+    }
+  }
+}
+
+// ---- API key dialog --------------------------------------------------------------------------
+function openKeyDialog(message = ""): void {
+  el.keyError.textContent = message;
+  el.keyInput.value = "";
+  if (!el.keyDialog.open) el.keyDialog.showModal();
+  el.keyInput.focus();
+}
+
+el.keyButton.addEventListener("click", () => openKeyDialog());
+el.keyForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const key = el.keyInput.value.trim();
+  if (!key) {
+    el.keyError.textContent = "Paste a key first.";
+    return;
+  }
+  el.keyError.textContent = "Connecting…";
+  try {
+    await connect(key);
+  } catch (error) {
+    el.keyError.textContent =
+      errorCode(error) === "unauthorized"
+        ? "The server refused this key."
+        : `Could not connect: ${describeError(error)}`;
+    return;
+  }
+  apiKey = key;
+  store.setApiKey(key);
+  el.keyError.textContent = "";
+  el.keyDialog.close();
+  terminal.retarget();
+  void refreshStats();
+  editor.focus();
+});
+el.keyForget.addEventListener("click", () => {
+  store.setApiKey(null);
+  apiKey = null;
+  client?.close();
+  client = null;
+  session = null;
+  setConnectionState("closed", "no API key");
+  el.keyError.textContent = "The key was removed from this browser.";
+});
+
+// ---- languages and examples ------------------------------------------------------------------
+function authHeaders(): HeadersInit {
+  return apiKey ? { Authorization: `Bearer ${apiKey}` } : {};
+}
+
+async function loadLanguages(): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const response = await fetch(`${httpBase}/api/v1/languages`, { headers: authHeaders() });
+      if (!response.ok) throw new Error(`GET /api/v1/languages: HTTP ${response.status}`);
+      languages = (await response.json()) as Language[];
+      break;
+    } catch (error) {
+      if (attempt === 0) log(`could not load languages: ${describeError(error)}; retrying`, "warn");
+      await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 500 * 2 ** attempt)));
+    }
+  }
+  languages.sort((a, b) => a.name.localeCompare(b.name));
+  el.language.replaceChildren(
+    ...languages.map((lang) => {
+      const option = document.createElement("option");
+      option.value = lang.id;
+      option.textContent = `${lang.name} ${lang.version}`;
+      return option;
+    }),
+  );
+  if (!languages.some((lang) => lang.id === language)) {
+    language = languages.find((lang) => lang.id === "python")?.id ?? languages[0]?.id ?? "python";
+  }
+  selectLanguage(language, { keepDraft: true });
+}
+
+function currentLanguage(): Language | undefined {
+  return languages.find((lang) => lang.id === language);
+}
+
+function selectLanguage(id: string, { keepDraft }: { keepDraft: boolean }): void {
+  const changed = id !== language;
+  language = id;
+  store.setLanguage(id);
+  el.language.value = id;
+  const info = currentLanguage();
+  el.fileName.textContent = info?.source_file ?? "main";
+  el.languageVersion.textContent = info ? `${info.name} ${info.version}${info.compiled ? " · compiled" : ""}` : "";
+  const list = examples(id);
+  el.example.replaceChildren(
+    ...list.map((example, index) => {
+      const option = document.createElement("option");
+      option.value = String(index);
+      option.textContent = example.name;
+      return option;
+    }),
+  );
+  editor.setLanguage(id);
+  const draft = keepDraft || changed ? store.draft(id) : null;
+  editor.setCode(draft ?? list[0]?.code ?? "");
+  if (changed && session && session.language !== id) {
+    dropSession();
+    terminal.retarget();
+  }
+  updateTerminalApps();
+}
+
+el.language.addEventListener("change", () => selectLanguage(el.language.value, { keepDraft: true }));
+el.example.addEventListener("change", () => {
+  const example = examples(language)[Number(el.example.value)];
+  if (!example) return;
+  editor.setCode(example.code);
+  store.setDraft(language, null);
+  editor.focus();
+});
+
+// ---- mode ------------------------------------------------------------------------------------
+function setMode(next: Mode): void {
+  mode = next;
+  store.setMode(next);
+  for (const button of el.modeButtons) {
+    const on = button.dataset.mode === next;
+    button.setAttribute("aria-checked", String(on));
+    button.tabIndex = on ? 0 : -1;
+  }
+}
+for (const button of el.modeButtons) {
+  button.addEventListener("click", () => setMode(button.dataset.mode as Mode));
+  button.addEventListener("keydown", (event) => {
+    if (["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown"].includes(event.key)) {
+      event.preventDefault();
+      const next: Mode = mode === "oneshot" ? "session" : "oneshot";
+      setMode(next);
+      el.modeButtons.find((b) => b.dataset.mode === next)?.focus();
+    }
+  });
+}
+
+// ---- sessions --------------------------------------------------------------------------------
+function ensureSession(fresh = false): Promise<Session> {
+  if (fresh) dropSession(false);
+  if (session && session.language === language) return session.promise;
+  if (!client) return Promise.reject(new Error("not connected: enter an API key"));
+  const lang = language;
+  const promise = client.createSession({ language: lang });
+  const entry = { language: lang, promise };
+  session = entry;
+  promise.then(
+    (created) => {
+      log(`session ${created.id} (${lang}) created`, "info");
+      updateTerminalApps(created.services);
+    },
+    () => {
+      if (session === entry) session = null;
+    },
+  );
+  return promise;
+}
+
+function dropSession(close = true): void {
+  const old = session;
+  session = null;
+  if (old && close) {
+    old.promise.then((s) => s.close()).catch(() => {});
+  }
+}
+
+function updateTerminalApps(services?: string[]): void {
+  const info = currentLanguage();
+  const list = services ?? ["shell", ...(info?.repl ? [language] : [])];
+  const selected = el.terminalApp.value || "shell";
+  el.terminalApp.replaceChildren(
+    ...list.map((service) => {
+      const option = document.createElement("option");
+      option.value = service;
+      option.textContent = service === "shell" ? "shell (bash)" : `${service} REPL`;
+      return option;
+    }),
+  );
+  el.terminalApp.value = list.includes(selected) ? selected : "shell";
+  if (el.terminalApp.value !== selected) terminal.setService(el.terminalApp.value);
+}
+
+// ---- running ---------------------------------------------------------------------------------
+function updateRunButtons(): void {
+  const running = currentRun !== null;
+  el.run.disabled = running || client === null;
+  el.stop.disabled = !running;
+  el.run.classList.toggle("is-running", running);
+}
+
+function setRunState(text: string, kind: "idle" | "running" | "ok" | "error" = "idle"): void {
+  el.runState.textContent = text;
+  el.runState.dataset.kind = kind;
+}
+
+function showStdin(prompt: string, password: boolean): void {
+  el.stdinPrompt.textContent = prompt || "stdin";
+  el.stdinInput.type = password ? "password" : "text";
+  el.stdinInput.placeholder = mode === "session" ? "" : "stdin…";
+  el.stdinForm.hidden = false;
+  output.keepFormLast();
+  output.scrollToEnd();
+  if (activeTab === "output") el.stdinInput.focus({ preventScroll: true });
+}
+
+function hideStdin(): void {
+  el.stdinForm.hidden = true;
+  el.stdinInput.value = "";
+}
+
+let awaitingInput = false;
+
+el.stdinForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const run = currentRun;
+  if (!run) return;
+  const line = el.stdinInput.value;
+  el.stdinInput.value = "";
+  output.append("input", `${el.stdinInput.type === "password" ? "••••" : line}\n`);
+  try {
+    run.write(`${line}\n`);
+  } catch (error) {
+    output.note(`stdin: ${describeError(error)}`, "stderr");
+  }
+  if (awaitingInput) {
+    awaitingInput = false;
+    hideStdin();
+    el.editor.focus();
+  } else {
+    output.keepFormLast();
+  }
+});
+el.stdinInput.addEventListener("keydown", (event) => {
+  if (event.key === "d" && event.ctrlKey) {
+    event.preventDefault();
+    closeStdin();
+  }
+});
+el.stdinEof.addEventListener("click", () => closeStdin());
+
+function closeStdin(): void {
+  currentRun?.closeStdin();
+  output.note("[stdin closed]", "info");
+  hideStdin();
+}
+
+async function runProgram(): Promise<void> {
+  if (currentRun) return;
+  if (!client) {
+    openKeyDialog("Enter an API key to run programs.");
+    return;
+  }
+  showTab("output");
+  output.clear();
+  hideStdin();
+  el.resultBar.hidden = true;
+  el.resultBar.replaceChildren();
+  awaitingInput = false;
+  const code = editor.code();
+  const lang = language;
+  const usedMode = mode;
+  setRunState(usedMode === "session" ? "starting session…" : "running…", "running");
+  const begun = performance.now();
+  let result: RunResult | null = null;
+  for (let attempt = 0; attempt < 2 && !result; attempt++) {
+    let run: Run;
+    try {
+      if (usedMode === "session") {
+        const s = await ensureSession(attempt > 0);
+        run = s.execute({ code });
+      } else {
+        run = client.execute({ language: lang, code });
+      }
+    } catch (error) {
+      if (usedMode === "session" && attempt === 0 && errorCode(error) === "not_found") continue;
+      output.note(describeError(error), "stderr");
+      setRunState("failed", "error");
+      break;
+    }
+    currentRun = run;
+    updateRunButtons();
+    setRunState("running…", "running");
+    if (usedMode === "oneshot") showStdin("", false);
+    try {
+      for await (const event of run) {
+        switch (event.type) {
+          case "stdout":
+          case "stderr":
+            output.append(event.stage === "compile" ? "compile" : event.type, event.data);
+            break;
+          case "input_request":
+            awaitingInput = true;
+            if (event.prompt) output.append("prompt", event.prompt);
+            showStdin(event.prompt, event.password);
+            setRunState("waiting for input", "running");
+            break;
+          case "started":
+          case "exit":
+            break;
+        }
+      }
+      result = await run.result;
+    } catch (error) {
+      const code = errorCode(error);
+      if (usedMode === "session" && attempt === 0 && code === "not_found") {
+        // The session is gone (a server restart): start a new one and run again.
+        output.note("[the session ended; starting a new one]", "info");
+        continue;
+      }
+      output.note(describeError(error), "stderr");
+      setRunState(code ?? "failed", "error");
+      break;
+    } finally {
+      currentRun = null;
+      clearTimeout(stopEscalation);
+      hideStdin();
+      updateRunButtons();
+    }
+  }
+  if (result) showResult(result, performance.now() - begun);
+  void refreshStats();
+}
+
+function showResult(result: RunResult, roundTripMs: number): void {
+  const ok = result.status === "ok";
+  const parts: Array<[string, string, string?]> = [];
+  const exit = result.signal ? `signal ${result.signal}` : `exit ${result.exitCode ?? "–"}`;
+  parts.push(["status", result.status.replace(/_/g, " "), ok ? "ok" : "error"]);
+  parts.push(["exit", exit]);
+  if (result.compileTime > 0) parts.push(["compile", formatMs(result.compileTime)]);
+  parts.push(["time", formatMs(result.executionTime)]);
+  if (result.cpuTime > 0) parts.push(["cpu", formatMs(result.cpuTime)]);
+  if (result.memory > 0) parts.push(["memory", formatBytes(result.memory)]);
+  parts.push(["round trip", formatMs(roundTripMs)]);
+  if (result.truncated) parts.push(["output", "truncated", "error"]);
+  el.resultBar.replaceChildren(
+    ...parts.map(([label, value, kind]) => {
+      const item = document.createElement("span");
+      item.className = `result-item${kind ? ` result-${kind}` : ""}`;
+      item.dataset.field = label;
+      const l = document.createElement("span");
+      l.className = "result-label";
+      l.textContent = label;
+      const v = document.createElement("span");
+      v.className = "result-value";
+      v.textContent = value;
+      item.append(l, v);
+      return item;
+    }),
+  );
+  el.resultBar.dataset.status = result.status;
+  el.resultBar.hidden = false;
+  if (result.message && result.status !== "ok") output.note(result.message, result.status === "compile_error" ? "compile" : "stderr");
+  const headline: Record<string, string> = {
+    ok: "finished",
+    compile_error: "compile error",
+    runtime_error: "runtime error",
+    timeout: "timed out",
+    cpu_limit: "CPU limit",
+    memory_limit: "memory limit",
+    output_limit: "output limit",
+    killed: "stopped",
+    internal_error: "internal error",
+  };
+  setRunState(headline[result.status] ?? result.status, ok ? "ok" : "error");
+}
+
+function stopProgram(): void {
+  const run = currentRun;
+  if (!run) return;
+  run.interrupt();
+  setRunState("stopping…", "running");
+  clearTimeout(stopEscalation);
+  stopEscalation = setTimeout(() => {
+    if (currentRun === run) run.signal("SIGKILL");
+  }, 1500);
+}
+
+el.run.addEventListener("click", () => void runProgram());
+el.stop.addEventListener("click", () => stopProgram());
+
+// ---- tabs ------------------------------------------------------------------------------------
+const TABS: Tab[] = ["output", "terminal", "monitor"];
+
+function showTab(tab: Tab, focus = false): void {
+  activeTab = tab;
+  for (const name of TABS) {
+    const on = name === tab;
+    el.tabs[name].setAttribute("aria-selected", String(on));
+    el.panels[name].hidden = !on;
+  }
+  if (focus) el.tabs[tab].focus();
+  if (tab === "terminal") terminal.show(!focus);
+}
+
+for (const name of TABS) {
+  const tab = el.tabs[name];
+  tab.tabIndex = 0;
+  tab.addEventListener("click", () => showTab(name));
+  tab.addEventListener("keydown", (event) => {
+    const index = TABS.indexOf(name);
+    let next: Tab | undefined;
+    if (event.key === "ArrowRight") next = TABS[(index + 1) % TABS.length];
+    else if (event.key === "ArrowLeft") next = TABS[(index + TABS.length - 1) % TABS.length];
+    else if (event.key === "Home") next = TABS[0];
+    else if (event.key === "End") next = TABS[TABS.length - 1];
+    if (next) {
+      event.preventDefault();
+      showTab(next, true);
+    }
+  });
+}
+el.statusLatency.addEventListener("click", () => showTab("monitor", true));
+
+// ---- terminal --------------------------------------------------------------------------------
+const terminal = new TerminalView({
+  container: el.terminal,
+  wsBase,
+  apiKey: () => apiKey,
+  target: async (fresh) => {
+    const s = await ensureSession(fresh);
+    return { sessionId: s.id, service: el.terminalApp.value || "shell" };
+  },
+  sessionAlive: async (id) => {
+    const response = await fetch(`${httpBase}/api/v1/sessions/${encodeURIComponent(id)}`, { headers: authHeaders() });
+    if (response.status === 404) return false;
+    if (!response.ok) throw new Error(`server answered ${response.status}`);
+    return true;
+  },
+  onStatus: (text, state) => {
+    el.terminalStatus.textContent = text;
+    el.terminalStatus.dataset.state = state;
+  },
+});
+el.terminalApp.addEventListener("change", () => terminal.setService(el.terminalApp.value));
+el.terminalRestart.addEventListener("click", () => {
+  terminal.restartProcess();
+  terminal.term.focus();
+});
+
+// ---- latency monitor and stats ---------------------------------------------------------------
+function showLatency(stats: LatencyStats): void {
+  el.latCurrent.textContent = formatMs(stats.current);
+  el.latAverage.textContent = formatMs(stats.average);
+  el.latMinMax.textContent =
+    stats.min === null || stats.max === null ? "–" : `${formatMs(stats.min).replace(" ms", "")} / ${formatMs(stats.max)}`;
+  el.latThroughput.textContent = `${stats.messagesPerSecond.toFixed(0)} msg/s`;
+  el.latCount.textContent = `${stats.count} ping${stats.count === 1 ? "" : "s"}`;
+  el.latCount.dataset.count = String(stats.count);
+  el.statusPing.textContent = formatMs(stats.current);
+  drawSparkline(el.sparkline, stats.history, 300, 60);
+  drawSparkline(el.miniSpark, stats.history, 60, 14);
+  el.sparkValues.replaceChildren(
+    ...stats.history.map((value) => {
+      const span = document.createElement("span");
+      span.textContent = value < 10 ? value.toFixed(1) : value.toFixed(0);
+      return span;
+    }),
+  );
+}
+
+async function refreshStats(): Promise<void> {
+  try {
+    const response = await fetch(`${httpBase}/api/v1/stats`, { headers: authHeaders() });
+    if (!response.ok) return;
+    const stats = (await response.json()) as ServerStats;
+    el.statExecutions.textContent = stats.executions.toLocaleString("en-US");
+    el.statRunning.textContent = String(stats.running);
+    el.statLanguages.textContent = String(stats.languages);
+    el.statConnections.textContent = String(stats.connections);
+    el.statSessions.textContent = String(stats.sessions);
+    el.statUptime.textContent = formatDuration(stats.uptime_seconds);
+    el.serverVersion.textContent = `v${stats.version}`;
+    el.statusStats.textContent = `${stats.executions.toLocaleString("en-US")} runs · ${stats.languages} languages · up ${formatDuration(stats.uptime_seconds)}`;
+  } catch {
+    // Offline: the connection state already says so.
+  }
+}
+
+// ---- keyboard --------------------------------------------------------------------------------
+document.addEventListener(
+  "keydown",
+  (event) => {
+    if ((event.ctrlKey || event.metaKey) && event.key === "Enter") {
+      if (el.keyDialog.open) return;
+      event.preventDefault();
+      event.stopPropagation();
+      void runProgram();
+    } else if (event.key === "Escape" && currentRun && !el.keyDialog.open && !el.terminal.contains(document.activeElement)) {
+      event.preventDefault();
+      stopProgram();
+    }
+  },
+  true,
+);
+
+// ---- start -----------------------------------------------------------------------------------
+el.runKbd.textContent = isMac ? "⌘ ↵" : "Ctrl ↵";
+el.run.title = isMac ? "Run (⌘+Enter)" : "Run (Ctrl+Enter)";
+el.statusUrl.textContent = wsUrl;
+setMode(mode);
+setRunState("ready");
+updateRunButtons();
+void loadLanguages();
+void refreshStats();
+setInterval(() => void refreshStats(), 5000);
+void start();
