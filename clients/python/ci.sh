@@ -25,7 +25,6 @@ if [[ ! -x "$venv/bin/python" ]]; then
     mkdir -p "$(dirname "$venv")"
     "$python" -m venv "$venv"
 fi
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$here[test]"
 
 cd "$here"
