@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use runnel_languages::Language;
-use runnel_sandbox::{CommandSpec, ExtraEnd, FileEntry, Process, Sandbox, StdioMode};
+use runnel_sandbox::{CommandSpec, ExtraEnd, ExtraPipe, FileEntry, Process, Sandbox, StdioMode};
 
 use crate::engine::Inner;
 use crate::error::EngineError;
@@ -35,6 +35,8 @@ pub(crate) struct Pool {
     target: usize,
     languages: Vec<String>,
     ready: Mutex<HashMap<String, VecDeque<WarmSandbox>>>,
+    /// Sandboxes being prepared in tasks of their own (warm compilers, slow to warm up).
+    warming: Mutex<HashMap<String, usize>>,
     wake: Arc<tokio::sync::Notify>,
 }
 
@@ -44,6 +46,7 @@ impl Pool {
             target,
             languages,
             ready: Mutex::new(HashMap::new()),
+            warming: Mutex::new(HashMap::new()),
             wake: Arc::new(tokio::sync::Notify::new()),
         }
     }
@@ -80,14 +83,35 @@ impl Pool {
 
     /// The language most in need of a sandbox, if any is below target.
     fn neediest(&self) -> Option<String> {
+        let warming = self.warming_counts();
         self.with(|ready| {
             self.languages
                 .iter()
-                .map(|language| (ready.get(language).map_or(0, VecDeque::len), language))
+                .map(|language| {
+                    let count = ready.get(language).map_or(0, VecDeque::len)
+                        + warming.get(language).copied().unwrap_or(0);
+                    (count, language)
+                })
                 .filter(|(count, _)| *count < self.target)
                 .min_by_key(|(count, _)| *count)
                 .map(|(_, language)| language.clone())
         })
+    }
+
+    fn warming_counts(&self) -> HashMap<String, usize> {
+        self.warming
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .clone()
+    }
+
+    fn set_warming(&self, language: &str, change: isize) {
+        let mut warming = self
+            .warming
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        let count = warming.entry(language.to_owned()).or_insert(0);
+        *count = count.saturating_add_signed(change);
     }
 
     /// Destroy every ready sandbox (at shutdown).
@@ -126,6 +150,13 @@ pub(crate) async fn refill_loop(inner: Weak<Inner>) {
         let Some(language) = engine.registry.get(&language_id).cloned() else {
             return;
         };
+        if language.compiled && language.warm_start().is_some() {
+            // A warm compiler takes seconds to warm up: prepare it aside, so that the other
+            // languages' refills do not wait for it.
+            engine.pool.set_warming(&language_id, 1);
+            tokio::spawn(prepare_aside(Arc::downgrade(&engine), language));
+            continue;
+        }
         match prepare(&engine, &language).await {
             Ok(warm) => {
                 if engine.is_shutting_down() {
@@ -141,6 +172,33 @@ pub(crate) async fn refill_loop(inner: Weak<Inner>) {
                 drop(engine);
                 tokio::time::sleep(REFILL_BACKOFF).await;
             }
+        }
+    }
+}
+
+/// Prepare a warm compiler in a task of its own and add it to the pool when it is ready.
+async fn prepare_aside(inner: Weak<Inner>, language: Language) {
+    let Some(engine) = inner.upgrade() else {
+        return;
+    };
+    let prepared = prepare(&engine, &language).await;
+    engine.pool.set_warming(&language.id, -1);
+    match prepared {
+        Ok(warm) if engine.is_shutting_down() => {
+            let _ = warm.sandbox.destroy().await;
+        }
+        Ok(warm) => {
+            engine.pool.with(|ready| {
+                ready
+                    .entry(language.id.clone())
+                    .or_default()
+                    .push_back(warm);
+            });
+        }
+        Err(error) => {
+            tracing::warn!(language = %language.id, %error, "warm compiler refill failed");
+            tokio::time::sleep(REFILL_BACKOFF).await;
+            engine.pool.wake();
         }
     }
 }
@@ -204,16 +262,48 @@ async fn start_driver(
         stdio: StdioMode::Pipes,
         cpu_time: Some(cpu_time),
         file_size: engine.config.work_bytes,
-        extra_pipes: vec![runnel_sandbox::ExtraPipe::Read],
+        extra_pipes: if language.compiled {
+            vec![ExtraPipe::Read, ExtraPipe::Write]
+        } else {
+            vec![ExtraPipe::Read]
+        },
     };
     let mut process = sandbox.start(&command).await?;
+    if language.compiled {
+        // A warm compiler spends seconds warming up: it is ready, and so counted in the pool,
+        // only once it says so on fd 4.
+        let ready = match process.extra.pop() {
+            Some(ExtraEnd::Receiver(receiver)) => receiver,
+            _ => return Err(missing_pipe("readiness")),
+        };
+        wait_until_ready(ready, language.compile_limits().wall).await?;
+    }
     let launch = match process.extra.pop() {
         Some(ExtraEnd::Sender(sender)) => sender,
-        _ => {
-            return Err(EngineError::Unavailable(
-                "warm driver started without its launch pipe".to_owned(),
-            ))
-        }
+        _ => return Err(missing_pipe("launch")),
     };
     Ok(WarmProcess { process, launch })
+}
+
+fn missing_pipe(which: &str) -> EngineError {
+    EngineError::Unavailable(format!("warm driver started without its {which} pipe"))
+}
+
+/// Wait for the driver's readiness line on `ready` (closed right after by the driver).
+async fn wait_until_ready(
+    mut ready: tokio::net::unix::pipe::Receiver,
+    within: Duration,
+) -> Result<(), EngineError> {
+    use tokio::io::AsyncReadExt;
+    let mut byte = [0_u8; 1];
+    match tokio::time::timeout(within, ready.read(&mut byte)).await {
+        Ok(Ok(1)) => Ok(()),
+        Ok(_) => Err(EngineError::Unavailable(
+            "the warm compiler exited while warming up".to_owned(),
+        )),
+        Err(_) => Err(EngineError::Unavailable(format!(
+            "the warm compiler was not ready within {} s",
+            within.as_secs()
+        ))),
+    }
 }

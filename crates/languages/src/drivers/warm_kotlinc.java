@@ -1,7 +1,7 @@
 // Runnel's warm Kotlin compiler. The warm pool starts it in a fresh sandbox ahead of any
 // request (java source-file mode, kotlin-compiler.jar on the class path): it loads kotlinc and
-// compiles a throwaway program once, so that the JIT has compiled the compiler, then blocks on
-// fd 3. The engine writes one launch request there,
+// compiles a throwaway program once, so that the JIT has compiled the compiler, says so with a
+// line on fd 4, then blocks on fd 3. The engine writes one launch request there,
 //   {"main": "...", "argv": ["-nowarn", "-include-runtime", "-d", "main.jar", ..., "main.kt"]}
 // and this process compiles exactly that, in the work directory, with the compiler's messages
 // on stderr, and exits with kotlinc's exit code: to the engine it is the compile step's
@@ -42,6 +42,10 @@ public class RunnelWarmKotlinc {
             Files.deleteIfExists(path);
         }
 
+        // Ready: the pool counts this compiler from now on.
+        try (java.io.FileOutputStream ready = new java.io.FileOutputStream("/proc/self/fd/4")) {
+            ready.write('\n');
+        }
         String line;
         try (BufferedReader launch = new BufferedReader(new InputStreamReader(
                 new FileInputStream("/proc/self/fd/3"), StandardCharsets.UTF_8))) {
