@@ -78,12 +78,46 @@ def _runnel_session():
         os.write(1, current["input_marker"])
         os.write(2, current["input_marker"])
         send({"op": "input_request", "prompt": str(prompt), "password": password})
+        reply = wait_for_reply()
+        if reply is None:
+            raise EOFError("EOF when reading a line")
+        return reply
+
+    def wait_for_reply():
+        # The answer comes as an input_reply on fd 3, or as a line on stdin that the client
+        # typed ahead and that reached the pipe just after the request went out: the first one
+        # complete wins. (A reply that loses stays queued and answers the next input().)
+        import select
+
+        stdin_open = True
         while True:
-            message = read_message()
-            if message is None:
-                raise EOFError("EOF when reading a line")
-            if message.get("op") == "input_reply":
-                return str(message.get("value", ""))
+            newline = pending.find(b"\n")
+            if newline >= 0:
+                line = bytes(pending[:newline])
+                del pending[: newline + 1]
+                if line.strip():
+                    message = json.loads(line)
+                    if message.get("op") == "input_reply":
+                        return str(message.get("value", ""))
+                continue
+            if stdin_lines.find(b"\n") >= 0:
+                return line_from_stdin()
+            watched = [3, 0] if stdin_open else [3]
+            try:
+                readable = select.select(watched, [], [])[0]
+            except InterruptedError:
+                continue
+            if 0 in readable:
+                chunk = os.read(0, 65536)
+                if chunk:
+                    stdin_lines.extend(chunk)
+                else:
+                    stdin_open = False
+                continue
+            chunk = os.read(3, 65536)
+            if not chunk:
+                return None
+            pending.extend(chunk)
 
     def user_input(prompt=""):
         return ask(prompt, False)
