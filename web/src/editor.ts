@@ -40,6 +40,8 @@ const theme = EditorView.theme(
     "&": { height: "100%", backgroundColor: "var(--editor-bg)", fontSize: "var(--code-size)" },
     ".cm-scroller": { fontFamily: "var(--mono)", lineHeight: "1.55" },
     ".cm-gutters": { backgroundColor: "var(--editor-bg)", borderRight: "1px solid var(--line)", color: "var(--faint)" },
+    ".cm-panels": { backgroundColor: "var(--panel-2)", color: "var(--text)" },
+    ".cm-tooltip": { backgroundColor: "var(--panel-2)", border: "1px solid var(--line-2)" },
     ".cm-activeLine": { backgroundColor: "rgba(124, 156, 255, 0.06)" },
     ".cm-activeLineGutter": { backgroundColor: "rgba(124, 156, 255, 0.08)", color: "var(--text)" },
     "&.cm-focused": { outline: "none" },
@@ -90,8 +92,8 @@ export function createEditor(
           ...foldKeymap,
           indentWithTab,
         ]),
-        oneDark,
         theme,
+        oneDark,
         language.of([]),
         EditorView.contentAttributes.of({ "aria-label": "Program source", "data-testid": "editor-content" }),
         EditorView.updateListener.of((update) => {

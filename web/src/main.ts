@@ -547,9 +547,9 @@ async function runProgram(): Promise<void> {
 function showResult(result: RunResult, roundTripMs: number): void {
   const ok = result.status === "ok";
   const parts: Array<[string, string, string?]> = [];
-  const exit = result.signal ? `signal ${result.signal}` : `exit ${result.exitCode ?? "–"}`;
   parts.push(["status", result.status.replace(/_/g, " "), ok ? "ok" : "error"]);
-  parts.push(["exit", exit]);
+  if (result.signal) parts.push(["signal", result.signal]);
+  else parts.push(["exit", String(result.exitCode ?? "–")]);
   if (result.compileTime > 0) parts.push(["compile", formatMs(result.compileTime)]);
   parts.push(["time", formatMs(result.executionTime)]);
   if (result.cpuTime > 0) parts.push(["cpu", formatMs(result.cpuTime)]);
@@ -666,7 +666,7 @@ function showLatency(stats: LatencyStats): void {
   el.latCurrent.textContent = formatMs(stats.current);
   el.latAverage.textContent = formatMs(stats.average);
   el.latMinMax.textContent =
-    stats.min === null || stats.max === null ? "–" : `${formatMs(stats.min).replace(" ms", "")} / ${formatMs(stats.max)}`;
+    stats.min === null || stats.max === null ? "–" : `${short(stats.min)} / ${short(stats.max)}`;
   el.latThroughput.textContent = `${stats.messagesPerSecond.toFixed(0)} msg/s`;
   el.latCount.textContent = `${stats.count} ping${stats.count === 1 ? "" : "s"}`;
   el.latCount.dataset.count = String(stats.count);
@@ -680,6 +680,11 @@ function showLatency(stats: LatencyStats): void {
       return span;
     }),
   );
+}
+
+/** A round trip in ms without its unit, short enough for a card. */
+function short(ms: number): string {
+  return ms < 10 ? ms.toFixed(1) : ms.toFixed(0);
 }
 
 async function refreshStats(): Promise<void> {
