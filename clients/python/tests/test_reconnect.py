@@ -251,3 +251,28 @@ async def test_overlapping_replay_is_deduplicated(
     assert second.stdout == expected
     assert_continuous(in_session)
     assert_continuous(one_shot)
+
+
+async def test_executes_lost_on_the_wire_are_sent_again_once(server: Server, proxy: Proxy) -> None:
+    """The link goes silent, executes are written into it (and lost), then it dies: each run
+    must run exactly once after the reconnect."""
+    async with connect(proxy, server) as client:
+        session = await client.create_session("python")
+        await session.run("count = 0")
+        proxy.freeze()
+        in_session = session.execute("count += 1\nprint('count', count)")
+        one_shot = client.execute("print('one shot', input())", language="python")
+        one_shot.write("ran\n")
+        await wait_until(
+            lambda: in_session.submitted_on > 0 and one_shot.submitted_on > 0,
+            "the executes to be written to the socket",
+        )
+        proxy.cut()
+        first = await in_session.result(timeout=PATIENCE)
+        second = await one_shot.result(timeout=PATIENCE)
+        again = await session.run("print(count)")
+    assert first.stdout == "count 1\n"
+    assert again.stdout == "1\n"  # it ran once
+    assert second.stdout == "one shot ran\n"
+    assert_continuous(in_session)
+    assert_continuous(one_shot)

@@ -92,6 +92,8 @@ class Connection(Restoring, Incoming):
         error = ClientClosedError("the client was closed: create a new one to go on")
         self._failure = error
         self._set_state("closed")
+        for task in self._background:
+            task.cancel()
         if self._supervisor is not None:
             self._supervisor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -120,18 +122,7 @@ class Connection(Restoring, Incoming):
         if run.done:
             return
         write = run.ledger.add(run.id, data, eof)
-
-        def build() -> dict[str, Any] | None:
-            if run.done:
-                return None
-            return wire.stdin_message(
-                self._target(run), write.data, eof=write.eof, stdin_seq=write.stdin_seq
-            )
-
-        def sent() -> None:
-            write.sent_on = self.generation
-
-        self.enqueue(Item(build, sent))
+        self.enqueue(self._stdin_item(run, write))
 
     def send_signal(self, run: Run, name: str) -> None:
         """Queue a signal for a run."""
@@ -280,6 +271,7 @@ class Connection(Restoring, Incoming):
         try:
             await self._restore(ws, reader)
             restored = True
+            self._check_unstarted_session_runs()
             self._ready = True
             self._set_state("open")
             if first:

@@ -61,6 +61,12 @@ class Incoming(ConnectionState):
         if run is None:
             return
         run.deliver(event)
+        if (
+            isinstance(event, StartedEvent)
+            and run.session is not None
+            and 0 < run.submitted_on < self.generation
+        ):
+            self.resend_after_start(run)
         if isinstance(event, ExitEvent):
             self._finish_run(run, None)
 

@@ -14,13 +14,16 @@ from websockets.asyncio.client import ClientConnection
 
 from . import _protocol as wire
 from ._state import ConnectionState, Dead, Request, Resumed
-from .errors import ResumeGapError, RunLostError
+from .errors import ResumeGapError, RunLostError, RunnelError
 from .session import Session
 
 if TYPE_CHECKING:
     from .run import Run
 
 logger = logging.getLogger("runnel")
+
+#: Seconds between the checks that tell a lost session execute from a queued one.
+LOST_EXECUTE_CHECK = 0.3
 
 
 class Restoring(ConnectionState):
@@ -80,6 +83,10 @@ class Restoring(ConnectionState):
             run = self.runs.get(write.run_id)
             if run is None or run.done:
                 continue
+            if run.session is not None and not run.started:
+                # Only the session's running execute can be addressed from a new socket: this
+                # run's writes go again once it starts (see `Incoming._on_event`).
+                continue
             message = wire.stdin_message(
                 self._target(run), write.data, eof=write.eof, stdin_seq=write.stdin_seq
             )
@@ -87,6 +94,46 @@ class Restoring(ConnectionState):
             write.sent_on = generation
         if stream.applied is not None:
             ledger.acknowledge(stream.applied)
+
+    def _check_unstarted_session_runs(self) -> None:
+        """Session runs sent on an earlier socket that have not started may have been lost
+        on the wire (the server cannot be asked about a session execute): verify in the
+        background, and send again the ones the server never got."""
+        suspects = [
+            run
+            for run in self.runs.values()
+            if run.session is not None
+            and 0 < run.submitted_on < self.generation
+            and not run.started
+        ]
+        if suspects:
+            task = asyncio.create_task(self._verify_session_runs(suspects))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _verify_session_runs(self, suspects: list[Run]) -> None:
+        # A lost execute shows as a session with nothing running and no new events while
+        # our run has not started; asked twice, some time apart, since a queued execute
+        # starts the moment the previous one ends.
+        generation = self.generation
+        for session in {run.session for run in suspects if run.session is not None}:
+            runs = [run for run in suspects if run.session is session]
+            quiet = 0
+            while quiet < 2:
+                await asyncio.sleep(LOST_EXECUTE_CHECK)
+                runs = [run for run in runs if not run.started and not run.done]
+                if not runs or generation != self.generation or session.closed:
+                    break
+                try:
+                    info = await session.info()
+                except RunnelError:
+                    break
+                idle = info.get("running") is None and info.get("seq") == session.tracker.last
+                quiet = quiet + 1 if idle else 0
+            else:
+                for run in runs:
+                    logger.info("runnel: run %s was lost on the wire; sending it again", run.id)
+                    self.resubmit(run)
 
     def _direct_request(self, kind: str, key: str, message: dict[str, Any]) -> Request:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()

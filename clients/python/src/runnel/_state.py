@@ -85,6 +85,7 @@ class ConnectionState:
         self._ping_token = 0
         self._last_frame = time.monotonic()
         self._supervisor: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
         self._opened: asyncio.Future[None] | None = None
         self._failure: RunnelError | None = None
 
@@ -194,3 +195,39 @@ class ConnectionState:
                     request.future.set_result(value)
                 return True
         return False
+
+    def resubmit(self, run: Run) -> None:
+        """Queue a run's ``execute`` again (first), followed by the stdin it was given."""
+
+        def build() -> dict[str, Any] | None:
+            return None if run.done else run.message
+
+        def sent() -> None:
+            run.submitted_on = self.generation
+
+        items = [Item(build, sent, assume_sent=False)]
+        for write in run.ledger.writes:
+            if write.run_id == run.id and write.sent_on > 0:
+                items.append(self._stdin_item(run, write))
+        for item in reversed(items):
+            self.enqueue(item, front=True)
+
+    def resend_after_start(self, run: Run) -> None:
+        """A session run from an earlier socket has started: send again its stdin writes
+        made before (the server ignores the ones it applied)."""
+        for write in reversed(run.ledger.writes):
+            if write.run_id == run.id and 0 < write.sent_on < self.generation:
+                self.enqueue(self._stdin_item(run, write), front=True)
+
+    def _stdin_item(self, run: Run, write: wire.StdinWrite) -> Item:
+        def build() -> dict[str, Any] | None:
+            if run.done:
+                return None
+            return wire.stdin_message(
+                self._target(run), write.data, eof=write.eof, stdin_seq=write.stdin_seq
+            )
+
+        def sent() -> None:
+            write.sent_on = self.generation
+
+        return Item(build, sent)
