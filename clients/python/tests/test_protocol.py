@@ -126,13 +126,23 @@ def test_reconnect_policy_rejects_nonsense(options: dict[str, float]) -> None:
 def test_latency_tracker_keeps_current_average_min_max_and_history() -> None:
     tracker = wire.LatencyTracker()
     for rtt in [4.0, 2.0, 6.0] + [1.0] * 10:
-        stats = tracker.record(rtt)
+        stats = tracker.record(rtt, 100.5)
     assert stats.current == 1.0
     assert stats.min == 1.0
     assert stats.max == 6.0
     assert stats.count == 13
     assert stats.average == pytest.approx(22.0 / 13)
     assert stats.history == [1.0] * 10
+
+
+def test_message_rate_counts_the_last_whole_second() -> None:
+    tracker = wire.LatencyTracker()
+    for i in range(30):
+        tracker.message(10.0 + i / 100)  # 30 frames in second 10
+    tracker.message(11.2)
+    assert tracker.snapshot(11.5).messages_per_second == 30
+    assert tracker.snapshot(12.1).messages_per_second == 1
+    assert tracker.snapshot(14.0).messages_per_second == 0
 
 
 def test_build_result_separates_compile_output() -> None:

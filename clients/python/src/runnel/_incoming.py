@@ -23,7 +23,8 @@ class Incoming(ConnectionState):
     async def _read(self, ws: ClientConnection) -> None:
         try:
             async for frame in ws:
-                self._last_frame = time.monotonic()
+                self._last_frame = now = time.monotonic()
+                self.latency.message(now)
                 try:
                     message = wire.decode(frame)
                 except wire.ProtocolError as error:

@@ -392,14 +392,17 @@ class ReconnectPolicy:
 
 
 class LatencyTracker:
-    """Running figures of ping round trips."""
+    """Running figures of ping round trips, and the rate of frames received."""
 
     def __init__(self) -> None:
         self._stats = LatencyStats()
         self._total = 0.0
+        self._second = 0
+        self._count = 0
+        self._previous = 0
 
-    def record(self, rtt_ms: float) -> LatencyStats:
-        """Add one round trip; returns a snapshot."""
+    def record(self, rtt_ms: float, now: float) -> LatencyStats:
+        """Add one round trip (``now``: a monotonic clock, seconds); returns a snapshot."""
         stats = self._stats
         self._total += rtt_ms
         stats.count += 1
@@ -409,12 +412,27 @@ class LatencyTracker:
         stats.max = rtt_ms if stats.max is None else max(stats.max, rtt_ms)
         stats.history.append(rtt_ms)
         del stats.history[:-LATENCY_HISTORY]
-        return stats.copy()
+        return self.snapshot(now)
 
-    @property
-    def stats(self) -> LatencyStats:
-        """A snapshot of the figures so far."""
-        return self._stats.copy()
+    def message(self, now: float) -> None:
+        """Count one frame received at ``now``."""
+        second = int(now)
+        if second != self._second:
+            self._previous = self._count if second == self._second + 1 else 0
+            self._second, self._count = second, 0
+        self._count += 1
+
+    def snapshot(self, now: float) -> LatencyStats:
+        """The figures so far; ``messages_per_second`` counts the last whole second."""
+        stats = self._stats.copy()
+        second = int(now)
+        if second == self._second:
+            stats.messages_per_second = float(self._previous)
+        elif second == self._second + 1:
+            stats.messages_per_second = float(self._count)
+        else:
+            stats.messages_per_second = 0.0
+        return stats
 
 
 def build_result(run_id: str, events: Iterable[RunEvent]) -> RunResult:

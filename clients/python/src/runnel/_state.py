@@ -157,7 +157,7 @@ class ConnectionState:
         return sum(policy.delay(n) for n in range(1, policy.max_retries + 1)) * 1.5
 
     def _record_latency(self, rtt: float) -> None:
-        stats = self.latency.record(rtt)
+        stats = self.latency.record(rtt, time.monotonic())
         self.client.emit("latency", stats)
 
     def _end_session(self, session: Session, reason: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
 import uuid
 from collections.abc import AsyncIterator, Generator, Iterable, Mapping
 from types import TracebackType
@@ -118,8 +119,9 @@ class RunnelClient:
 
     @property
     def latency(self) -> LatencyStats:
-        """Round-trip figures so far (milliseconds): current, average, min, max, history."""
-        return self._conn.latency.stats
+        """Round-trip figures so far (milliseconds): current, average, min, max, history,
+        and the frames received per second."""
+        return self._conn.latency.snapshot(time.monotonic())
 
     def on(self, name: str, callback: Callback) -> Callback:
         """Call ``callback`` on a client event (see the class docs); usable as a decorator."""

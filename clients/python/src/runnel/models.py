@@ -166,11 +166,19 @@ class LatencyStats:
     count: int = 0
     #: The last ten round trips, oldest first.
     history: list[float] = field(default_factory=list)
+    #: Frames received from the server in the last whole second.
+    messages_per_second: float = 0.0
 
     def copy(self) -> LatencyStats:
         """An independent snapshot."""
         return LatencyStats(
-            self.current, self.average, self.min, self.max, self.count, list(self.history)
+            self.current,
+            self.average,
+            self.min,
+            self.max,
+            self.count,
+            list(self.history),
+            self.messages_per_second,
         )
 
 
