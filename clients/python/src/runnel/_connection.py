@@ -82,8 +82,23 @@ class Connection(Restoring, Incoming):
         if self._supervisor is None:
             self._opened = asyncio.get_running_loop().create_future()
             self._supervisor = asyncio.create_task(self._supervise())
+            self._supervisor.add_done_callback(self._supervisor_ended)
         assert self._opened is not None
         await asyncio.shield(self._opened)
+
+    def _supervisor_ended(self, task: asyncio.Task[None]) -> None:
+        # The supervisor only returns after giving up; anything else is a bug, and callers
+        # must hear of it instead of waiting forever.
+        if task.cancelled() or self._failure is not None:
+            return
+        error = task.exception()
+        self._give_up(
+            ConnectionLostError(
+                f"the connection's supervisor failed ({error!r}); this is a bug of the SDK: "
+                "please report it, and create a new client to go on"
+            ),
+            0,
+        )
 
     async def close(self) -> None:
         """Close for good: live runs and pending requests fail with ``ClientClosedError``."""
@@ -185,7 +200,13 @@ class Connection(Restoring, Incoming):
             except AuthenticationError as rejected:
                 self._give_up(rejected, failures + 1)
                 return
-            except (OSError, asyncio.TimeoutError, WebSocketException, RunnelError) as caught:
+            except (
+                OSError,
+                asyncio.TimeoutError,
+                WebSocketException,
+                RunnelError,
+                wire.ProtocolError,
+            ) as caught:
                 failures += 1
                 error = caught
             else:
@@ -251,7 +272,11 @@ class Connection(Restoring, Incoming):
         except BaseException:
             ws.transport.abort()
             raise
-        reply = wire.decode(frame)
+        try:
+            reply = wire.decode(frame)
+        except wire.ProtocolError:
+            ws.transport.abort()
+            raise
         if isinstance(reply, wire.ErrorNotice):
             ws.transport.abort()
             if reply.code == "unauthorized":
