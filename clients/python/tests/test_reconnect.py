@@ -276,3 +276,27 @@ async def test_executes_lost_on_the_wire_are_sent_again_once(server: Server, pro
     assert second.stdout == "one shot ran\n"
     assert_continuous(in_session)
     assert_continuous(one_shot)
+
+
+async def test_session_requests_lost_on_the_wire_are_sent_again(
+    server: Server, proxy: Proxy
+) -> None:
+    async with connect(proxy, server) as client:
+        session = await client.create_session("python")
+        await session.run("kept = 1")
+        proxy.freeze()
+        restart = asyncio.ensure_future(session.restart())
+        ping = asyncio.ensure_future(client.ping())
+        await asyncio.sleep(0.1)
+        assert not restart.done()
+        proxy.cut()
+        await asyncio.wait_for(restart, PATIENCE)
+        assert await asyncio.wait_for(ping, PATIENCE) > 0
+        after = await session.run("print('kept' in dir())")
+        proxy.freeze()
+        closing = asyncio.ensure_future(session.close())
+        await asyncio.sleep(0.1)
+        proxy.cut()
+        await asyncio.wait_for(closing, PATIENCE)
+    assert after.stdout == "False\n"  # the restart happened
+    assert session.closed
