@@ -300,3 +300,27 @@ async def test_session_requests_lost_on_the_wire_are_sent_again(
         await asyncio.wait_for(closing, PATIENCE)
     assert after.stdout == "False\n"  # the restart happened
     assert session.closed
+
+
+async def test_async_for_connects_a_fresh_client_after_a_giveup(
+    server: Server, proxy: Proxy
+) -> None:
+    policy = ReconnectPolicy(max_retries=1, min_delay=0.05, max_delay=0.1)
+    clients: list[RunnelClient] = []
+    outputs: list[str] = []
+    async for client in connect(proxy, server, reconnect=policy):
+        clients.append(client)
+        if len(clients) == 1:
+            run = client.execute("import time\ntime.sleep(30)", language="python")
+            await wait_until(lambda: run.started, "the run to start")  # noqa: B023
+            proxy.refuse()
+            with pytest.raises(runnel.ConnectionLostError):
+                await run.result(timeout=PATIENCE)
+            proxy.accept_again()
+            continue
+        outputs.append((await client.run("print('fresh')", language="python")).stdout)
+        break
+    assert len(clients) == 2
+    assert clients[0] is not clients[1]
+    assert clients[0].state == "closed"
+    assert outputs == ["fresh\n"]
