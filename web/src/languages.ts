@@ -222,15 +222,18 @@ main :- write('Hello from Runnel!'), nl, halt.
 }
 `,
   scheme: `(display "Hello from Runnel!")\n(newline)\n`,
-  sed: `s/.*/Hello from Runnel!/\n`,
+  sed: `# sed edits its input: run, type a line, then press EOF.\ns/.*/Hello, &!/\n`,
   sml: `print "Hello from Runnel!\\n";\n`,
   sql: `SELECT 'Hello from Runnel!' AS greeting;\n`,
   tcl: `puts "Hello from Runnel!"\n`,
   typescript: `const greeting: string = "Hello from Runnel!";\nconsole.log(greeting);\n`,
   zig: `const std = @import("std");
 
-pub fn main() !void {
-    try std.io.getStdOut().writer().print("Hello from Runnel!\\n", .{});
+pub fn main(init: std.process.Init) !void {
+    var buffer: [256]u8 = undefined;
+    var stdout: std.Io.File.Writer = .init(.stdout(), init.io, &buffer);
+    try stdout.interface.print("Hello from Runnel!\\n", .{});
+    try stdout.interface.flush();
 }
 `,
 };

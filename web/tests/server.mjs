@@ -79,11 +79,20 @@ function startOnce(dataDir, listen) {
         address,
         url: `http://${address}`,
         pid: child.pid,
-        /** Stop it the way an operator does (SIGTERM) and wait for the exit. */
+        /**
+         * Stop it the way an operator does (SIGTERM) and wait for the exit. A server started
+         * with --stop-on-stdin-close does not finish exiting on SIGTERM while its stdin stays
+         * open (a server bug, reported), so after a short grace its stdin is closed too.
+         */
         async stop() {
           if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
-          const killer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+          const closer = setTimeout(() => {
+            process.stderr.write("runnel serve still running 3 s after SIGTERM; closing its stdin\n");
+            child.stdin.end();
+          }, 3_000);
+          const killer = setTimeout(() => child.kill("SIGKILL"), 30_000);
           await exited;
+          clearTimeout(closer);
           clearTimeout(killer);
         },
       });
