@@ -395,7 +395,7 @@ function updateTerminalApps(services?: string[]): void {
     ...list.map((service) => {
       const option = document.createElement("option");
       option.value = service;
-      option.textContent = service === "shell" ? "shell (bash)" : `${service} REPL`;
+      option.textContent = service === "shell" ? "shell" : `${service} REPL`;
       return option;
     }),
   );
