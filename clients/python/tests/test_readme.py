@@ -18,7 +18,7 @@ BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
 #: What each example prints, in README order.
 EXPECTED = [
     "hello from runnel",
-    "2: hello Ada",
+    "2: hello Ada\nexit code 0\n0\n1\n2\nexit ok\nkilled",
     "Hi Grace",
     "languages;",
     "SHOUT",
