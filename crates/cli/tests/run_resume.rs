@@ -273,3 +273,60 @@ async fn a_session_resume_reports_the_stdin_numbers_applied() {
         "{resumed}"
     );
 }
+
+#[tokio::test]
+async fn a_session_execute_sent_twice_runs_once() {
+    let server = Server::start(&[]);
+    let mut socket = connect(&server).await;
+    send(
+        &mut socket,
+        json!({"action": "create_session", "language": "python", "id": "c"}),
+    )
+    .await;
+    let session = recv(&mut socket).await["session"]
+        .as_str()
+        .expect("session id")
+        .to_owned();
+    let execute = json!({"action": "execute", "session": session, "id": "once",
+                         "code": "import time\nprint('ran', flush=True)\ntime.sleep(1)", "stream": true});
+    send(&mut socket, execute.clone()).await;
+    // A client unsure whether its execute arrived sends it again: it is refused, not re-run.
+    send(&mut socket, execute).await;
+    let mut ran = 0;
+    let mut conflicts = 0;
+    loop {
+        let message = recv(&mut socket).await;
+        match message["type"].as_str() {
+            Some("stdout") => {
+                ran += message["data"]
+                    .as_str()
+                    .expect("data")
+                    .matches("ran")
+                    .count()
+            }
+            Some("error") => {
+                assert_eq!(
+                    (message["code"].as_str(), message["id"].as_str()),
+                    (Some("conflict"), Some("once")),
+                    "{message}"
+                );
+                conflicts += 1;
+            }
+            Some("exit") => break,
+            _ => {}
+        }
+    }
+    assert_eq!((ran, conflicts), (1, 1));
+    // Errors of session actions name the session they are about.
+    send(
+        &mut socket,
+        json!({"action": "restart_session", "session": "ses-unknown"}),
+    )
+    .await;
+    let reply = recv(&mut socket).await;
+    assert_eq!(
+        (reply["code"].as_str(), reply["id"].as_str()),
+        (Some("not_found"), Some("ses-unknown")),
+        "{reply}"
+    );
+}

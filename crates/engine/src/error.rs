@@ -18,6 +18,9 @@ pub enum EngineError {
         /// The key's limit.
         limit: u32,
     },
+    /// An execute with this id is already queued or running in the session.
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// The engine is shutting down or out of capacity.
     #[error("unavailable: {0}")]
     Unavailable(String),

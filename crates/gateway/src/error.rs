@@ -84,6 +84,7 @@ impl From<EngineError> for ApiError {
             EngineError::InvalidRequest(message) => ApiError::bad_request(message),
             EngineError::Unavailable(message) => ApiError::new(ErrorCode::Unavailable, message),
             EngineError::NotFound(message) => ApiError::new(ErrorCode::NotFound, message),
+            EngineError::Conflict(message) => ApiError::new(ErrorCode::Conflict, message),
             limit @ EngineError::SessionLimit { .. } => {
                 ApiError::new(ErrorCode::SessionLimit, limit.to_string())
             }

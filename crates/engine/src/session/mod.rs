@@ -183,11 +183,21 @@ impl SessionHandle {
         let files = executor::prepare_files(&self.session.language, &run.files)?;
         self.session.touch();
         let (input_sender, input) = mpsc::unbounded_channel();
-        self.session
-            .queued
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .insert(run.id.clone(), input_sender.clone());
+        {
+            let mut queued = self
+                .session
+                .queued
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner());
+            // A client re-sending an execute it is unsure arrived must not run it twice.
+            if queued.contains_key(&run.id) {
+                return Err(EngineError::Conflict(format!(
+                    "an execute with id `{}` is already queued or running in session `{}`",
+                    run.id, self.session.id
+                )));
+            }
+            queued.insert(run.id.clone(), input_sender.clone());
+        }
         self.session.busy.fetch_add(1, Ordering::AcqRel);
         let session = self.session.clone();
         tokio::spawn(async move {

@@ -149,7 +149,7 @@ impl Connection {
                         self.send(super::session_message(&handle, "closed", None, seq))
                             .await;
                     }
-                    Err(error) => self.send(error.to_message(None)).await,
+                    Err(error) => self.send(error.to_message(Some(session.clone()))).await,
                 }
             }
             ClientMessage::RestartSession { session } => {
@@ -162,9 +162,12 @@ impl Connection {
                             self.send(super::session_message(&handle, "restarted", None, seq))
                                 .await;
                         }
-                        Err(error) => self.send(ApiError::from(error).to_message(None)).await,
+                        Err(error) => {
+                            let message = ApiError::from(error).to_message(Some(session.clone()));
+                            self.send(message).await;
+                        }
                     },
-                    Err(error) => self.send(error.to_message(None)).await,
+                    Err(error) => self.send(error.to_message(Some(session.clone()))).await,
                 }
             }
             ClientMessage::Resume {
@@ -193,14 +196,15 @@ impl Connection {
     async fn resume(&mut self, session: &str, last_seq: u64, principal: &Principal) {
         let handle = match super::lookup(&self.state, principal, session) {
             Ok(handle) => handle,
-            Err(error) => return self.send(error.to_message(None)).await,
+            Err(error) => return self.send(error.to_message(Some(session.to_owned()))).await,
         };
         handle.touch();
         self.sessions.know(&handle);
         self.sessions.followed.remove(session);
         // Check first, so the client hears `resume_gap` instead of `resumed`.
         if let Err(gap) = handle.subscribe(last_seq) {
-            return self.send(super::gap_error(gap).to_message(None)).await;
+            let error = super::gap_error(gap);
+            return self.send(error.to_message(Some(session.to_owned()))).await;
         }
         let seq = handle.last_seq();
         let mut resumed = super::session_message(&handle, "resumed", None, seq);
@@ -213,7 +217,7 @@ impl Connection {
                 ErrorCode::ResumeGap,
                 "the events after `last_seq` were trimmed while resuming",
             );
-            self.send(error.to_message(None)).await;
+            self.send(error.to_message(Some(session.to_owned()))).await;
         }
     }
 
