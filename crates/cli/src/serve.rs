@@ -99,14 +99,23 @@ async fn shutdown_signal(stop_on_stdin_close: bool) {
         if !stop_on_stdin_close {
             return std::future::pending::<()>().await;
         }
-        let mut stdin = tokio::io::stdin();
-        let mut buffer = [0u8; 256];
-        loop {
-            match tokio::io::AsyncReadExt::read(&mut stdin, &mut buffer).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
+        // A plain thread, not tokio's stdin: a blocking read on tokio's blocking pool would
+        // keep the runtime from shutting down on SIGTERM while stdin stays open.
+        let (closed, stdin_gone) = tokio::sync::oneshot::channel::<()>();
+        let watcher = std::thread::Builder::new()
+            .name("stdin-watch".to_owned())
+            .spawn(move || {
+                use std::io::Read;
+                let mut stdin = std::io::stdin();
+                let mut buffer = [0u8; 256];
+                while matches!(stdin.read(&mut buffer), Ok(n) if n > 0) {}
+                let _ = closed.send(());
+            });
+        if let Err(error) = watcher {
+            tracing::warn!(%error, "cannot watch stdin");
+            return std::future::pending::<()>().await;
         }
+        let _ = stdin_gone.await;
     };
     let interrupt = tokio::signal::ctrl_c();
     let mut terminate =

@@ -246,3 +246,18 @@ fn first_start_without_keys_creates_and_prints_one() {
     assert!(listing.contains("initial"), "{listing}");
     assert!(listing.contains(&key[..10]), "{listing}");
 }
+
+#[test]
+fn sigterm_stops_a_server_whose_stdin_stays_open() {
+    // The harness keeps the server's stdin open (`--stop-on-stdin-close`): SIGTERM alone must
+    // still stop it, and cleanly.
+    let server = Server::start(&[]);
+    let (done, stopped) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(server.stop());
+    });
+    let status = stopped
+        .recv_timeout(PATIENCE)
+        .expect("runnel serve exits on SIGTERM with its stdin still open");
+    assert!(status.success(), "{status:?}");
+}

@@ -6,7 +6,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::middleware::Next;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use runnel_protocol::http::StatsResponse;
 use runnel_protocol::{ErrorCode, ExecuteRequest};
@@ -112,14 +112,6 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
         text,
     )
         .into_response()
-}
-
-/// `GET /`: a placeholder until the web console lands.
-pub(crate) async fn index(State(state): State<AppState>) -> Html<String> {
-    Html(format!(
-        include_str!("index.html"),
-        version = state.config().version
-    ))
 }
 
 /// Unknown routes.

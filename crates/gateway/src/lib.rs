@@ -4,7 +4,7 @@
 //!
 //! # Layout
 //! - `ws`: `/ws`, one reader, one writer task and one task per run on each connection.
-//! - `http`: `POST /api/v1/execute`, languages, stats, health, metrics, `/`.
+//! - `http`: `POST /api/v1/execute`, languages, stats, health, metrics.
 //! - `sse`: the Server-Sent Events form of `POST /api/v1/execute`.
 //! - `execution`: one admitted run driven to a `result` or a stream, and recorded in the store.
 //! - `convert`: wire to domain at the edge, with every validation of client input.
@@ -12,6 +12,7 @@
 //! - `output`: chunk encoding, result accumulation and the final figures of a run.
 //! - `auth`: where keys come from and checking them; `quota`: per-key concurrency and rate.
 //! - [`metrics`]: the gateway's counters and the Prometheus renderer.
+//! - `console`: the web console (`web/dist`, embedded) at `/` and `/assets/*`.
 //! - `openapi`: the OpenAPI 3.1 document of the whole surface.
 //! - [`error`]: [`ApiError`], the one error type of the edges.
 
