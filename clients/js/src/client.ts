@@ -550,7 +550,8 @@ export class RunnelClient extends Emitter<ClientEvents> implements RunHost, Sess
         session.stdin.acknowledge(typeof reply.stdin_seq === "number" ? reply.stdin_seq : undefined);
         this.#flushLog(session.stdin);
         for (const run of session.runs) this.#flushSignals(run);
-        void this.#recoverUnstarted(session);
+        session.replayUntil = Number(reply.seq ?? 0);
+        this.#afterReplay(session);
       },
       reject: (error) => this.#sessionResumeFailed(session, error),
     };
@@ -582,21 +583,20 @@ export class RunnelClient extends Emitter<ClientEvents> implements RunHost, Sess
   }
 
   /**
-   * A session execute that went out just before the link dropped may never have reached the
-   * server. If the session is idle and the run has not started, it did not: send it again.
+   * Once a resumed session's replay is delivered (its `seq` reached the one `resumed` named),
+   * a session execute that went out just before the link dropped and has not started is sent
+   * again: it may never have reached the server. If it did (it is queued or running), the
+   * server refuses the repeat with `conflict`, which is ignored, so it runs once.
    */
-  async #recoverUnstarted(session: Session): Promise<void> {
-    const epoch = this.#epoch;
-    const waiting = [...session.runs].filter((run) => run.phase === "sent" && !run.started && run.sentEpoch < epoch);
-    if (waiting.length === 0) return;
-    let running: string | null | undefined;
-    try {
-      running = (await session.info()).running;
-    } catch {
-      return;
+  #afterReplay(session: Session): void {
+    if (session.replayUntil === undefined || session.lastSeq < session.replayUntil || !this.#authenticated) return;
+    session.replayUntil = undefined;
+    for (const run of [...session.runs]) {
+      if (run.phase === "sent" && !run.started && !run.done && run.sentEpoch < this.#epoch) {
+        run.resent = true;
+        this.#sendRun(run);
+      }
     }
-    if (running || this.#epoch !== epoch || !this.#authenticated) return;
-    for (const run of waiting) if (!run.started && !run.done && run.sentEpoch < epoch) this.#sendRun(run);
   }
 
   #startRun(run: Run): void {
@@ -743,6 +743,7 @@ export class RunnelClient extends Emitter<ClientEvents> implements RunHost, Sess
         // Session-wide seq: a replay of anything already delivered is dropped here.
         if (seq <= session.lastSeq) return;
         session.lastSeq = seq;
+        this.#afterReplay(session);
       }
     }
     const run = this.#runs.get(String(frame.id));
@@ -794,6 +795,7 @@ export class RunnelClient extends Emitter<ClientEvents> implements RunHost, Sess
     if (!SESSION_ENDS.has(event) && seq > 0) {
       if (seq <= session.lastSeq) return;
       session.lastSeq = seq;
+      this.#afterReplay(session);
     }
     const action = event === "restarted" ? "restart_session" : SESSION_ENDS.has(event) ? "close_session" : undefined;
     const op = this.#inflight.find((candidate) => candidate.action === action && candidate.session === session);
@@ -818,14 +820,19 @@ export class RunnelClient extends Emitter<ClientEvents> implements RunHost, Sess
     if (id !== undefined) {
       const run = this.#runs.get(id);
       if (run) return this.#onRunError(run, error);
-      const op = this.#inflight.find((candidate) => candidate.correlation === id);
+      // `create_session` echoes its correlation id; close, restart and resume name the session.
+      const op =
+        this.#inflight.find((candidate) => candidate.correlation === id) ??
+        this.#inflight.find(
+          (candidate) => candidate.correlation === undefined && candidate.session?.id === id && candidate.sentEpoch === this.#epoch,
+        );
       if (op) {
         this.#removeOp(op);
         op.reject(error);
         return;
       }
     } else if (code !== "unavailable") {
-      // Id-less errors answer session actions, which the server handles in order.
+      // Older servers answer session actions with id-less errors, in order.
       const op = this.#inflight.find(
         (candidate) => candidate.session !== undefined && candidate.sentEpoch === this.#epoch && candidate.correlation === undefined,
       );
@@ -850,6 +857,10 @@ export class RunnelClient extends Emitter<ClientEvents> implements RunHost, Sess
         error.code === "bad_request" ? " (this server cannot resume one-shot runs: upgrade it, or run in a session)" : "";
       run.fail(errorFromCode(error.code, `run ${run.id} could not be resumed after a reconnect: ${error.message}${hint}`, { id: run.id }));
       this.#forgetRun(run);
+      return;
+    }
+    if (run.resent && error.code === "conflict") {
+      // The execute re-sent after a reconnect had reached the server after all: it runs once.
       return;
     }
     if (!run.started) {

@@ -39,6 +39,8 @@ export class Run extends Emitter<RunEvents> implements AsyncIterable<RunEvent> {
   resumePending = false;
   /** @internal whether `started` was delivered. */
   started = false;
+  /** @internal the execute was sent again after a reconnect (a `conflict` answer is fine). */
+  resent = false;
   /** @internal signals asked for while the run could not take them yet. */
   pendingSignals: string[] = [];
   /** @internal one-shot runs number their own stdin writes; session runs use the session's. */

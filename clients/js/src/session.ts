@@ -33,6 +33,8 @@ export class Session {
   readonly runs = new Set<Run>();
   /** @internal */
   closed = false;
+  /** @internal the newest `seq` at the last `resumed`, until the replay reached it. */
+  replayUntil: number | undefined;
 
   readonly #host: SessionHost;
 

@@ -15,6 +15,8 @@ import WebSocket from "ws";
 
 /** Bounds a hang; measures nothing (CI machines are shared). */
 export const PATIENCE_MS = 60_000;
+/** How long `runnel serve` may take to stop after SIGTERM. */
+const STOP_PATIENCE_MS = 30_000;
 
 function repoRoot(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
@@ -96,8 +98,19 @@ export async function startServer(extraArgs: string[] = []): Promise<Server> {
     stop: async () => {
       if (child.exitCode === null) {
         const exited = new Promise((resolve) => child.once("exit", resolve));
+        const started = Date.now();
         child.kill("SIGTERM");
-        await exited;
+        // --stop-on-stdin-close: closing stdin stops it too (some builds ignore SIGTERM while
+        // stdin stays open).
+        child.stdin?.end();
+        // A server that does not stop within the patience is killed, and the test says so.
+        const stopped = await Promise.race([exited.then(() => true), new Promise((resolve) => setTimeout(() => resolve(false), STOP_PATIENCE_MS))]);
+        if (process.env.RUNNEL_JS_DEBUG) console.error(`runnel serve stopped after ${Date.now() - started} ms`);
+        if (!stopped) {
+          child.kill("SIGKILL");
+          await exited;
+          throw new Error(`runnel serve did not stop within ${STOP_PATIENCE_MS} ms of SIGTERM`);
+        }
       }
       rmSync(dataDir, { recursive: true, force: true });
     },

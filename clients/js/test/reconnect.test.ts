@@ -169,6 +169,38 @@ describe("sessions across cuts", () => {
     await proxy.close();
   });
 
+  test("an execute lost with the link is sent again, and one that arrived runs once", async () => {
+    const { client, proxy, tap } = await connectThroughProxy();
+    const session = await within(client.createSession({ language: "python" }), "session");
+    // Lost: the frame goes out in the same tick as the cut, so the proxy never forwards it.
+    const lost = session.execute({ code: "print('lost and found')" });
+    proxy.cut();
+    const lostResult = await within(lost.result, "the lost execute");
+    assert.equal(lostResult.stdout, "lost and found\n");
+    // Arrived and queued behind a running execute when the link drops: the re-sent execute
+    // is refused with `conflict` and the queued one runs, once.
+    const first = session.execute({ code: "import time\nprint('first', flush=True)\ntime.sleep(0.5)" });
+    await within(new Promise((resolve) => first.once("stdout", resolve)), "first running");
+    const queued = session.execute({ code: "print('queued once')" });
+    await waitFor(() => tap.sent.some((frame) => frame.id === queued.id), "the queued execute sent");
+    await sleep(100);
+    proxy.cut();
+    const [firstResult, queuedResult] = await within(Promise.all([first.result, queued.result]), "both results");
+    assert.equal(firstResult.stdout, "first\n");
+    assert.equal(queuedResult.stdout, "queued once\n");
+    const sends = tap.sent.filter((frame) => frame.action === "execute" && frame.id === queued.id);
+    assert.equal(sends.length, 2, "the queued execute was sent again after the cut");
+    assert.ok(
+      tap.received.some((frame) => frame.type === "error" && frame.code === "conflict" && frame.id === queued.id),
+      "the server refused the repeat",
+    );
+    const history = await within(session.execute({ code: "print('after')" }).result, "after");
+    assert.equal(history.stdout, "after\n");
+    await session.close();
+    client.close();
+    await proxy.close();
+  });
+
   test("missed pongs: a frozen link is detected, dropped and resumed", async () => {
     const { client, proxy, errors } = await connectThroughProxy({ pingIntervalMs: 100, pongTimeoutMs: 600 });
     const session: Session = await within(client.createSession({ language: "python" }), "session");
@@ -212,6 +244,21 @@ describe("one-shot runs across cuts", () => {
     assert.equal(watch.callbacks(), expectedLines(count));
     assert.equal(iterated.text, expectedLines(count));
     assertStrictlyIncreasing(iterated.seqs);
+    client.close();
+    await proxy.close();
+  });
+
+  test("an execute lost with the link is sent again after resume answers not_found", async () => {
+    const { client, proxy, tap } = await connectThroughProxy();
+    const run = client.execute({ language: "python", code: "print('exactly once')" });
+    proxy.cut();
+    const result = await within(run.result, "result");
+    assert.equal(result.stdout, "exactly once\n");
+    assert.ok(
+      tap.received.some((frame) => frame.type === "error" && frame.code === "not_found" && frame.id === run.id),
+      "the resume found no run",
+    );
+    assert.equal(tap.sent.filter((frame) => frame.action === "execute" && frame.id === run.id).length, 2);
     client.close();
     await proxy.close();
   });
