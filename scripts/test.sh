@@ -22,8 +22,25 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked -- --test-threads 2 2>&1 | tee "$log"
 
+# The SDK and console suites run against the binary `cargo test` just built.
+export RUNNEL_BIN="$PWD/target/debug/runnel"
+
+step "Python SDK: clients/python/ci.sh"
+bash clients/python/ci.sh 2>&1 | tee -a "$log"
+
+step "JavaScript SDK: clients/js/ci.sh"
+bash clients/js/ci.sh 2>&1 | tee -a "$log"
+
+step "web console: web/ci.sh"
+bash web/ci.sh 2>&1 | tee -a "$log"
+
 step "done"
-# One closing line for the whole run (cargo prints one per test binary, the last often the
-# doc tests' "0 passed").
-awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
-     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+# One closing line for the whole run, from the runners' own summaries: cargo's "test result:"
+# lines, pytest's "N passed, M failed in S" and node's test runner "# pass N" / "# fail N".
+awk '
+  /^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
+  /^(=+ )?[0-9]+ (passed|failed).* in [0-9.]+s/ {
+    for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
+  /^(#|ℹ) pass [0-9]+$/ { p += $3 }
+  /^(#|ℹ) fail [0-9]+$/ { f += $3 }
+  END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
