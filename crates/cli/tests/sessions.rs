@@ -143,6 +143,51 @@ async fn state_persists_across_executes_in_each_interpreted_language() {
             "let x = 41\nlet f v =\n  v + 1",
             "print_int (f x); print_newline ()",
         ),
+        (
+            "erlang",
+            "X = 41.\nf(V) ->\n    V + 1.",
+            "io:format(\"~p~n\", [f(X)]).",
+        ),
+        (
+            "elixir",
+            "import Enum\nx = 41\ndefmodule M do\n  def f(v), do: v + 1\nend",
+            "IO.puts(M.f(x) |> List.wrap() |> sum())",
+        ),
+        (
+            "haskell",
+            "import Data.List (sort)\nx = 41\nf :: Int -> Int\nf v =\n  v + 1",
+            "print (head (sort [f x]))",
+        ),
+        (
+            "groovy",
+            "import groovy.json.JsonOutput\ndef x = 41\ndef f(v) {\n    v + 1\n}",
+            "println JsonOutput.toJson(f(x))",
+        ),
+        (
+            "clojure",
+            "(require '[clojure.string :as str])\n(def x 41)\n(defn f [v]\n  (+ v 1))",
+            "(println (str/trim (str \" \" (f x))))",
+        ),
+        (
+            "java",
+            "import java.util.*;\nint x = 41;\nint f(int v) {\n    return v + 1;\n}",
+            "System.out.println(new ArrayList<>(List.of(f(x))).get(0));",
+        ),
+        (
+            "prolog",
+            ":- use_module(library(lists)).\nx(41).\nf(V, W) :-\n    W is V + 1.",
+            ":- x(X), f(X, Y), sum_list([Y], S), format(\"~w~n\", [S]).",
+        ),
+        (
+            "scala",
+            "import scala.collection.mutable.ListBuffer\nval x = 41\ndef f(v: Int): Int =\n  v + 1",
+            "println(ListBuffer(f(x)).head)",
+        ),
+        (
+            "kotlin",
+            "import java.util.ArrayList\nval x = 41\nfun f(v: Int): Int =\n    v + 1",
+            "println(ArrayList(listOf(f(x)))[0])",
+        ),
     ];
     for (language, define, use_it) in cases {
         let session = create_session(&mut socket, language).await;
@@ -162,6 +207,18 @@ async fn state_persists_across_executes_in_each_interpreted_language() {
             seqs.windows(2).all(|pair| pair[1] == pair[0] + 1),
             "{seqs:?}"
         );
+        // Closed before the next: a key has at most 16 sessions.
+        send(
+            &mut socket,
+            json!({"action": "close_session", "session": session, "id": "x"}),
+        )
+        .await;
+        loop {
+            let reply = recv(&mut socket).await;
+            if reply["type"] == "session" && reply["event"] == "closed" {
+                break;
+            }
+        }
     }
 }
 

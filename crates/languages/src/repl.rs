@@ -50,12 +50,18 @@ pub(crate) enum ReplDriver {
     Guile,
     Sbcl,
     Ocaml,
+    Erlang,
+    Elixir,
+    Ghci,
+    Jvm,
+    Prolog,
 }
 
 impl ReplDriver {
     /// Names accepted in `repl.driver`.
     pub(crate) const NAMES: &'static [&'static str] = &[
-        "python", "node", "ruby", "php", "bash", "perl", "lua", "r", "tcl",
+        "python", "node", "ruby", "php", "bash", "perl", "lua", "r", "tcl", "sqlite", "guile",
+        "sbcl", "ocaml", "erlang", "elixir", "ghci", "jvm", "prolog",
     ];
 
     pub(crate) fn from_name(name: &str) -> Option<Self> {
@@ -73,6 +79,11 @@ impl ReplDriver {
             "guile" => Self::Guile,
             "sbcl" => Self::Sbcl,
             "ocaml" => Self::Ocaml,
+            "erlang" => Self::Erlang,
+            "elixir" => Self::Elixir,
+            "ghci" => Self::Ghci,
+            "jvm" => Self::Jvm,
+            "prolog" => Self::Prolog,
             _ => return None,
         })
     }
@@ -93,6 +104,13 @@ impl ReplDriver {
             Self::Guile => ".runnel-session.scm",
             Self::Sbcl => ".runnel-session.lisp",
             Self::Ocaml => ".runnel-session.ml",
+            // One driver for both, in Erlang: the file name is fixed in it.
+            Self::Erlang | Self::Elixir => ".runnel-session.erl",
+            Self::Ghci => ".runnel-session-ghci.py",
+            // One driver for Java, Groovy, Clojure, Scala and Kotlin (the language is an
+            // argument); the file name is fixed in it.
+            Self::Jvm => ".runnel-session.java",
+            Self::Prolog => ".runnel-session.pl",
         }
     }
 
@@ -111,13 +129,25 @@ impl ReplDriver {
             Self::Guile => include_str!("drivers/repl_guile.scm"),
             Self::Sbcl => include_str!("drivers/repl_sbcl.lisp"),
             Self::Ocaml => include_str!("drivers/repl_ocaml.ml"),
+            Self::Erlang | Self::Elixir => include_str!("drivers/repl_erlang.erl"),
+            Self::Ghci => include_str!("drivers/repl_ghci.py"),
+            Self::Jvm => include_str!("drivers/repl_jvm.java"),
+            Self::Prolog => include_str!("drivers/repl_prolog.pl"),
         }
     }
 
     pub(crate) fn base64_code(self) -> bool {
         matches!(
             self,
-            Self::Bash | Self::Lua | Self::R | Self::Tcl | Self::Guile | Self::Sbcl | Self::Ocaml
+            Self::Bash
+                | Self::Lua
+                | Self::R
+                | Self::Tcl
+                | Self::Guile
+                | Self::Sbcl
+                | Self::Ocaml
+                | Self::Erlang
+                | Self::Elixir
         )
     }
 }

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 
 use base64::Engine as _;
@@ -56,6 +57,8 @@ impl Driver {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            // A group of its own, as in the sandbox: SIGINT goes to the whole group.
+            .process_group(0)
             .spawn()
             .unwrap();
         let control = std::fs::OpenOptions::new()
@@ -97,6 +100,16 @@ impl Driver {
         self.send(message);
     }
 
+    /// SIGINT to the driver's process group, as the engine sends it.
+    fn interrupt(&self) {
+        let group = format!("-{}", self.child.id());
+        let sent = Command::new("/bin/kill")
+            .args(["-s", "INT", "--", &group])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    }
+
     /// One cell's stdout, stderr (markers stripped) and `done` event.
     fn cell(&mut self, number: usize, code: &str) -> (String, String, Value) {
         self.execute(number, code);
@@ -112,6 +125,11 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // The whole group, as the engine does: some drivers run their interpreter as a child.
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("/bin/kill")
+            .args(["-s", "KILL", "--", &group])
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -146,6 +164,90 @@ fn check_state(id: &str, define: &str, use_it: &str, raise: &str) {
     assert_eq!(done["status"], "error", "{id}: {done}");
     assert!(!stderr.is_empty(), "{id}: the error is reported on stderr");
     let (stdout, _, done) = driver.cell(4, use_it);
+    assert_eq!(
+        (stdout.as_str(), done["status"].as_str()),
+        ("42\n", Some("ok")),
+        "{id}"
+    );
+}
+
+/// An error ends its cell with a named message (`ename`, and `evalue` containing `value`).
+fn check_error(id: &str, code: &str, ename: &str, value: &str) {
+    let mut driver = Driver::start(id);
+    let (_, stderr, done) = driver.cell(1, code);
+    assert_eq!(done["status"], "error", "{id}: {done}");
+    assert_eq!(done["ename"], ename, "{id}: {done}");
+    let evalue = done["evalue"].as_str().unwrap_or_default();
+    assert!(evalue.contains(value), "{id}: {done}");
+    assert!(!stderr.is_empty(), "{id}: the error is reported on stderr");
+}
+
+/// Output reaches stdout and stderr as the program wrote it: no newline added, Unicode whole.
+fn check_raw(id: &str, code: &str) {
+    let mut driver = Driver::start(id);
+    let (stdout, stderr, done) = driver.cell(1, code);
+    assert_eq!(done["status"], "ok", "{id}: {done}");
+    assert_eq!(
+        (stdout.as_str(), stderr.as_str()),
+        ("héllo → 世界", "e"),
+        "{id}"
+    );
+}
+
+/// A line given on stdin before the cell answers the first read; the second read, with stdin
+/// empty, asks the host (`input_request` with `prompt`), whose reply it reads.
+fn check_input(id: &str, code: &str, prompt: &str, expected: &str) {
+    let mut driver = Driver::start(id);
+    let stdin = driver.child.stdin.as_mut().unwrap();
+    stdin.write_all(b"ada\n").unwrap();
+    stdin.flush().unwrap();
+    driver.execute(1, code);
+    let request = driver.event();
+    assert_eq!(
+        (request["op"].as_str(), request["prompt"].as_str()),
+        (Some("input_request"), Some(prompt)),
+        "{id}"
+    );
+    driver.send(json!({"op": "input_reply", "value": "bob"}));
+    let done = driver.event();
+    assert_eq!(done["status"], "ok", "{id}: {done}");
+    let stdout = read_to_marker(
+        driver.child.stdout.as_mut().unwrap(),
+        "\u{1e}marker-1\u{1e}",
+    );
+    assert_eq!(stdout, expected, "{id}");
+}
+
+/// SIGINT ends a running cell as `KeyboardInterrupt`; the state lives on. `looping` prints
+/// `looping` and a newline, then never ends.
+fn check_interrupt(id: &str, define: &str, looping: &str, use_it: &str) {
+    let mut driver = Driver::start(id);
+    let (_, _, done) = driver.cell(1, define);
+    assert_eq!(done["status"], "ok", "{id}: {done}");
+    driver.execute(2, looping);
+    let stdout = driver.child.stdout.as_mut().unwrap();
+    let mut seen = Vec::new();
+    let mut byte = [0u8; 1];
+    while !seen.ends_with(b"looping\n") {
+        assert_eq!(stdout.read(&mut byte).unwrap(), 1, "{id}: stdout ended");
+        seen.push(byte[0]);
+    }
+    driver.interrupt();
+    let done = driver.event();
+    assert_eq!(
+        (done["status"].as_str(), done["ename"].as_str()),
+        (Some("error"), Some("KeyboardInterrupt")),
+        "{id}: {done}"
+    );
+    read_to_marker(
+        driver.child.stdout.as_mut().unwrap(),
+        "\u{1e}marker-2\u{1e}",
+    );
+    read_to_marker(
+        driver.child.stderr.as_mut().unwrap(),
+        "\u{1e}marker-2\u{1e}",
+    );
+    let (stdout, _, done) = driver.cell(3, use_it);
     assert_eq!(
         (stdout.as_str(), done["status"].as_str()),
         ("42\n", Some("ok")),
@@ -320,4 +422,302 @@ fn ocaml_keeps_state_across_cells_and_errors() {
         "print_int (f x); print_newline ()",
         "failwith \"boom\"",
     );
+}
+
+#[test]
+fn erlang_keeps_state_across_cells_and_errors() {
+    check_state(
+        "erlang",
+        "X = 41.\nf(V) ->\n    V + 1.",
+        "io:format(\"~p~n\", [f(X)]).",
+        "1 / 0.",
+    );
+    check_error("erlang", "erlang:error(boom).", "error", "boom");
+    check_raw(
+        "erlang",
+        "io:format(\"~ts\", [\"héllo → 世界\"]), io:format(standard_error, \"e\", []).",
+    );
+    check_input(
+        "erlang",
+        "A = io:get_line(\"a? \"), io:format(\"hi ~ts\", [A]),\n\
+         B = io:get_line(\"b? \"), io:format(\"hi ~ts\", [B]).",
+        "b? ",
+        "a? hi ada\nhi bob\n",
+    );
+    check_interrupt(
+        "erlang",
+        "X = 42.\nspin() -> spin().",
+        "io:format(\"looping~n\"), spin().",
+        "io:format(\"~p~n\", [X]).",
+    );
+}
+
+#[test]
+fn elixir_keeps_state_across_cells_and_errors() {
+    check_state(
+        "elixir",
+        "import Enum\nx = 41\ndefmodule M do\n  def f(v), do: v + 1\nend",
+        "IO.puts(M.f(x) |> List.wrap() |> sum())",
+        "raise \"boom\"",
+    );
+    check_error(
+        "elixir",
+        "raise ArgumentError, \"nope\"",
+        "ArgumentError",
+        "nope",
+    );
+    check_raw(
+        "elixir",
+        "IO.write(\"héllo → 世界\"); IO.write(:stderr, \"e\")",
+    );
+    check_input(
+        "elixir",
+        "a = IO.gets(\"a? \"); IO.write(\"hi #{a}\")\nb = IO.gets(\"b? \"); IO.write(\"hi #{b}\")",
+        "b? ",
+        "a? hi ada\nhi bob\n",
+    );
+    check_interrupt(
+        "elixir",
+        "x = 42",
+        "IO.puts(\"looping\"); Process.sleep(:infinity)",
+        "IO.puts(x)",
+    );
+}
+
+#[test]
+fn haskell_keeps_state_across_cells_and_errors() {
+    check_state(
+        "haskell",
+        "import Data.List (sort)\nx = 41\nf :: Int -> Int\nf v =\n  v + 1",
+        "print (head (sort [f x]))",
+        "error \"boom\"",
+    );
+    check_error(
+        "haskell",
+        "print (1 `div` (0 :: Int))",
+        "Exception",
+        "divide by zero",
+    );
+    check_error("haskell", "print (g 1)", "CompileError", "not in scope");
+    check_raw(
+        "haskell",
+        "import System.IO\nputStr \"héllo → 世界\" >> hPutStr stderr \"e\"",
+    );
+    check_interrupt(
+        "haskell",
+        "x = 42",
+        "let spin n = if n < (0 :: Int) then n else spin (n + 1)\nputStrLn \"looping\"\nprint (spin 0)",
+        "print x",
+    );
+    // A whole program runs: its `main` is run when the cell defines it and runs nothing else.
+    let mut driver = Driver::start("haskell");
+    let stdin = driver.child.stdin.as_mut().unwrap();
+    stdin.write_all(b"ada\n").unwrap();
+    stdin.flush().unwrap();
+    let (stdout, _, done) = driver.cell(
+        1,
+        "module Main where\n\nmain :: IO ()\nmain = do\n  line <- getLine\n  putStrLn (\"hi \" ++ line)",
+    );
+    assert_eq!(done["status"], "ok", "{done}");
+    assert_eq!(stdout, "hi ada\n", "getLine reads the session's stdin");
+}
+
+#[test]
+fn groovy_keeps_state_across_cells_and_errors() {
+    check_state(
+        "groovy",
+        "import groovy.json.JsonOutput\ndef x = 41\ndef f(v) {\n    v + 1\n}",
+        "println JsonOutput.toJson(f(x))",
+        "throw new RuntimeException('boom')",
+    );
+    check_error(
+        "groovy",
+        "throw new IllegalStateException('nope')",
+        "IllegalStateException",
+        "nope",
+    );
+    check_raw("groovy", "print 'héllo → 世界'; System.err.print('e')");
+    check_input(
+        "groovy",
+        "def r = new BufferedReader(new InputStreamReader(System.in))\n\
+         println 'hi ' + r.readLine()\nprintln 'hi ' + r.readLine()",
+        "",
+        "hi ada\nhi bob\n",
+    );
+    check_interrupt(
+        "groovy",
+        "x = 42",
+        "println 'looping'; while (true) { }",
+        "println x",
+    );
+}
+
+#[test]
+fn clojure_keeps_state_across_cells_and_errors() {
+    check_state(
+        "clojure",
+        "(require '[clojure.string :as str])\n(def x 41)\n(defn f [v]\n  (+ v 1))",
+        "(println (str/trim (str \" \" (f x))))",
+        "(/ 1 0)",
+    );
+    check_error(
+        "clojure",
+        "(throw (IllegalStateException. \"nope\"))",
+        "IllegalStateException",
+        "nope",
+    );
+    check_raw(
+        "clojure",
+        "(print \"héllo → 世界\") (.print System/err \"e\")",
+    );
+    check_input(
+        "clojure",
+        "(println \"hi\" (read-line))\n(println \"hi\" (read-line))",
+        "",
+        "hi ada\nhi bob\n",
+    );
+    check_interrupt(
+        "clojure",
+        "(def x 42)",
+        "(println \"looping\") (loop [] (recur))",
+        "(println x)",
+    );
+}
+
+#[test]
+fn java_keeps_state_across_cells_and_errors() {
+    check_state(
+        "java",
+        "import java.util.*;\nint x = 41;\nint f(int v) {\n    return v + 1;\n}",
+        "System.out.println(new ArrayList<>(List.of(f(x))).get(0));",
+        "throw new RuntimeException(\"boom\");",
+    );
+    check_error(
+        "java",
+        "throw new IllegalStateException(\"nope\");",
+        "IllegalStateException",
+        "nope",
+    );
+    check_error(
+        "java",
+        "System.out.println(y);",
+        "CompileError",
+        "cannot find symbol",
+    );
+    check_raw(
+        "java",
+        "System.out.print(\"héllo → 世界\"); System.err.print(\"e\");",
+    );
+    check_input(
+        "java",
+        "var r = new java.io.BufferedReader(new java.io.InputStreamReader(System.in));\n\
+         System.out.println(\"hi \" + r.readLine());\nSystem.out.println(\"hi \" + r.readLine());",
+        "",
+        "hi ada\nhi bob\n",
+    );
+    check_interrupt(
+        "java",
+        "int x = 42;",
+        "System.out.println(\"looping\"); while (true) { }",
+        "System.out.println(x);",
+    );
+    // A whole program runs: its main is called when the cell declares it and runs nothing else.
+    let mut driver = Driver::start("java");
+    let (stdout, _, done) = driver.cell(
+        1,
+        "public class Main {\n    public static void main(String[] args) {\n        \
+         System.out.println(\"program \" + args.length);\n    }\n}",
+    );
+    assert_eq!(done["status"], "ok", "{done}");
+    assert_eq!(stdout, "program 0\n");
+}
+
+#[test]
+fn prolog_keeps_state_across_cells_and_errors() {
+    check_state(
+        "prolog",
+        ":- use_module(library(lists)).\nx(41).\nf(V, W) :-\n    W is V + 1.",
+        ":- x(X), f(X, Y), sum_list([Y], S), format(\"~w~n\", [S]).",
+        ":- X is 1 / 0, writeln(X).",
+    );
+    check_error(
+        "prolog",
+        ":- undefined_pred.",
+        "existence_error",
+        "undefined_pred/0",
+    );
+    check_raw(
+        "prolog",
+        ":- format(\"héllo → 世界\"), format(user_error, \"e\", []).",
+    );
+    check_interrupt(
+        "prolog",
+        "x(42).",
+        "spin :- spin.\n:- writeln(looping), flush_output, spin.",
+        ":- x(X), writeln(X).",
+    );
+    // A program with `:- initialization(main, main).` runs its main (and the driver lives on).
+    let mut driver = Driver::start("prolog");
+    let (stdout, _, done) = driver.cell(
+        1,
+        ":- initialization(main, main).\nmain :- writeln(program).",
+    );
+    assert_eq!(
+        (stdout.as_str(), done["status"].as_str()),
+        ("program\n", Some("ok"))
+    );
+    let (stdout, _, _) = driver.cell(2, ":- main.");
+    assert_eq!(stdout, "program\n");
+}
+
+#[test]
+fn scala_keeps_state_across_cells_and_errors() {
+    check_state(
+        "scala",
+        "import scala.collection.mutable.ListBuffer\nval x = 41\ndef f(v: Int): Int =\n  v + 1",
+        "println(ListBuffer(f(x)).head)",
+        "throw new RuntimeException(\"boom\")",
+    );
+    check_error("scala", "println(y)", "CompileError", "compile-time error");
+    check_raw("scala", "print(\"héllo → 世界\"); System.err.print(\"e\")");
+    check_interrupt(
+        "scala",
+        "val x = 42",
+        "println(\"looping\"); while (true) {}",
+        "println(x)",
+    );
+}
+
+#[test]
+fn kotlin_keeps_state_across_cells_and_errors() {
+    check_state(
+        "kotlin",
+        "import java.util.ArrayList\nval x = 41\nfun f(v: Int): Int =\n    v + 1",
+        "println(ArrayList(listOf(f(x)))[0])",
+        "throw RuntimeException(\"boom\")",
+    );
+    check_error(
+        "kotlin",
+        "println(y)",
+        "CompileError",
+        "Unresolved reference",
+    );
+    check_raw("kotlin", "print(\"héllo → 世界\"); System.err.print(\"e\")");
+    check_input(
+        "kotlin",
+        "println(\"hi \" + readLine())\nprintln(\"hi \" + readLine())",
+        "",
+        "hi ada\nhi bob\n",
+    );
+    check_interrupt(
+        "kotlin",
+        "val x = 42",
+        "println(\"looping\"); while (true) {}",
+        "println(x)",
+    );
+    // A whole program runs: `fun main` alone in a cell is called.
+    let mut driver = Driver::start("kotlin");
+    let (stdout, _, done) = driver.cell(1, "fun main() {\n    println(\"program\")\n}");
+    assert_eq!(done["status"], "ok", "{done}");
+    assert_eq!(stdout, "program\n");
 }
