@@ -24,6 +24,21 @@ async fn create_session(socket: &mut Socket, language: &str) -> String {
     reply["session"].as_str().expect("session id").to_owned()
 }
 
+/// Close a session and wait until it says so.
+async fn close_session(socket: &mut Socket, session: &str) {
+    send(
+        socket,
+        json!({"action": "close_session", "session": session, "id": "x"}),
+    )
+    .await;
+    loop {
+        let reply = recv(socket).await;
+        if reply["type"] == "session" && reply["event"] == "closed" {
+            return;
+        }
+    }
+}
+
 /// Execute `code` in `session` and gather its events until `exit`.
 async fn execute(socket: &mut Socket, session: &str, id: &str, code: &str) -> Vec<Value> {
     send(
@@ -208,17 +223,7 @@ async fn state_persists_across_executes_in_each_interpreted_language() {
             "{seqs:?}"
         );
         // Closed before the next: a key has at most 16 sessions.
-        send(
-            &mut socket,
-            json!({"action": "close_session", "session": session, "id": "x"}),
-        )
-        .await;
-        loop {
-            let reply = recv(&mut socket).await;
-            if reply["type"] == "session" && reply["event"] == "closed" {
-                break;
-            }
-        }
+        close_session(&mut socket, &session).await;
     }
 }
 
@@ -343,6 +348,124 @@ async fn sigint_interrupts_a_cell_and_state_lives_on() {
     assert_eq!(exit(&events)["message"], "KeyboardInterrupt");
     let after = execute(&mut socket, &session, "b", "print(x)").await;
     assert_eq!(text(&after, "stdout"), "42\n");
+}
+
+/// SIGINT through the real sandbox for drivers whose interpreter needs help to take it: BEAM
+/// (a shell wrapper forwards it), GHCi (under a Python wrapper), SWI-Prolog and the JVM.
+#[tokio::test]
+async fn sigint_interrupts_a_cell_in_the_other_drivers() {
+    let server = Server::start(&[]);
+    let mut socket = connect(&server).await;
+    let cases = [
+        (
+            "erlang",
+            "X = 42.\nspin() -> spin().",
+            "io:format(\"looping~n\"), spin().",
+            "io:format(\"~p~n\", [X]).",
+        ),
+        (
+            "haskell",
+            "x = 42",
+            "let spin n = if n < (0 :: Int) then n else spin (n + 1)\nputStrLn \"looping\"\nprint (spin 0)",
+            "print x",
+        ),
+        (
+            "prolog",
+            "x(42).\nspin :- spin.",
+            ":- writeln(looping), flush_output, spin.",
+            ":- x(X), writeln(X).",
+        ),
+        (
+            "groovy",
+            "x = 42",
+            "println 'looping'; while (true) { }",
+            "println x",
+        ),
+    ];
+    for (language, define, looping, use_it) in cases {
+        let session = create_session(&mut socket, language).await;
+        let defined = execute(&mut socket, &session, &format!("{language}-a"), define).await;
+        assert_eq!(exit(&defined)["status"], "ok", "{language}: {defined:?}");
+        let id = format!("{language}-loop");
+        send(
+            &mut socket,
+            json!({"action": "execute", "session": session, "id": id, "stream": true, "code": looping}),
+        )
+        .await;
+        let mut seen = String::new();
+        while !seen.contains("looping") {
+            let message = recv(&mut socket).await;
+            if message["type"] == "stdout" && message["id"] == id.as_str() {
+                seen.push_str(message["data"].as_str().unwrap_or_default());
+            }
+        }
+        send(
+            &mut socket,
+            json!({"action": "signal", "id": id, "signal": "SIGINT"}),
+        )
+        .await;
+        let events = collect(&mut socket, &id).await;
+        assert_eq!(
+            (
+                exit(&events)["status"].as_str(),
+                exit(&events)["message"].as_str()
+            ),
+            (Some("killed"), Some("KeyboardInterrupt")),
+            "{language}: {events:?}"
+        );
+        let after = execute(&mut socket, &session, &format!("{language}-b"), use_it).await;
+        assert_eq!(text(&after, "stdout"), "42\n", "{language}: {after:?}");
+        close_session(&mut socket, &session).await;
+    }
+}
+
+/// Input asks the client in the drivers that hook their language's stdin reads.
+#[tokio::test]
+async fn input_asks_the_client_in_the_other_drivers() {
+    let server = Server::start(&[]);
+    let mut socket = connect(&server).await;
+    let cases = [
+        (
+            "elixir",
+            "name = IO.gets(\"who? \")\nIO.write(\"hi #{name}\")",
+            "who? ",
+        ),
+        (
+            "java",
+            "var r = new java.io.BufferedReader(new java.io.InputStreamReader(System.in));\n\
+             System.out.println(\"hi \" + r.readLine());",
+            "",
+        ),
+    ];
+    for (language, code, prompt) in cases {
+        let session = create_session(&mut socket, language).await;
+        let id = format!("{language}-in");
+        send(
+            &mut socket,
+            json!({"action": "execute", "session": session, "id": id, "stream": true, "code": code}),
+        )
+        .await;
+        loop {
+            let message = recv(&mut socket).await;
+            if message["type"] == "input_request" && message["id"] == id.as_str() {
+                assert_eq!(message["prompt"], prompt, "{language}: {message}");
+                break;
+            }
+        }
+        send(
+            &mut socket,
+            json!({"action": "stdin", "id": id, "data": "ada\n"}),
+        )
+        .await;
+        let events = collect(&mut socket, &id).await;
+        assert_eq!(
+            text(&events, "stdout"),
+            "hi ada\n",
+            "{language}: {events:?}"
+        );
+        assert_eq!(exit(&events)["status"], "ok", "{language}");
+        close_session(&mut socket, &session).await;
+    }
 }
 
 #[tokio::test]
