@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { after, afterEach, before, describe, test } from "node:test";
 
 import {
   AuthenticationError,
@@ -27,6 +27,17 @@ before(async () => {
   client = new RunnelClient({ url: server.url, apiKey: server.key });
   client.on("state", (state) => states.push(state));
   await within(client.connect(), "connect");
+});
+
+/** Extra clients of a test, closed after it whether it passed or not. */
+const extra: RunnelClient[] = [];
+function track(other: RunnelClient): RunnelClient {
+  extra.push(other);
+  return other;
+}
+
+afterEach(() => {
+  for (const other of extra.splice(0)) other.close();
 });
 
 after(async () => {
@@ -62,7 +73,7 @@ describe("connection", () => {
   });
 
   test("a wrong key fails connect with AuthenticationError, without retrying", async () => {
-    const bad = new RunnelClient({ url: server.url, apiKey: "rk_not_a_key" });
+    const bad = track(new RunnelClient({ url: server.url, apiKey: "rk_not_a_key" }));
     let giveups = 0;
     bad.on("giveup", () => giveups++);
     await assert.rejects(within(bad.connect(), "refusal"), (error: unknown) => {
@@ -76,11 +87,13 @@ describe("connection", () => {
   });
 
   test("a server that is not there: connect gives up after maxRetries", async () => {
-    const nowhere = new RunnelClient({
-      url: "ws://127.0.0.1:1/ws",
-      apiKey: server.key,
-      reconnect: { maxRetries: 2, minDelayMs: 10, maxDelayMs: 20 },
-    });
+    const nowhere = track(
+      new RunnelClient({
+        url: "ws://127.0.0.1:1/ws",
+        apiKey: server.key,
+        reconnect: { maxRetries: 2, minDelayMs: 10, maxDelayMs: 20 },
+      }),
+    );
     const attempts: number[] = [];
     nowhere.on("reconnecting", ({ attempt }) => attempts.push(attempt));
     let gaveUp: number | undefined;
@@ -291,7 +304,7 @@ describe("http", () => {
 
 describe("close", () => {
   test("close fails what is in flight with ConnectionClosedError; connect starts again", async () => {
-    const other = new RunnelClient({ url: server.url, apiKey: server.key });
+    const other = track(new RunnelClient({ url: server.url, apiKey: server.key }));
     await within(other.connect(), "connect");
     const run = other.execute({ language: "python", code: "import time\ntime.sleep(30)" });
     await within(new Promise((resolve) => run.once("started", resolve)), "started");

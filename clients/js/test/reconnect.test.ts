@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { after, afterEach, before, describe, test } from "node:test";
 
 import { ConnectionClosedError, type Run, RunnelClient, type Session } from "../src/node.js";
 import {
@@ -26,23 +26,38 @@ before(async () => {
   server = await startServer();
 });
 
+/** What each test opened, closed after it whether it passed or not. */
+const opened: { clients: RunnelClient[]; proxies: FaultProxy[] } = { clients: [], proxies: [] };
+
+afterEach(async () => {
+  for (const client of opened.clients.splice(0)) client.close();
+  for (const proxy of opened.proxies.splice(0)) await proxy.close();
+});
+
 after(async () => {
   await server?.stop();
 });
+
+/** A client (and proxy) closed after the test. */
+function track<T extends RunnelClient | FaultProxy>(thing: T): T {
+  if (thing instanceof FaultProxy) opened.proxies.push(thing);
+  else opened.clients.push(thing as RunnelClient);
+  return thing;
+}
 
 /** A client through a fresh proxy, with fast reconnects. */
 async function connectThroughProxy(
   options: { pingIntervalMs?: number; pongTimeoutMs?: number } = {},
 ): Promise<{ client: RunnelClient; proxy: FaultProxy; reconnects: () => number; errors: string[]; tap: Tap }> {
-  const proxy = await FaultProxy.start({ host: server.host, port: server.port });
+  const proxy = track(await FaultProxy.start({ host: server.host, port: server.port }));
   const tap: Tap = { sent: [], received: [] };
-  const client = new RunnelClient({
+  const client = track(new RunnelClient({
     url: proxy.url,
     apiKey: server.key,
     WebSocket: tappedWebSocket(tap),
     reconnect: { maxRetries: 20, minDelayMs: 20, maxDelayMs: 200 },
     ...options,
-  });
+  }));
   let reconnected = 0;
   const errors: string[] = [];
   client.on("reconnected", () => reconnected++);
@@ -314,12 +329,14 @@ describe("offline and giving up", () => {
   });
 
   test("a bounded number of tries: giveup fails the runs in flight", async () => {
-    const proxy = await FaultProxy.start({ host: server.host, port: server.port });
-    const client = new RunnelClient({
-      url: proxy.url,
-      apiKey: server.key,
-      reconnect: { maxRetries: 3, minDelayMs: 10, maxDelayMs: 40 },
-    });
+    const proxy = track(await FaultProxy.start({ host: server.host, port: server.port }));
+    const client = track(
+      new RunnelClient({
+        url: proxy.url,
+        apiKey: server.key,
+        reconnect: { maxRetries: 3, minDelayMs: 10, maxDelayMs: 40 },
+      }),
+    );
     const states: string[] = [];
     client.on("state", (state) => states.push(state));
     const attempts: number[] = [];
@@ -340,7 +357,7 @@ describe("offline and giving up", () => {
     await assert.rejects(client.ping(), ConnectionClosedError);
     // The session outlives the client; a new client cleans it up.
     await proxy.close();
-    const direct = new RunnelClient({ url: server.url, apiKey: server.key });
+    const direct = track(new RunnelClient({ url: server.url, apiKey: server.key }));
     await within(direct.connect(), "connect directly");
     const again = await within(direct.attachSession(session.id), "attach");
     await again.close();

@@ -1,0 +1,21 @@
+/**
+ * @runnel/client: the Runnel SDK for browsers and Node.js.
+ *
+ * This entry has no Node built-ins: it uses the global `WebSocket` (or the one passed as the
+ * `WebSocket` option) and `fetch`. In Node 20, which has no global WebSocket, the package's
+ * `node` export condition (also `@runnel/client/node`) supplies the `ws` package.
+ *
+ * # Layout
+ * - `client.ts`: `RunnelClient`, the socket, reconnection, resume, the send queue.
+ * - `run.ts`: `Run` (events, async iteration, result) and the numbered stdin log.
+ * - `session.ts`: `Session` (executes, restart, close, files).
+ * - `wire.ts`: frames to events; `http.ts`: the HTTP API; `errors.ts`: `RunnelError`s.
+ * - `latency.ts`, `backoff.ts`, `emitter.ts`: small helpers.
+ */
+export { DEFAULTS, RunnelClient } from "./client.js";
+export { AuthenticationError, BadRequestError, ConnectionClosedError, LimitError, NotFoundError, ResumeGapError, RunnelError, ServerError, TimeoutError, } from "./errors.js";
+export { Run } from "./run.js";
+export { Session } from "./session.js";
+export { backoffDelay } from "./backoff.js";
+export type * from "./types.js";
+//# sourceMappingURL=index.d.ts.map
