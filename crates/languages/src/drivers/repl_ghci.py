@@ -10,9 +10,10 @@
 # GHCi's own error reports there ("<interactive>:1:1: error:", "*** Exception: ...",
 # "Interrupted.") end the cell with the rest of its chunks skipped. A cell that defines `main`
 # and runs nothing else runs `main`, so a whole program pasted in runs as it would on its own.
-# SIGINT reaches GHCi, which interrupts the running statement; this wrapper notes it, ends the
-# cell after the chunk, and signals GHCi again if the chunk goes on (GHCi lost it between two
-# statements).
+# SIGINT: GHCi runs in a process group of its own; this wrapper passes SIGINT on while one of
+# the user's chunks runs (GHCi interrupts the statement), again if the chunk goes on, and ends
+# the cell after that chunk.
+import ctypes
 import json
 import os
 import re
@@ -23,6 +24,7 @@ import sys
 import tempfile
 import time
 
+CHUNK_BEGIN = b"\x1erunnel-chunk-begin\x1e"
 CHUNK_END = b"\x1erunnel-chunk-end\x1e"
 
 SCRIPT = r""":set prompt ""
@@ -38,7 +40,8 @@ runnelCommands h = (RunnelIO.hGetLine h >>= \l -> return (read l ++ "\n:runnelNe
 :}
 runnelHandle <- RunnelIO.openFile "/proc/self/fd/3" RunnelIO.ReadMode
 :def runnelNext (\_ -> runnelCommands runnelHandle `RunnelE.catch` (\e -> const (return ":quit") (e :: RunnelE.IOException)))
-:def runnelEnd (\_ -> RunnelIO.hFlush RunnelIO.stdout >> RunnelIO.hFlush RunnelIO.stderr >> RunnelIO.hPutStr RunnelIO.stderr "\x1erunnel-chunk-end\x1e" >> RunnelIO.hFlush RunnelIO.stderr >> return "")
+:def runnelBegin (\_ -> RunnelIO.hPutStr RunnelIO.stderr "\x1erunnel-chunk-begin\x1e" >> RunnelIO.hFlush RunnelIO.stderr >> return "")
+:def runnelEnd (\_ -> RunnelE.uninterruptibleMask_ (RunnelIO.hFlush RunnelIO.stdout >> RunnelIO.hFlush RunnelIO.stderr >> RunnelIO.hPutStr RunnelIO.stderr "\x1erunnel-chunk-end\x1e" >> RunnelIO.hFlush RunnelIO.stderr) >> return "")
 :runnelNext
 """
 
@@ -152,9 +155,21 @@ def main():
     except OSError:
         pass
     interrupted = []  # times of the SIGINTs of the running cell
+    # GHCi runs in a process group of its own: a SIGINT while it runs its own macros (between
+    # the user's statements) would lose its command loop. This wrapper passes SIGINT on only
+    # while a chunk runs, between the chunk's begin and end markers.
+    in_chunk = []
+
+    def forward_interrupt():
+        if in_chunk:
+            try:
+                os.kill(ghci.pid, signal.SIGINT)
+            except OSError:
+                pass
 
     def on_interrupt(_signal, _frame):
         interrupted.append(time.monotonic())
+        forward_interrupt()
 
     signal.signal(signal.SIGINT, on_interrupt)
     app_dir = os.path.join(os.environ.get("HOME", "/work"), ".ghc")
@@ -171,6 +186,10 @@ def main():
         os.dup2(to_ghci_read, 3)
         os.dup2(errors_write, 2)
         os.close(4)
+        os.setpgid(0, 0)
+        # Outside the driver's group, GHCi would outlive a kill of the group: it dies with
+        # this wrapper instead (PR_SET_PDEATHSIG).
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
 
     ghci = subprocess.Popen(
@@ -190,33 +209,41 @@ def main():
     def run_chunk(text):
         """Run one block of GHCi commands; the stderr it wrote (forwarded already) or None if
         GHCi is gone."""
-        os.write(to_ghci, (haskell_string(text + "\n:runnelEnd") + "\n").encode())
+        frame = ":runnelBegin\n" + text + "\n:runnelEnd"
+        os.write(to_ghci, (haskell_string(frame) + "\n").encode())
         seen = bytearray()
         while True:
-            end = pending.find(CHUNK_END)
-            if end >= 0:
-                os.write(2, bytes(pending[:end]))
-                seen.extend(pending[:end])
-                del pending[: end + len(CHUNK_END)]
-                return bytes(seen)
-            # Forward all but a tail that may be the start of the marker.
+            begin, end = pending.find(CHUNK_BEGIN), pending.find(CHUNK_END)
+            found = min((at, marker) for at, marker in ((begin, CHUNK_BEGIN), (end, CHUNK_END))
+                        if at >= 0) if begin >= 0 or end >= 0 else None
+            if found:
+                at, marker = found
+                os.write(2, bytes(pending[:at]))
+                seen.extend(pending[:at])
+                del pending[: at + len(marker)]
+                if marker == CHUNK_END:
+                    del in_chunk[:]
+                    return bytes(seen)
+                in_chunk.append(True)
+                if interrupted:
+                    forward_interrupt()
+                continue
+            # Forward all but a tail that may be the start of a marker.
             keep = 0
-            for size in range(min(len(pending), len(CHUNK_END) - 1), 0, -1):
-                if CHUNK_END.startswith(bytes(pending[-size:])):
+            for size in range(min(len(pending), len(CHUNK_BEGIN) - 1), 0, -1):
+                tail = bytes(pending[-size:])
+                if CHUNK_BEGIN.startswith(tail) or CHUNK_END.startswith(tail):
                     keep = size
                     break
             if len(pending) > keep:
                 os.write(2, bytes(pending[: len(pending) - keep]))
                 seen.extend(pending[: len(pending) - keep])
                 del pending[: len(pending) - keep]
-            # A SIGINT that reached GHCi between statements (in its macros) is lost there: while
-            # the chunk does not end, GHCi gets it again.
+            # A statement may not take the first SIGINT (GHCi checks for it as it allocates):
+            # while the chunk goes on, it gets it again.
             if interrupted and time.monotonic() - interrupted[-1] > 0.5:
                 interrupted.append(time.monotonic())
-                try:
-                    os.kill(ghci.pid, signal.SIGINT)
-                except OSError:
-                    pass
+                forward_interrupt()
             if not select.select([errors_read], [], [], 0.25)[0]:
                 continue
             data = os.read(errors_read, 65536)

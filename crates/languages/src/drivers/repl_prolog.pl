@@ -17,10 +17,16 @@
 delete_self :-
     catch(delete_file('.runnel-session.pl'), _, true).
 
+%   Only a running cell is interrupted: between cells (in this driver's own code) SIGINT is
+%   ignored.
 runnel_interrupt(_Signal) :-
-    throw(runnel_keyboard_interrupt).
+    (   nb_current(runnel_running, true)
+    ->  throw(runnel_keyboard_interrupt)
+    ;   true
+    ).
 
 main :-
+    nb_setval(runnel_running, false),
     on_signal(int, _, runnel_session:runnel_interrupt),
     set_stream(user_output, encoding(utf8)),
     set_stream(user_error, encoding(utf8)),
@@ -48,7 +54,10 @@ loop(In, Out) :-
 
 execute(Out, Message) :-
     get_dict(code, Message, Code),
-    catch(run_cell(Code), Error, true),
+    nb_setval(runnel_running, true),
+    catch(( run_cell(Code),
+            nb_setval(runnel_running, false)
+          ), Error, nb_setval(runnel_running, false)),
     (   var(Error)
     ->  Status = _{status:"ok"}
     ;   failure(Error, Name, Value),
