@@ -104,7 +104,10 @@ export async function startServer(extraArgs: string[] = []): Promise<Server> {
         // stdin stays open).
         child.stdin?.end();
         // A server that does not stop within the patience is killed, and the test says so.
-        const stopped = await Promise.race([exited.then(() => true), new Promise((resolve) => setTimeout(() => resolve(false), STOP_PATIENCE_MS))]);
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const patience = new Promise((resolve) => (timer = setTimeout(() => resolve(false), STOP_PATIENCE_MS)));
+        const stopped = await Promise.race([exited.then(() => true), patience]);
+        clearTimeout(timer);
         if (process.env.RUNNEL_JS_DEBUG) console.error(`runnel serve stopped after ${Date.now() - started} ms`);
         if (!stopped) {
           child.kill("SIGKILL");
@@ -112,6 +115,10 @@ export async function startServer(extraArgs: string[] = []): Promise<Server> {
           throw new Error(`runnel serve did not stop within ${STOP_PATIENCE_MS} ms of SIGTERM`);
         }
       }
+      // The server's helper processes may hold its stdout open a while after it exits: stop
+      // reading, or this process would wait for them.
+      child.stdout?.destroy();
+      child.stdin?.destroy();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
