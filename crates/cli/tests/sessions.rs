@@ -436,6 +436,11 @@ async fn input_asks_the_client_in_the_other_drivers() {
              System.out.println(\"hi \" + r.readLine());",
             "",
         ),
+        (
+            "prolog",
+            ":- read_line_to_string(user_input, L), format(\"hi ~w~n\", [L]).",
+            "",
+        ),
     ];
     for (language, code, prompt) in cases {
         let session = create_session(&mut socket, language).await;

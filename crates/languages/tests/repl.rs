@@ -650,6 +650,13 @@ fn prolog_keeps_state_across_cells_and_errors() {
         "prolog",
         ":- format(\"héllo → 世界\"), format(user_error, \"e\", []).",
     );
+    check_input(
+        "prolog",
+        ":- read_line_to_string(user_input, A), format(\"hi ~w~n\", [A]),\n   \
+         read_line_to_string(user_input, B), format(\"hi ~w~n\", [B]).",
+        "",
+        "hi ada\nhi bob\n",
+    );
     check_interrupt(
         "prolog",
         "x(42).",

@@ -8,9 +8,11 @@
 % `:- initialization(G)` and `:- initialization(G, main)` run G once the cell's clauses are in
 % (and do not halt). An exception, a failed directive or a syntax error ends its cell only,
 % reported on stderr as SWI-Prolog reports it, and as "error_kind: message". SIGINT raises
-% an exception in the running goal, which ends the cell as KeyboardInterrupt.
+% an exception in the running goal, which ends the cell as KeyboardInterrupt. Reading
+% user_input takes what the client sent to stdin, or else asks the host (input_request).
 :- module(runnel_session, []).  % nothing exported: `user` is the user's
 :- use_module(library(http/json)).
+:- use_module(library(prolog_stream)).
 
 :- initialization(delete_self).
 
@@ -32,8 +34,54 @@ main :-
     set_stream(user_error, encoding(utf8)),
     open('/proc/self/fd/3', read, In, [encoding(utf8), bom(false)]),
     open('/proc/self/fd/4', write, Out, [encoding(utf8)]),
+    nb_setval(runnel_control, In-Out),
+    nb_setval(runnel_input_marker, ""),
+    % user_input (and current input) become a stream that answers from stdin when the client
+    % sent something, and asks the host otherwise.
+    stream_property(Stdin, alias(user_input)),
+    set_stream(Stdin, alias(runnel_stdin)),
+    open_prolog_stream(runnel_session, read, Asking, []),
+    set_stream(Asking, alias(user_input)),
+    set_input(Asking),
     send(Out, _{op:"ready"}),
     loop(In, Out).
+
+%   The reading end of user_input (library(prolog_stream)).
+stream_read(_Stream, Data) :-
+    stream_property(Stdin, alias(runnel_stdin)),
+    (   wait_for_input([Stdin], [_], 0),
+        fill_buffer(Stdin),
+        read_pending_codes(Stdin, Codes, []),
+        Codes \== []
+    ->  string_codes(Data, Codes)
+    ;   ask(Data)
+    ).
+
+stream_close(_Stream).
+
+ask(Data) :-
+    nb_getval(runnel_control, In-Out),
+    nb_getval(runnel_input_marker, Marker),
+    flush_output(user_output),
+    flush_output(user_error),
+    format(user_output, "~s", [Marker]),
+    flush_output(user_output),
+    format(user_error, "~s", [Marker]),
+    flush_output(user_error),
+    send(Out, _{op:"input_request", prompt:"", password:false}),
+    reply(In, Data).
+
+reply(In, Data) :-
+    read_line_to_string(In, Line),
+    (   Line == end_of_file
+    ->  Data = end_of_file
+    ;   catch(atom_json_dict(Line, Message, []), _, Message = _{}),
+        (   get_dict(op, Message, "input_reply")
+        ->  get_dict(value, Message, Value),
+            string_concat(Value, "\n", Data)
+        ;   reply(In, Data)
+        )
+    ).
 
 send(Out, Dict) :-
     with_output_to(string(Text), json_write_dict(current_output, Dict, [width(0)])),
@@ -54,6 +102,10 @@ loop(In, Out) :-
 
 execute(Out, Message) :-
     get_dict(code, Message, Code),
+    (   get_dict(input_marker, Message, InputMarker)
+    ->  nb_setval(runnel_input_marker, InputMarker)
+    ;   true
+    ),
     nb_setval(runnel_running, true),
     catch(( run_cell(Code),
             nb_setval(runnel_running, false)
