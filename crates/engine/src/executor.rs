@@ -61,6 +61,10 @@ impl Run {
         let _ = self.events.send(RunEvent::Started).await;
         let outcome = match self.execute_steps().await {
             Ok(outcome) => outcome,
+            Err(error) if self.inner.is_shutting_down() => {
+                tracing::debug!(%error, "run ended by the shutdown");
+                internal_error("the server shut down during the run".to_owned())
+            }
             Err(error) => {
                 tracing::error!(%error, "run failed inside the engine");
                 internal_error(format!("engine error: {error}"))
@@ -110,7 +114,7 @@ impl Run {
         let (mut outcome, mut pumps) = match result {
             Ok(done) => done,
             Err(error) => {
-                destroy_in_background(sandbox, slot);
+                destroy_in_background(Arc::clone(&self.inner), sandbox, slot);
                 return Err(error);
             }
         };
@@ -118,12 +122,16 @@ impl Run {
         // the output briefly, and only then send the outcome, before the teardown.
         if drain(&mut pumps, ORPHAN_GRACE).await {
             name_limits_hit_by_orphans(&sandbox, &mut outcome, &limits);
-            destroy_in_background(sandbox, slot);
+            destroy_in_background(Arc::clone(&self.inner), sandbox, slot);
         } else {
             name_limits_hit_by_orphans(&sandbox, &mut outcome, &limits);
             // One sandbox, one run: destroying it ends the orphans and closes their pipes.
-            if let Err(error) = sandbox.destroy().await {
-                tracing::error!(%error, "sandbox destroy failed");
+            match sandbox.destroy().await {
+                Ok(()) => {}
+                Err(error) if self.inner.is_shutting_down() => {
+                    tracing::debug!(%error, "sandbox destroy at shutdown");
+                }
+                Err(error) => tracing::error!(%error, "sandbox destroy failed"),
             }
             drop(slot);
             if !drain(&mut pumps, DRAIN_GRACE).await {
@@ -484,10 +492,19 @@ async fn drain(pumps: &mut [JoinHandle<()>], grace: Duration) -> bool {
 }
 
 /// Tear a sandbox down after its run has been answered; the run's slot is held until then.
-fn destroy_in_background(sandbox: Sandbox, slot: tokio::sync::OwnedSemaphorePermit) {
+fn destroy_in_background(
+    inner: Arc<Inner>,
+    sandbox: Sandbox,
+    slot: tokio::sync::OwnedSemaphorePermit,
+) {
     tokio::spawn(async move {
-        if let Err(error) = sandbox.destroy().await {
-            tracing::error!(%error, "sandbox destroy failed");
+        match sandbox.destroy().await {
+            Ok(()) => {}
+            // The spawner went first and took every sandbox with it.
+            Err(error) if inner.is_shutting_down() => {
+                tracing::debug!(%error, "sandbox destroy at shutdown");
+            }
+            Err(error) => tracing::error!(%error, "sandbox destroy failed"),
         }
         drop(slot);
     });

@@ -251,6 +251,15 @@ impl SessionHandle {
         self.session.send_input(RunInput::Signal(signal))
     }
 
+    /// Whether execute `run` is queued or running here.
+    pub fn has_run(&self, run: &str) -> bool {
+        self.session
+            .queued
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .contains_key(run)
+    }
+
     /// The id of the execute in flight, if any.
     pub fn running(&self) -> Option<String> {
         self.session.current_run()

@@ -287,11 +287,20 @@ impl Connection {
     /// The session a stdin or signal `id` means: a session run of this connection, or a
     /// session id (its running execute).
     fn session_for(&self, id: &str, principal: &Principal) -> Option<SessionHandle> {
+        let engine = self.state.engine();
         self.sessions
             .runs
             .get(id)
             .cloned()
-            .or_else(|| self.state.engine().session(id, &principal.key_id))
+            .or_else(|| engine.session(id, &principal.key_id))
+            // A session run started on an earlier connection of the same key (a client that
+            // reconnected).
+            .or_else(|| {
+                engine
+                    .sessions(&principal.key_id)
+                    .into_iter()
+                    .find(|session| session.has_run(id))
+            })
     }
 
     pub(crate) async fn session_stdin(
@@ -382,7 +391,7 @@ async fn forward(
         let events = match batch {
             Ok(events) => events,
             Err(gap) => {
-                let message = super::gap_error(gap).to_message(None);
+                let message = super::gap_error(gap).to_message(Some(session.id().to_owned()));
                 let _ = outbound.send(Outbound::from(message)).await;
                 return;
             }
