@@ -225,6 +225,28 @@ async fn state_persists_across_executes_in_each_interpreted_language() {
         // Closed before the next: a key has at most 16 sessions.
         close_session(&mut socket, &session).await;
     }
+    // The table covers exactly the languages this server says keep state (`repl`), so a new
+    // driver cannot go untested and a listed language cannot silently lose its driver.
+    let languages: Value = http()
+        .get(server.http_url("/api/v1/languages"))
+        .send()
+        .await
+        .expect("languages")
+        .json()
+        .await
+        .expect("json");
+    let mut stateful: Vec<&str> = languages
+        .as_array()
+        .or_else(|| languages["languages"].as_array())
+        .expect("a list of languages")
+        .iter()
+        .filter(|language| language["repl"] == true)
+        .filter_map(|language| language["id"].as_str())
+        .collect();
+    stateful.sort_unstable();
+    let mut tested: Vec<&str> = cases.iter().map(|(language, _, _)| *language).collect();
+    tested.sort_unstable();
+    assert_eq!(tested, stateful);
 }
 
 #[tokio::test]
