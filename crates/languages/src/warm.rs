@@ -16,8 +16,8 @@
 //! exit status, nothing imported that a plain run would not import. EOF on fd 3 without a
 //! request makes the driver exit 0 quietly (the pool discards it).
 //!
-//! In a compiled language the warm driver is the compiler instead (Kotlin's, whose cold start
-//! costs seconds): started with the compile step's environment and limits, warmed by compiling
+//! In a compiled language the warm driver is the compiler instead (Kotlin's and Scala's, whose
+//! cold starts cost seconds): started with the compile step's environment and limits, warmed by compiling
 //! a throwaway program, it gets the compile command's arguments (after `argv[0]`) in `argv`,
 //! compiles once and exits with the compiler's status. The run step then starts as usual.
 
@@ -56,17 +56,20 @@ pub(crate) enum Driver {
     Node,
     /// A compiler kept warm: the Kotlin compiler, loaded and JIT-warmed, compiling once.
     Kotlinc,
+    /// The same for Scala's compiler.
+    Scalac,
 }
 
 impl Driver {
     /// Names accepted in `warm.driver`.
-    pub(crate) const NAMES: &'static [&'static str] = &["python", "node", "kotlinc"];
+    pub(crate) const NAMES: &'static [&'static str] = &["python", "node", "kotlinc", "scalac"];
 
     pub(crate) fn from_name(name: &str) -> Option<Self> {
         match name {
             "python" => Some(Self::Python),
             "node" => Some(Self::Node),
             "kotlinc" => Some(Self::Kotlinc),
+            "scalac" => Some(Self::Scalac),
             _ => None,
         }
     }
@@ -77,7 +80,7 @@ impl Driver {
         match self {
             Self::Python => ".runnel-warm.py",
             Self::Node => ".runnel-warm.js",
-            Self::Kotlinc => ".runnel-warm-kotlinc.java",
+            Self::Kotlinc | Self::Scalac => ".runnel-warm-jvm-compiler.java",
         }
     }
 
@@ -85,7 +88,7 @@ impl Driver {
         match self {
             Self::Python => include_str!("drivers/warm.py"),
             Self::Node => include_str!("drivers/warm.js"),
-            Self::Kotlinc => include_str!("drivers/warm_kotlinc.java"),
+            Self::Kotlinc | Self::Scalac => include_str!("drivers/warm_jvm_compiler.java"),
         }
     }
 }
