@@ -25,7 +25,7 @@ use crate::error::ClientError;
 use crate::options::ClientOptions;
 use crate::routing::{self, Route};
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 pub(crate) type Sink = SplitSink<Socket, Message>;
 pub(crate) type Stream = SplitStream<Socket>;
 
@@ -191,8 +191,13 @@ pub(crate) fn to_json(message: &ClientMessage) -> String {
     serde_json::to_string(message).unwrap_or_default()
 }
 
-/// Open and authenticate one socket (`Authorization: Bearer`, TCP_NODELAY).
+/// Open and authenticate one socket (`Authorization: Bearer`, TCP_NODELAY), split.
 pub(crate) async fn open_socket(url: &str, api_key: &str) -> Result<(Sink, Stream), ClientError> {
+    Ok(open(url, api_key).await?.split())
+}
+
+/// Open and authenticate one socket (`Authorization: Bearer`, TCP_NODELAY).
+pub(crate) async fn open(url: &str, api_key: &str) -> Result<Socket, ClientError> {
     let connect_error = |source: tungstenite::Error| match &source {
         tungstenite::Error::Http(response) if response.status() == StatusCode::UNAUTHORIZED => {
             ClientError::Unauthorized {
@@ -217,7 +222,7 @@ pub(crate) async fn open_socket(url: &str, api_key: &str) -> Result<(Sink, Strea
     let (socket, _response) = tokio_tungstenite::connect_async_with_config(request, None, true)
         .await
         .map_err(connect_error)?;
-    Ok(socket.split())
+    Ok(socket)
 }
 
 /// How one socket's reading ended.

@@ -1,13 +1,12 @@
 //! The `session` scenario: a new session from the warm pool until `created`, an execute in a
 //! warm session until its `exit`, and (Python) an `input()` answered over stdin until the
-//! echoed line. Uses its own socket: the library's `Client` routes one-shot runs only.
+//! echoed line. Uses its own socket (opened as the `Client` opens its own): the library's
+//! `Client` routes one-shot runs only.
 
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::bench::report::BenchReport;
@@ -15,14 +14,12 @@ use crate::bench::scenarios::{hello_program, timed, Metric};
 use crate::bench::{BenchOptions, Scenario};
 use crate::endpoint::normalize_url;
 use crate::error::ClientError;
+use crate::link::Socket;
 
 /// Most sessions created one after the other (each waits for the pool to refill).
 const MAX_CREATES: usize = 20;
 /// Pause between creates, so that each one finds a ready session in the pool.
 const REFILL_PAUSE: Duration = Duration::from_millis(300);
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 struct Connection {
     socket: Socket,
@@ -32,22 +29,7 @@ struct Connection {
 impl Connection {
     async fn open(options: &BenchOptions) -> Result<Connection, ClientError> {
         let url = normalize_url(&options.url)?;
-        let connect_error = |source| ClientError::Connect {
-            url: url.clone(),
-            source: Box::new(source),
-        };
-        let mut request = url.as_str().into_client_request().map_err(connect_error)?;
-        let bearer =
-            HeaderValue::from_str(&format!("Bearer {}", options.api_key)).map_err(|_| {
-                ClientError::InvalidUrl {
-                    url: url.clone(),
-                    reason: "the api key is not a valid header value".to_owned(),
-                }
-            })?;
-        request.headers_mut().insert("authorization", bearer);
-        let (socket, _) = tokio_tungstenite::connect_async_with_config(request, None, true)
-            .await
-            .map_err(connect_error)?;
+        let socket = crate::link::open(&url, &options.api_key).await?;
         Ok(Connection { socket, url })
     }
 
