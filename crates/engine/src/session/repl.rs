@@ -22,6 +22,11 @@ use crate::run::{Limits, RunInput, RunOutcome, Signal};
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 /// After an interrupt on timeout, how long the cell gets to end before the kernel is killed.
 const INTERRUPT_GRACE: Duration = Duration::from_secs(2);
+/// A cell's SIGINTs closer together than this are passed on as one: a burst (Ctrl-C pressed
+/// again and again, a client sending one per output event) would otherwise reach drivers
+/// that take the signal on a thread of their own (BEAM, the JVM, node) after the cell has
+/// ended, and stop the next one. One sent later is passed on: the cell outlived the first.
+const INTERRUPT_DEBOUNCE: Duration = Duration::from_millis(500);
 
 /// A started session driver.
 pub(crate) struct Kernel {
@@ -195,6 +200,7 @@ impl Kernel {
         let mut kill_at: Option<tokio::time::Instant> = None;
         let mut timed_out = false;
         let mut interrupted = false;
+        let mut interrupt_sent: Option<tokio::time::Instant> = None;
         let mut output_stopped = false;
         let mut killed = false;
         let mut input_open = true;
@@ -214,8 +220,16 @@ impl Kernel {
                             if eof { *stdin = None; }
                         }
                     }
+                    Some(RunInput::Signal(Signal::Interrupt)) => {
+                        interrupted = true;
+                        let now = tokio::time::Instant::now();
+                        if interrupt_sent.is_none_or(|sent| now - sent >= INTERRUPT_DEBOUNCE) {
+                            interrupt_sent = Some(now);
+                            let _ = process.signal(Signal::Interrupt.number());
+                        }
+                    }
                     Some(RunInput::Signal(signal)) => {
-                        if signal == Signal::Interrupt { interrupted = true; } else { killed = true; }
+                        killed = true;
                         let _ = process.signal(signal.number());
                     }
                     None => input_open = false,
@@ -273,6 +287,11 @@ impl Kernel {
             None if killed => (
                 RunStatus::Killed,
                 Some("killed on request; the interpreter restarts".into()),
+                None,
+            ),
+            None if interrupted => (
+                RunStatus::Killed,
+                Some("the interpreter ended on SIGINT; its state was lost".to_owned()),
                 None,
             ),
             None => (
