@@ -66,6 +66,7 @@ APT_OPTIONAL=(
   "/usr/bin/sbcl sbcl"
   "/usr/bin/guile-3.0 guile-3.0"
   "/usr/bin/tclsh tcl"
+  "/usr/lib/tclx8.4/pkgIndex.tcl tclx8.4"
   "/usr/bin/sqlite3 sqlite3"
   "/usr/bin/crystal crystal"
   "/usr/bin/nasm nasm"

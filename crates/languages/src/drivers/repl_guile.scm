@@ -1,7 +1,8 @@
 ;;; Runnel's session driver for Scheme on Guile (crates/languages/src/repl.rs describes the
 ;;; protocol). Cells are read form by form and evaluated in one fresh user module (the driver's
 ;;; own bindings are not in it): definitions persist from cell to cell. An error ends its cell
-;;; only, reported on stderr as Guile's REPL would. The host sends the code base64-encoded
+;;; only, reported on stderr as Guile's REPL would. SIGINT ends the running cell as
+;;; KeyboardInterrupt; between cells it is ignored. The host sends the code base64-encoded
 ;;; (`code_b64`): Guile has no JSON of its own.
 (use-modules (ice-9 rdelim) (ice-9 regex) (rnrs bytevectors))
 
@@ -37,23 +38,48 @@
          text)
         (write-char #\" port))))
   (define cell-module (make-fresh-user-module))
+  ;; Guile runs a signal handler as an async: the C handler only queues it, and the VM runs it
+  ;; at its next safe point (a call or a loop's back edge; a blocking `sleep` or read wakes up
+  ;; for it), so a busy loop is interrupted without any tick in normal cells. The handler
+  ;; throws into the cell only while `armed`, and disarms itself first: one throw per cell;
+  ;; the rest of a burst, and any SIGINT while the driver reports or waits, is dropped.
+  (define armed #f)
+  (sigaction SIGINT
+    (lambda (signal)
+      (when armed
+        (set! armed #f)
+        (throw 'KeyboardInterrupt))))
   (define (run code)
-    ;; Returns #f when the cell succeeded, else (ename . evalue).
-    (catch #t
-      (lambda ()
-        (let ((port (open-input-string code)))
-          (let loop ()
-            (let ((form (read port)))
-              (unless (eof-object? form)
-                (eval form cell-module)
-                (loop)))))
-        #f)
-      (lambda (key . args)
-        (when (eq? key 'quit) (apply throw key args))
-        (let ((message (call-with-output-string
-                         (lambda (port) (print-exception port #f key args)))))
-          (display message (current-error-port))
-          (cons (symbol->string key) (string-trim-right message))))))
+    ;; Returns #f when the cell succeeded, else (ename . evalue). Asyncs (so the SIGINT
+    ;; handler) run only inside call-with-unblocked-asyncs, around the cell's own code: arming
+    ;; and disarming happen with them blocked, so a throw can never land outside this catch.
+    (call-with-blocked-asyncs
+     (lambda ()
+       (catch #t
+         (lambda ()
+           (set! armed #t)
+           (call-with-unblocked-asyncs
+            (lambda ()
+              (let ((port (open-input-string code)))
+                (let loop ()
+                  (let ((form (read port)))
+                    (unless (eof-object? form)
+                      (eval form cell-module)
+                      (loop)))))))
+           ;; A SIGINT that woke a blocking call (sleep, a read) at the cell's very end may
+           ;; still be queued: unblocking runs it here, still armed, so the cell reports it.
+           (call-with-unblocked-asyncs (lambda () #t))
+           (set! armed #f)
+           #f)
+         (lambda (key . args)
+           (set! armed #f)
+           (when (eq? key 'quit) (apply throw key args))
+           (let ((message (if (eq? key 'KeyboardInterrupt)
+                              "KeyboardInterrupt\n"
+                              (call-with-output-string
+                                (lambda (port) (print-exception port #f key args))))))
+             (display message (current-error-port))
+             (cons (symbol->string key) (string-trim-right message))))))))
 
   (false-if-exception (delete-file (car (command-line))))
   (setvbuf (current-output-port) 'line)

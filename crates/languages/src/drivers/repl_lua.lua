@@ -62,7 +62,10 @@ for line in control_in:lines() do
         return debug.traceback(error, 2)
       end)
       if not ok then
-        status, ename = "error", "Error"
+        -- lua5.4's own SIGINT handler stops the running code with this error (where
+        -- the code was, then "interrupted!").
+        local interrupted = evalue == "interrupted!" or evalue:sub(-14) == ": interrupted!"
+        status, ename = "error", interrupted and "KeyboardInterrupt" or "Error"
         io.stderr:write(tostring(trace), "\n")
       end
     end

@@ -12,7 +12,7 @@
   globalThis.exports = module.exports;
   const send = (message) => fs.writeSync(4, JSON.stringify(message) + '\n');
   // A SIGINT while idle must not end the session; while a cell runs, vm's breakOnSigint
-  // turns it into an exception.
+  // turns it into an exception, reported as KeyboardInterrupt.
   process.on('SIGINT', () => {});
   process.on('uncaughtException', (error) => {
     process.stderr.write(`Uncaught ${util.inspect(error)}\n`);
@@ -33,7 +33,9 @@
       if (value && typeof value.then === 'function') await value;
     } catch (error) {
       status = 'error';
-      ename = (error && error.name) || typeof error;
+      ename = error && error.code === 'ERR_SCRIPT_EXECUTION_INTERRUPTED'
+        ? 'KeyboardInterrupt'
+        : (error && error.name) || typeof error;
       evalue = error && error.message !== undefined ? String(error.message) : String(error);
       const text = error && error.stack ? error.stack : String(error);
       process.stderr.write(`Uncaught ${text}\n`);

@@ -74,23 +74,43 @@ let () =
     Buffer.add_char out '"';
     Buffer.contents out
   in
+  (* SIGINT raises Sys.Break in the running cell only: one that lands while the driver reads
+     the next cell or reports the last is dropped, so that a burst of them cannot end the
+     session. The toplevel catches a Break raised in a phrase and reports it as an exception
+     (execute_phrase is false), hence [interrupted]. *)
+  let in_cell = ref false in
+  let interrupted = ref false in
+  Sys.set_signal Sys.sigint
+    (Sys.Signal_handle
+       (fun _ ->
+         if !in_cell then begin
+           interrupted := true;
+           raise Sys.Break
+         end));
   let run code =
     let lexbuf = Lexing.from_string code in
     Location.input_name := "//toplevel//";
     Location.input_lexbuf := Some lexbuf;
+    interrupted := false;
     let failure =
       try
+        in_cell := true;
         List.iter
           (fun phrase ->
             if not (Toploop.execute_phrase false Format.err_formatter phrase) then raise Exit)
           (!Toploop.parse_use_file lexbuf);
+        in_cell := false;
         None
       with
-      | Exit -> Some ("Exception", "")
+      | Exit ->
+          in_cell := false;
+          if !interrupted then Some ("KeyboardInterrupt", "") else Some ("Exception", "")
       | Sys.Break ->
+          in_cell := false;
           prerr_endline "Interrupted.";
           Some ("KeyboardInterrupt", "")
       | error ->
+          in_cell := false;
           Location.report_exception Format.err_formatter error;
           Some ("Error", Printexc.to_string error)
     in
@@ -99,7 +119,6 @@ let () =
     failure
   in
   (try Sys.remove Sys.argv.(0) with Sys_error _ -> ());
-  Sys.catch_break true;
   Toploop.initialize_toplevel_env ();
   let control_in = open_in_bin "/proc/self/fd/3" in
   let control_out = open_out_bin "/proc/self/fd/4" in
@@ -111,7 +130,7 @@ let () =
   send "{\"op\":\"ready\"}";
   try
     while true do
-      let line = try input_line control_in with Sys.Break -> "" in
+      let line = input_line control_in in
       if field line "op" = "execute" then begin
         let marker = replace_all (field line "marker") "\\u001e" "\030" in
         let failure = run (from_base64 (field line "code_b64")) in

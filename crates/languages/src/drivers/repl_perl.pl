@@ -29,7 +29,8 @@ print {$control_out} $json->encode({ op => 'ready' }), "\n";
 while (my $line = <$control_in>) {
     my $message = eval { $json->decode($line) };
     next unless ref $message eq 'HASH' && ($message->{op} // '') eq 'execute';
-    my $error = runnel_cell($message->{code} // '');
+    # A SIGINT that lands in runnel_cell just after the cell's eval dies out of it: the cell's.
+    my $error = eval { runnel_cell($message->{code} // '') } // "KeyboardInterrupt\n";
     my ($status, $ename, $evalue) = ('ok', undef, undef);
     if ($error ne '') {
         ($status, $ename) = ('error', $error eq "KeyboardInterrupt\n" ? 'KeyboardInterrupt' : 'Error');

@@ -39,7 +39,7 @@ def _runnel_session():
                 return None
             pending.extend(chunk)
 
-    current = {"input_marker": b""}
+    current = {"input_marker": b"", "waiting": False}
     stdin_lines = bytearray()
 
     def line_from_stdin():
@@ -87,6 +87,14 @@ def _runnel_session():
         # The answer comes as an input_reply on fd 3, or as a line on stdin that the client
         # typed ahead and that reached the pipe just after the request went out: the first one
         # complete wins. (A reply that loses stays queued and answers the next input().)
+        # Meanwhile a SIGINT interrupts the cell (see on_sigint).
+        current["waiting"] = True
+        try:
+            return first_reply()
+        finally:
+            current["waiting"] = False
+
+    def first_reply():
         import select
 
         stdin_open = True
@@ -129,7 +137,19 @@ def _runnel_session():
     import getpass
 
     getpass.getpass = user_getpass
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def on_sigint(signum, frame):
+        # SIGINT interrupts the cell: KeyboardInterrupt is raised in the cell's code, or in
+        # the driver while it waits for input on the cell's behalf. One that lands in the
+        # driver's own work (reporting a cell, waiting for the next) is dropped, so that a
+        # burst of them (Ctrl-C pressed again and again) cannot end the session.
+        if frame is not None and frame.f_code.co_filename == driver and not current["waiting"]:
+            return
+        while frame is not None:
+            if frame.f_code is run_cell.__code__:
+                raise KeyboardInterrupt
+            frame = frame.f_back
+
 
     def hide_driver(tb):
         while tb is not None and tb.tb_frame.f_code.co_filename == driver:
@@ -139,6 +159,7 @@ def _runnel_session():
     def run_cell(code):
         exec(compile(code, "<cell>", "exec"), namespace)
 
+    signal.signal(signal.SIGINT, on_sigint)
     send({"op": "ready"})
     while True:
         try:

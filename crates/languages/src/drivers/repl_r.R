@@ -1,12 +1,19 @@
 # Runnel's session driver for R (crates/languages/src/repl.rs describes the protocol).
 # Each cell is parsed and its expressions evaluated one by one in the global environment, so
 # variables, functions and attached packages persist; a visible value is printed as at R's
-# prompt. An error ends its cell only (warnings are shown as they happen). The host sends the
-# code base64-encoded (`code_b64`): R has no JSON of its own.
+# prompt. An error ends its cell only (warnings are shown as they happen); SIGINT ends the
+# running cell as KeyboardInterrupt and is ignored at any other time. The host sends the code
+# base64-encoded (`code_b64`): R has no JSON of its own.
 local({
   self <- sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE))
   if (length(self) == 1L) unlink(self)
-  options(warn = 1)
+  # R's SIGINT handler only sets a flag; at its next check R signals an `interrupt` condition,
+  # and when no handler takes it calls options("interrupt") with a "resume" restart available,
+  # else (non-interactive) quits with "Execution halted". A cell's own tryCatch takes the
+  # interrupts that come while it runs; this option resumes (ignores) all the others: those
+  # that land while the driver reports a cell, writes markers or waits for the next one. Being
+  # an option rather than a handler, it is there even while a handler runs.
+  options(warn = 1, interrupt = function() tryInvokeRestart("resume"))
   control_in <- file("/proc/self/fd/3", open = "rb", blocking = TRUE)
   control_out <- file("/proc/self/fd/4", open = "wb")
 
@@ -45,29 +52,36 @@ local({
     cat(head, conditionMessage(condition), "\n", sep = "", file = stderr())
   }
   run <- function(code) {
+    # A SIGINT that came since the last cell is still pending (R acts on it at its next
+    # check): Sys.sleep checks, and the interrupt option drops it here, before this cell.
+    Sys.sleep(0)
     outcome <- list(status = "ok", ename = NULL, evalue = NULL)
-    expressions <- tryCatch(parse(text = code, keep.source = FALSE), error = function(problem) {
-      cat("Error: ", conditionMessage(problem), "\n", sep = "", file = stderr())
-      outcome <<- list(status = "error", ename = "SyntaxError", evalue = conditionMessage(problem))
-      NULL
-    })
-    for (expression in expressions) {
-      failed <- tryCatch({
-        result <- withVisible(eval(expression, envir = globalenv()))
-        if (result$visible) print(result$value)
-        FALSE
-      }, error = function(problem) {
-        report(problem)
-        outcome <<- list(status = "error", ename = class(problem)[1],
+    # One handler around the whole cell, so that an interrupt between two of its expressions
+    # ends it too.
+    tryCatch({
+      expressions <- tryCatch(parse(text = code, keep.source = FALSE), error = function(problem) {
+        cat("Error: ", conditionMessage(problem), "\n", sep = "", file = stderr())
+        outcome <<- list(status = "error", ename = "SyntaxError",
                          evalue = conditionMessage(problem))
-        TRUE
-      }, interrupt = function(signal) {
-        cat("KeyboardInterrupt\n", file = stderr())
-        outcome <<- list(status = "error", ename = "KeyboardInterrupt", evalue = "")
-        TRUE
+        NULL
       })
-      if (failed) break
-    }
+      for (expression in expressions) {
+        failed <- tryCatch({
+          result <- withVisible(eval(expression, envir = globalenv()))
+          if (result$visible) print(result$value)
+          FALSE
+        }, error = function(problem) {
+          report(problem)
+          outcome <<- list(status = "error", ename = class(problem)[1],
+                           evalue = conditionMessage(problem))
+          TRUE
+        })
+        if (failed) break
+      }
+    }, interrupt = function(signal) {
+      cat("KeyboardInterrupt\n", file = stderr())
+      outcome <<- list(status = "error", ename = "KeyboardInterrupt", evalue = "")
+    })
     outcome
   }
 

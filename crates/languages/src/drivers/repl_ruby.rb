@@ -15,14 +15,15 @@ module RunnelSession
     $stdout.sync = true
     $stderr.sync = true
     send = ->(message) { control_out.write(JSON.generate(message) + "\n") }
-    trap('INT') { raise Interrupt }
+    # SIGINT raises Interrupt in the running cell only: one that lands while the driver reads
+    # the next cell or reports the last is dropped, so that a burst of them (Ctrl-C pressed
+    # again and again) cannot end the session. `in_cell` is cleared first thing wherever the
+    # cell's code has ended, and an Interrupt raised just before that is the cell's.
+    in_cell = false
+    trap('INT') { raise Interrupt if in_cell }
     send.call({ op: 'ready' })
     loop do
-      line = begin
-        control_in.gets
-      rescue Interrupt
-        next
-      end
+      line = control_in.gets
       break if line.nil?
       next if line.strip.empty?
       message = JSON.parse(line)
@@ -30,20 +31,34 @@ module RunnelSession
       status = 'ok'
       ename = nil
       evalue = nil
-      begin
-        TOPLEVEL_BINDING.eval(message['code'] || '', '(cell)', 1)
-      rescue SystemExit => e
-        unless e.success?
+      error = begin
+        begin
+          in_cell = true
+          TOPLEVEL_BINDING.eval(message['code'] || '', '(cell)', 1)
+          in_cell = false
+          nil
+        rescue Exception => e # the cell's error is the user's, reported as such
+          in_cell = false
+          e
+        ensure
+          in_cell = false
+        end
+      rescue Interrupt => e
+        in_cell = false
+        e
+      end
+      if error.is_a?(SystemExit)
+        unless error.success?
           status = 'error'
           ename = 'SystemExit'
-          evalue = e.status.to_s
+          evalue = error.status.to_s
         end
-      rescue Exception => e # the cell's error is the user's, reported as such
+      elsif error
         status = 'error'
-        ename = e.class.name
-        evalue = e.message
-        trace = (e.backtrace || []).reject { |frame| frame.include?(driver) }
-        $stderr.write("#{trace.first || '(cell)'}: #{e.message} (#{e.class})\n")
+        ename = error.is_a?(Interrupt) ? 'KeyboardInterrupt' : error.class.name
+        evalue = error.message
+        trace = (error.backtrace || []).reject { |frame| frame.include?(driver) }
+        $stderr.write("#{trace.first || '(cell)'}: #{error.message} (#{error.class})\n")
         trace.drop(1).each { |frame| $stderr.write("\tfrom #{frame}\n") }
       end
       $stdout.flush

@@ -2,7 +2,9 @@
 ;;;; protocol). Cells are read form by form and evaluated in CL-USER (or the package a cell
 ;;;; switched to with IN-PACKAGE): variables, functions and packages persist from cell to cell.
 ;;;; Each form runs inside HANDLER-CASE, so an error ends its cell only and never reaches the
-;;;; debugger. The host sends the code base64-encoded (`code_b64`): SBCL has no JSON of its own.
+;;;; debugger. SIGINT ends the running cell as KeyboardInterrupt and is ignored at any other
+;;;; time (see INTERRUPT-CELL). The host sends the code base64-encoded (`code_b64`): SBCL has no
+;;;; JSON of its own.
 (defpackage :runnel-driver (:use :common-lisp))
 (in-package :runnel-driver)
 
@@ -53,26 +55,55 @@
                  (progn (write-string new out) (setf start (+ found (length old))))
                  (return)))))
 
+;;; SBCL's own SIGINT handler enters the debugger (which --script disables, so SBCL exits) when
+;;; nothing handles the INTERACTIVE-INTERRUPT it signals: every SIGINT of a burst that lands
+;;; after the first has ended the cell would end the driver. SIGINT is therefore only acted on
+;;; while *IN-CELL* is true, which RUN binds inside its handlers and its catch: leaving the cell,
+;;; by any exit, unbinds it before they go.
+(defvar *in-cell* nil)
+
+(defun interrupt-cell ()
+  "End the running cell, if any, as SBCL's own SIGINT handler would (without the debugger)."
+  (when *in-cell*
+    ;; Signalled first, so that the cell's own handlers can take it, as they could in SBCL.
+    (signal (make-condition 'sb-sys:interactive-interrupt))
+    ;; Nothing took it: RUN's HANDLER-CASE does unless a SIGINT lands while that is invoking
+    ;; a handler (its handlers are then disabled), so unwind to RUN's catch instead.
+    (throw 'interrupted (cons "KeyboardInterrupt" ""))))
+
+;;; The handler runs in whichever thread got the signal, with interrupts disabled; like SBCL's
+;;; it hands the interrupt to the main thread, which runs it at its next safe point.
+(sb-sys:enable-interrupt sb-unix:sigint
+                         (let ((main sb-thread:*current-thread*))
+                           (lambda (signal info context)
+                             (declare (ignore signal info context))
+                             (sb-thread:interrupt-thread main #'interrupt-cell))))
+
 (defvar *cell-package* (find-package :common-lisp-user))
 
 (defun run (code)
   "Evaluate CODE's forms; NIL when the cell succeeded, else (ENAME . EVALUE)."
   (let ((*package* *cell-package*))
     (unwind-protect
-         (handler-case
-             (with-input-from-string (in code)
-               (loop for form = (read in nil in)
-                     until (eq form in)
-                     do (eval form))
-               nil)
-           (sb-sys:interactive-interrupt ()
-             (format *error-output* "~&KeyboardInterrupt~%")
-             (cons "KeyboardInterrupt" ""))
-           (serious-condition (condition)
-             (let ((message (handler-case (princ-to-string condition)
-                              (error () "(unprintable condition)"))))
-               (format *error-output* "~&~A: ~A~%" (type-of condition) message)
-               (cons (princ-to-string (type-of condition)) message))))
+         (let ((failure
+                 (catch 'interrupted
+                   (handler-case
+                       (let ((*in-cell* t))
+                         (with-input-from-string (in code)
+                           (loop for form = (read in nil in)
+                                 until (eq form in)
+                                 do (eval form)))
+                         nil)
+                     (sb-sys:interactive-interrupt ()
+                       (cons "KeyboardInterrupt" ""))
+                     (serious-condition (condition)
+                       (let ((message (handler-case (princ-to-string condition)
+                                        (error () "(unprintable condition)"))))
+                         (format *error-output* "~&~A: ~A~%" (type-of condition) message)
+                         (cons (princ-to-string (type-of condition)) message)))))))
+           (when (equal (car failure) "KeyboardInterrupt")
+             (format *error-output* "~&KeyboardInterrupt~%"))
+           failure)
       (setf *cell-package* *package*))))
 
 (defun serve ()
