@@ -11,6 +11,34 @@
   globalThis.module = module;
   globalThis.exports = module.exports;
   const send = (message) => fs.writeSync(4, JSON.stringify(message) + '\n');
+  // process.stdout and process.stderr write straight to their fds, synchronously. Through
+  // node's stream code, a SIGINT that stops a cell inside a write (breakOnSigint ends the script
+  // wherever it is) can leave the stream waiting for that write forever, so that nothing the
+  // session prints later comes out; and a write queued on a full pipe would come after the
+  // cell's marker.
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  const writeAll = (fd, bytes) => {
+    let offset = 0;
+    while (offset < bytes.length) {
+      try {
+        offset += fs.writeSync(fd, bytes, offset, bytes.length - offset);
+      } catch (error) {
+        if (!error || error.code !== 'EAGAIN') throw error;
+        Atomics.wait(pause, 0, 0, 1); // a full pipe: wait for the reader
+      }
+    }
+  };
+  for (const [stream, fd] of [[process.stdout, 1], [process.stderr, 2]]) {
+    stream.write = function write(chunk, encoding, callback) {
+      const done = typeof encoding === 'function' ? encoding : callback;
+      const bytes = typeof chunk === 'string'
+        ? Buffer.from(chunk, typeof encoding === 'string' ? encoding : 'utf8')
+        : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      writeAll(fd, bytes);
+      if (typeof done === 'function') process.nextTick(done);
+      return true;
+    };
+  }
   // A SIGINT while idle must not end the session; while a cell runs, vm's breakOnSigint
   // turns it into an exception, reported as KeyboardInterrupt.
   process.on('SIGINT', () => {});
