@@ -66,15 +66,11 @@ pub(crate) async fn serve(options: ServeOptions) -> Result<()> {
     };
     let state = AppState::new(engine.clone(), store.clone(), gateway_config);
     let address = listener.local_addr()?;
+    let shutdown = shutdown_signal(options.stop_on_stdin_close)?;
     println!("runnel listening on http://{address} (WebSocket ws://{address}/ws)");
     std::io::stdout().flush()?;
 
-    runnel_gateway::serve(
-        listener,
-        state,
-        shutdown_signal(options.stop_on_stdin_close),
-    )
-    .await?;
+    runnel_gateway::serve(listener, state, shutdown).await?;
     tracing::info!("shutting down");
     engine.shutdown().await;
     store.flush();
@@ -94,42 +90,42 @@ pub(crate) async fn load_registry(dir: Option<std::path::PathBuf>) -> Result<Reg
     .await?
 }
 
-async fn shutdown_signal(stop_on_stdin_close: bool) {
-    let stdin_closed = async move {
-        if !stop_on_stdin_close {
-            return std::future::pending::<()>().await;
-        }
-        // A plain thread, not tokio's stdin: a blocking read on tokio's blocking pool would
-        // keep the runtime from shutting down on SIGTERM while stdin stays open.
-        let (closed, stdin_gone) = tokio::sync::oneshot::channel::<()>();
-        let watcher = std::thread::Builder::new()
-            .name("stdin-watch".to_owned())
-            .spawn(move || {
-                use std::io::Read;
-                let mut stdin = std::io::stdin();
-                let mut buffer = [0u8; 256];
-                while matches!(stdin.read(&mut buffer), Ok(n) if n > 0) {}
-                let _ = closed.send(());
-            });
-        if let Err(error) = watcher {
-            tracing::warn!(%error, "cannot watch stdin");
-            return std::future::pending::<()>().await;
-        }
-        let _ = stdin_gone.await;
-    };
-    let interrupt = tokio::signal::ctrl_c();
-    let mut terminate =
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(stream) => stream,
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM");
-                let _ = interrupt.await;
-                return;
+/// Resolves on SIGINT, SIGTERM or (with `stop_on_stdin_close`) the end of stdin. The signal
+/// handlers are installed here, before the server says it listens: a signal sent as soon as it
+/// does then stops it cleanly instead of killing it.
+fn shutdown_signal(
+    stop_on_stdin_close: bool,
+) -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        let stdin_closed = async move {
+            if !stop_on_stdin_close {
+                return std::future::pending::<()>().await;
             }
+            // A plain thread, not tokio's stdin: a blocking read on tokio's blocking pool would
+            // keep the runtime from shutting down on SIGTERM while stdin stays open.
+            let (closed, stdin_gone) = tokio::sync::oneshot::channel::<()>();
+            let watcher = std::thread::Builder::new()
+                .name("stdin-watch".to_owned())
+                .spawn(move || {
+                    use std::io::Read;
+                    let mut stdin = std::io::stdin();
+                    let mut buffer = [0u8; 256];
+                    while matches!(stdin.read(&mut buffer), Ok(n) if n > 0) {}
+                    let _ = closed.send(());
+                });
+            if let Err(error) = watcher {
+                tracing::warn!(%error, "cannot watch stdin");
+                return std::future::pending::<()>().await;
+            }
+            let _ = stdin_gone.await;
         };
-    tokio::select! {
-        _ = interrupt => {}
-        _ = terminate.recv() => {}
-        () = stdin_closed => {}
-    }
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+            () = stdin_closed => {}
+        }
+    })
 }
