@@ -72,6 +72,23 @@ async fn collect(socket: &mut Socket, id: &str) -> Vec<Value> {
     }
 }
 
+/// Start a streamed execute `id` of `code` in `session` and wait until it has printed
+/// `looping` (so that it runs, and a signal finds it busy).
+async fn start_looping(socket: &mut Socket, session: &str, id: &str, code: &str) {
+    send(
+        socket,
+        json!({"action": "execute", "session": session, "id": id, "stream": true, "code": code}),
+    )
+    .await;
+    let mut seen = String::new();
+    while !seen.contains("looping") {
+        let message = recv(socket).await;
+        if message["type"] == "stdout" && message["id"] == id {
+            seen.push_str(message["data"].as_str().unwrap_or_default());
+        }
+    }
+}
+
 fn text(events: &[Value], stream: &str) -> String {
     events
         .iter()
@@ -351,17 +368,13 @@ async fn sigint_interrupts_a_cell_and_state_lives_on() {
     let mut socket = connect(&server).await;
     let session = create_session(&mut socket, "python").await;
     execute(&mut socket, &session, "a", "x = 42").await;
-    send(
+    start_looping(
         &mut socket,
-        json!({"action": "execute", "session": session, "id": "loop", "stream": true, "code": "import time\nprint('looping', flush=True)\nwhile True:\n    time.sleep(0.01)"}),
+        &session,
+        "loop",
+        "import time\nprint('looping', flush=True)\nwhile True:\n    time.sleep(0.01)",
     )
     .await;
-    loop {
-        let message = recv(&mut socket).await;
-        if message["type"] == "stdout" && message["id"] == "loop" {
-            break;
-        }
-    }
     send(
         &mut socket,
         json!({"action": "signal", "id": "loop", "signal": "SIGINT"}),
@@ -485,18 +498,7 @@ async fn sigint_interrupts_a_cell_in_the_other_drivers() {
         let defined = execute(&mut socket, &session, &format!("{case}-a"), define).await;
         assert_eq!(exit(&defined)["status"], "ok", "{language}: {defined:?}");
         let id = format!("{case}-{language}-loop");
-        send(
-            &mut socket,
-            json!({"action": "execute", "session": session, "id": id, "stream": true, "code": looping}),
-        )
-        .await;
-        let mut seen = String::new();
-        while !seen.contains("looping") {
-            let message = recv(&mut socket).await;
-            if message["type"] == "stdout" && message["id"] == id.as_str() {
-                seen.push_str(message["data"].as_str().unwrap_or_default());
-            }
-        }
+        start_looping(&mut socket, &session, &id, looping).await;
         for _ in 0..5 {
             send(
                 &mut socket,
@@ -550,19 +552,13 @@ async fn a_sigint_that_ends_the_interpreter_is_reported_and_the_next_cell_starts
     let session = create_session(&mut socket, "sql").await;
     let made = execute(&mut socket, &session, "a", "CREATE TABLE t(x);").await;
     assert_eq!(exit(&made)["status"], "ok", "{made:?}");
-    send(
+    start_looping(
         &mut socket,
-        json!({"action": "execute", "session": session, "id": "loop", "stream": true,
-               "code": "SELECT 'looping';\nWITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c) SELECT count(*) FROM c;"}),
+        &session,
+        "loop",
+        "SELECT 'looping';\nWITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c) SELECT count(*) FROM c;",
     )
     .await;
-    let mut seen = String::new();
-    while !seen.contains("looping") {
-        let message = recv(&mut socket).await;
-        if message["type"] == "stdout" && message["id"] == "loop" {
-            seen.push_str(message["data"].as_str().unwrap_or_default());
-        }
-    }
     send(
         &mut socket,
         json!({"action": "signal", "id": "loop", "signal": "SIGINT"}),
