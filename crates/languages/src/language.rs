@@ -110,6 +110,8 @@ pub(crate) struct StepSpec {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct CompileSpec {
     pub(crate) step: StepSpec,
+    /// Patterns of the files the run step needs (see `artifact`).
+    pub(crate) artifacts: Vec<String>,
     pub(crate) source_extensions: Vec<String>,
     pub(crate) limits: CompileLimits,
 }
@@ -188,6 +190,18 @@ impl Language {
             .unwrap_or(crate::spec::DEFAULT_COMPILE_LIMITS)
     }
 
+    /// Whether `path` (relative to the work dir) is one of the files the compile step leaves
+    /// for the run step (`compile.artifacts`): only those are kept in the compile cache.
+    /// Always false for interpreted languages.
+    pub fn is_artifact(&self, path: &str) -> bool {
+        self.compile.as_ref().is_some_and(|compile| {
+            compile
+                .artifacts
+                .iter()
+                .any(|pattern| crate::artifact::matches(pattern, path))
+        })
+    }
+
     /// A key that changes whenever the toolchain changes: id, version and a hash of the compile
     /// argv and environment templates, for the compile cache.
     pub fn toolchain_key(&self) -> String {
@@ -204,6 +218,9 @@ impl Language {
             }
             for extension in &compile.source_extensions {
                 hash.write(extension.as_bytes());
+            }
+            for pattern in &compile.artifacts {
+                hash.write(pattern.as_bytes());
             }
         }
         for bind in &self.binds {

@@ -14,9 +14,11 @@
 //! - `template`: `{placeholder}` expansion in argv and environment templates.
 //! - `host_path`: `~`, globs and symlinks of host paths, resolved at load time.
 //! - `detect`: version commands run on the host.
+//! - `artifact`: which files a compile leaves for the run (`compile.artifacts` patterns).
 //! - `warm`: warm-start drivers ([`WarmStart`]) for the engine's warm pool.
 //! - `repl`: session drivers ([`SessionDriver`]): persistent interpreters with a control channel.
 
+mod artifact;
 mod detect;
 mod error;
 mod host_path;

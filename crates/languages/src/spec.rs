@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::artifact;
 use crate::error::LanguageError;
 use crate::host_path;
 use crate::language::{
@@ -91,6 +92,7 @@ struct RawCompile {
     wall_ms: Option<u64>,
     memory_mb: Option<u64>,
     pids: Option<u32>,
+    artifacts: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -240,6 +242,7 @@ impl Checker<'_> {
         };
         let compile = match &raw.compile {
             Some(compile) => Some(CompileSpec {
+                artifacts: artifacts(compile.artifacts.as_deref())?,
                 step: StepSpec {
                     argv: argv("compile.argv", &compile.argv)?,
                     env: env("compile.env", &compile.env)?,
@@ -370,6 +373,24 @@ impl Checker<'_> {
             warm,
         })
     }
+}
+
+/// The checked `compile.artifacts` patterns, or the default.
+fn artifacts(declared: Option<&[String]>) -> Result<Vec<String>, String> {
+    let Some(declared) = declared else {
+        return Ok(artifact::DEFAULT_ARTIFACTS
+            .iter()
+            .map(|pattern| (*pattern).to_owned())
+            .collect());
+    };
+    if declared.is_empty() {
+        return Err("field `compile.artifacts`: must name at least one pattern".to_string());
+    }
+    for (index, pattern) in declared.iter().enumerate() {
+        artifact::check_pattern(pattern)
+            .map_err(|error| format!("field `compile.artifacts[{index}]`: {error}"))?;
+    }
+    Ok(declared.to_vec())
 }
 
 /// Ids are lowercase ASCII letters, digits and `-`, starting with a letter.
