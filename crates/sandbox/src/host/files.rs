@@ -218,6 +218,7 @@ pub(crate) fn write_files(sandbox: &SandboxInner, files: &[FileEntry]) -> Result
 
 struct Walk<'a> {
     sandbox: &'a SandboxInner,
+    keep: &'a dyn Fn(&str) -> bool,
     max_bytes: u64,
     total: u64,
     entries: usize,
@@ -227,6 +228,7 @@ struct Walk<'a> {
 pub(crate) fn read_tree(
     sandbox: &SandboxInner,
     max_bytes: u64,
+    keep: &dyn Fn(&str) -> bool,
 ) -> Result<Vec<FileEntry>, SandboxError> {
     let root = openat2(
         sandbox.work.as_raw_fd(),
@@ -241,6 +243,7 @@ pub(crate) fn read_tree(
     })?;
     let mut walk = Walk {
         sandbox,
+        keep,
         max_bytes,
         total: 0,
         entries: 0,
@@ -278,8 +281,11 @@ impl Walk<'_> {
                         .map_err(|e| error(&path, e))?;
                     self.dir(sub, &path, depth + 1)?;
                 }
-                libc::DT_REG | libc::DT_UNKNOWN => self.file(&dir, &c, path)?,
-                // Symlinks, FIFOs, sockets, devices, too-deep dirs: skipped, never followed.
+                libc::DT_REG | libc::DT_UNKNOWN if (self.keep)(&path) => {
+                    self.file(&dir, &c, path)?
+                }
+                // Symlinks, FIFOs, sockets, devices, too-deep dirs and files `keep` refuses:
+                // skipped, never followed or read.
                 _ => {}
             }
         }

@@ -83,8 +83,19 @@ impl Sandbox {
     /// All regular files under `/work` (recursive), at most `max_bytes` in total (an error when
     /// over). Symlinks and special files are skipped, never followed.
     pub async fn read_tree(&self, max_bytes: u64) -> Result<Vec<FileEntry>, SandboxError> {
+        self.read_tree_matching(max_bytes, |_| true).await
+    }
+
+    /// The regular files under `/work` whose relative path `keep` accepts, at most `max_bytes`
+    /// in total (an error when over). Files `keep` refuses are never opened or read, so a large
+    /// or sparse file that is not wanted costs nothing.
+    pub async fn read_tree_matching(
+        &self,
+        max_bytes: u64,
+        keep: impl Fn(&str) -> bool + Send + 'static,
+    ) -> Result<Vec<FileEntry>, SandboxError> {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || crate::host::files::read_tree(&inner, max_bytes))
+        tokio::task::spawn_blocking(move || crate::host::files::read_tree(&inner, max_bytes, &keep))
             .await
             .map_err(|e| SandboxError::ReadFile {
                 id: self.inner.id.clone(),
