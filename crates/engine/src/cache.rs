@@ -1,9 +1,21 @@
-//! The compile cache: a compiled program is keyed by the toolchain, the sources and the flags,
-//! stored on disk in the engine's own directory, and never compiled twice — concurrent requests
-//! for the same key wait for the first compile instead of starting their own.
+//! The compile cache: a compiled program is keyed by its key (tenant), the toolchain, the
+//! sources and the flags, stored on disk in the engine's own directory, and never compiled
+//! twice — concurrent requests for the same key wait for the first compile instead of starting
+//! their own.
+//!
+//! What goes in is only ever made from the sources alone: one-shot runs compile in a fresh
+//! sandbox before the program runs, and only the language's declared artifacts
+//! (`compile.artifacts`) are kept, at most [`MAX_ENTRY_BYTES`]. Sessions compile in their own
+//! sandbox, among the session's files and processes, and never read or write the cache.
+//!
+//! The cache is partitioned by key: an entry serves only the key whose run compiled it, so
+//! nothing (no binary, no file, not even the `cached` flag telling that someone compiled this
+//! source before) passes from one key to another. Each key's partition is capped at
+//! `max_total_bytes / OWNER_SHARE`, so one key cannot flush the others' entries; above that,
+//! the least recently used entries of the whole cache go first.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -15,24 +27,41 @@ use crate::error::EngineError;
 /// Header of a cache entry file; bump the digit when the layout changes.
 const MAGIC: &[u8; 6] = b"RNLC1\n";
 
-/// The largest compiled tree that is kept.
-pub(crate) const MAX_ENTRY_BYTES: u64 = 128 << 20;
+/// The largest compiled tree that is kept (a compile that leaves more is not cached; its run
+/// goes on from the sandbox it compiled in).
+pub(crate) const MAX_ENTRY_BYTES: u64 = 32 << 20;
+
+/// One key may hold at most this fraction of the whole cache.
+const OWNER_SHARE: u64 = 8;
+
+/// Where one compiled program lives: the partition of its key and the entry in it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct CacheKey {
+    partition: String,
+    entry: String,
+}
 
 /// On-disk cache of compiled programs.
 #[derive(Debug)]
 pub(crate) struct CompileCache {
     dir: PathBuf,
     max_total_bytes: u64,
-    inflight: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    inflight: Mutex<HashMap<CacheKey, Arc<tokio::sync::Mutex<()>>>>,
 }
 
-/// The cache key of a program.
-pub(crate) fn cache_key(toolchain: &str, files: &[FileEntry], compiler_args: &[String]) -> String {
+/// The cache key of a program compiled for `owner` (a key id).
+pub(crate) fn cache_key(
+    owner: &str,
+    toolchain: &str,
+    files: &[FileEntry],
+    compiler_args: &[String],
+) -> CacheKey {
     let mut hasher = Sha256::new();
     let mut field = |bytes: &[u8]| {
         hasher.update((bytes.len() as u64).to_le_bytes());
         hasher.update(bytes);
     };
+    field(owner.as_bytes());
     field(toolchain.as_bytes());
     for file in files {
         field(file.path.as_bytes());
@@ -43,7 +72,11 @@ pub(crate) fn cache_key(toolchain: &str, files: &[FileEntry], compiler_args: &[S
     for argument in compiler_args {
         field(argument.as_bytes());
     }
-    hex::encode(hasher.finalize())
+    let partition = Sha256::digest([b"owner\0".as_slice(), owner.as_bytes()].concat());
+    CacheKey {
+        partition: hex::encode(&partition[..16]),
+        entry: hex::encode(hasher.finalize()),
+    }
 }
 
 impl CompileCache {
@@ -52,6 +85,14 @@ impl CompileCache {
             path: dir.to_owned(),
             source,
         })?;
+        // Entries of the layout before partitions (shared by every key) are not trusted.
+        if let Ok(listing) = std::fs::read_dir(dir) {
+            for entry in listing.filter_map(|entry| entry.ok()) {
+                if entry.file_type().is_ok_and(|kind| kind.is_file()) {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
         Ok(CompileCache {
             dir: dir.to_owned(),
             max_total_bytes,
@@ -60,24 +101,34 @@ impl CompileCache {
     }
 
     /// A lock held while a key is looked up and, on a miss, compiled.
-    pub(crate) fn key_lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+    pub(crate) fn key_lock(&self, key: &CacheKey) -> Arc<tokio::sync::Mutex<()>> {
         let mut inflight = self
             .inflight
             .lock()
             .unwrap_or_else(|poison| poison.into_inner());
         // Forget locks nobody holds any more, so the map stays small.
         inflight.retain(|_, lock| Arc::strong_count(lock) > 1);
-        inflight.entry(key.to_owned()).or_default().clone()
+        inflight.entry(key.clone()).or_default().clone()
     }
 
-    fn path_of(&self, key: &str) -> PathBuf {
-        self.dir.join(key)
+    fn partition_dir(&self, key: &CacheKey) -> PathBuf {
+        self.dir.join(&key.partition)
+    }
+
+    fn path_of(&self, key: &CacheKey) -> PathBuf {
+        self.partition_dir(key).join(&key.entry)
     }
 
     /// The compiled tree of `key`, if cached.
-    pub(crate) fn get(&self, key: &str) -> Option<Vec<FileEntry>> {
+    pub(crate) fn get(&self, key: &CacheKey) -> Option<Vec<FileEntry>> {
         let path = self.path_of(key);
         let mut file = std::fs::File::open(&path).ok()?;
+        let length = file.metadata().ok()?.len();
+        if length > MAX_ENTRY_BYTES + (64 << 10) {
+            tracing::warn!(path = %path.display(), length, "oversized compile cache entry removed");
+            let _ = std::fs::remove_file(&path);
+            return None;
+        }
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).ok()?;
         match decode(&bytes) {
@@ -94,64 +145,91 @@ impl CompileCache {
         }
     }
 
-    /// Store the compiled tree of `key`, then evict the least recently used entries over the cap.
-    pub(crate) fn put(&self, key: &str, entries: &[FileEntry]) -> Result<(), EngineError> {
-        let bytes = encode(entries);
+    /// Store the compiled tree of `key`, then evict the least recently used entries over the
+    /// key's share and over the whole cache's cap.
+    pub(crate) fn put(&self, key: &CacheKey, entries: &[FileEntry]) -> Result<(), EngineError> {
+        let partition = self.partition_dir(key);
+        std::fs::create_dir_all(&partition).map_err(|source| EngineError::Io {
+            path: partition.clone(),
+            source,
+        })?;
         let path = self.path_of(key);
-        let temporary = self.dir.join(format!(".{key}.{}", std::process::id()));
+        let temporary = partition.join(format!(".{}.{}", key.entry, std::process::id()));
         let io_error = |source| EngineError::Io {
             path: temporary.clone(),
             source,
         };
-        let mut file = std::fs::File::create(&temporary).map_err(io_error)?;
-        file.write_all(&bytes).map_err(io_error)?;
-        drop(file);
+        let written = std::fs::File::create(&temporary)
+            .and_then(|file| encode(BufWriter::new(file), entries))
+            .map_err(io_error);
+        if let Err(error) = written {
+            let _ = std::fs::remove_file(&temporary);
+            return Err(error);
+        }
         std::fs::rename(&temporary, &path).map_err(|source| EngineError::Io {
             path: path.clone(),
             source,
         })?;
-        self.evict();
+        evict(
+            &mut list_entries(&partition),
+            self.max_total_bytes / OWNER_SHARE,
+        );
+        let mut everything = Vec::new();
+        if let Ok(partitions) = std::fs::read_dir(&self.dir) {
+            for partition in partitions.filter_map(|entry| entry.ok()) {
+                everything.extend(list_entries(&partition.path()));
+            }
+        }
+        evict(&mut everything, self.max_total_bytes);
         Ok(())
     }
+}
 
-    fn evict(&self) {
-        let Ok(listing) = std::fs::read_dir(&self.dir) else {
-            return;
-        };
-        let mut entries: Vec<(std::time::SystemTime, u64, PathBuf)> = listing
-            .filter_map(|entry| entry.ok())
-            .filter_map(|entry| {
-                let metadata = entry.metadata().ok()?;
-                let modified = metadata.modified().ok()?;
-                Some((modified, metadata.len(), entry.path()))
-            })
-            .collect();
-        let mut total: u64 = entries.iter().map(|(_, size, _)| size).sum();
-        if total <= self.max_total_bytes {
-            return;
+/// The entry files of one partition: (last used, size, path).
+fn list_entries(dir: &Path) -> Vec<(std::time::SystemTime, u64, PathBuf)> {
+    let Ok(listing) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    listing
+        .filter_map(|entry| entry.ok())
+        .filter_map(|entry| {
+            let metadata = entry.metadata().ok()?;
+            if !metadata.is_file() {
+                return None;
+            }
+            Some((metadata.modified().ok()?, metadata.len(), entry.path()))
+        })
+        .collect()
+}
+
+/// Remove the least recently used of `entries` until they total at most `cap` bytes.
+fn evict(entries: &mut [(std::time::SystemTime, u64, PathBuf)], cap: u64) {
+    let mut total: u64 = entries.iter().map(|(_, size, _)| size).sum();
+    if total <= cap {
+        return;
+    }
+    entries.sort();
+    for (_, size, path) in entries.iter() {
+        if total <= cap {
+            break;
         }
-        entries.sort();
-        for (_, size, path) in entries {
-            if total <= self.max_total_bytes {
-                break;
-            }
-            if std::fs::remove_file(&path).is_ok() {
-                total = total.saturating_sub(size);
-            }
+        if std::fs::remove_file(path).is_ok() {
+            total = total.saturating_sub(*size);
         }
     }
 }
 
-fn encode(entries: &[FileEntry]) -> Vec<u8> {
-    let mut bytes = MAGIC.to_vec();
+/// Write an entry file straight to `out`: nothing is copied into a second buffer.
+fn encode(mut out: impl Write, entries: &[FileEntry]) -> std::io::Result<()> {
+    out.write_all(MAGIC)?;
     for entry in entries {
-        bytes.extend_from_slice(&(entry.path.len() as u64).to_le_bytes());
-        bytes.extend_from_slice(entry.path.as_bytes());
-        bytes.push(u8::from(entry.executable));
-        bytes.extend_from_slice(&(entry.contents.len() as u64).to_le_bytes());
-        bytes.extend_from_slice(&entry.contents);
+        out.write_all(&(entry.path.len() as u64).to_le_bytes())?;
+        out.write_all(entry.path.as_bytes())?;
+        out.write_all(&[u8::from(entry.executable)])?;
+        out.write_all(&(entry.contents.len() as u64).to_le_bytes())?;
+        out.write_all(&entry.contents)?;
     }
-    bytes
+    out.flush()
 }
 
 fn decode(bytes: &[u8]) -> Option<Vec<FileEntry>> {
@@ -207,6 +285,27 @@ mod tests {
         }
     }
 
+    fn key(owner: &str, source: &str) -> CacheKey {
+        cache_key(
+            owner,
+            "gcc 12",
+            &[entry("main.c", source.as_bytes(), false)],
+            &[],
+        )
+    }
+
+    fn total_bytes(dir: &Path) -> u64 {
+        let mut total = 0;
+        for partition in std::fs::read_dir(dir).expect("list") {
+            let partition = partition.expect("entry").path();
+            total += list_entries(&partition)
+                .iter()
+                .map(|(_, size, _)| size)
+                .sum::<u64>();
+        }
+        total
+    }
+
     #[test]
     fn entries_round_trip_through_disk() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -215,44 +314,101 @@ mod tests {
             entry("main", b"\x7fELF...", true),
             entry("a/b.class", b"", false),
         ];
-        cache.put("k1", &entries).expect("put");
-        assert_eq!(cache.get("k1"), Some(entries));
-        assert_eq!(cache.get("missing"), None);
+        cache.put(&key("a", "k1"), &entries).expect("put");
+        assert_eq!(cache.get(&key("a", "k1")), Some(entries));
+        assert_eq!(cache.get(&key("a", "missing")), None);
     }
 
     #[test]
-    fn key_changes_with_sources_flags_and_toolchain() {
+    fn key_changes_with_owner_sources_flags_and_toolchain() {
         let files = vec![entry("main.c", b"int main(){}", false)];
-        let base = cache_key("gcc 12", &files, &[]);
-        assert_eq!(base, cache_key("gcc 12", &files, &[]));
-        assert_ne!(base, cache_key("gcc 13", &files, &[]));
-        assert_ne!(base, cache_key("gcc 12", &files, &["-O0".to_owned()]));
+        let base = cache_key("a", "gcc 12", &files, &[]);
+        assert_eq!(base, cache_key("a", "gcc 12", &files, &[]));
+        assert_ne!(base, cache_key("b", "gcc 12", &files, &[]));
+        assert_ne!(base, cache_key("a", "gcc 13", &files, &[]));
+        assert_ne!(base, cache_key("a", "gcc 12", &files, &["-O0".to_owned()]));
         let other = vec![entry("main.c", b"int main(){ }", false)];
-        assert_ne!(base, cache_key("gcc 12", &other, &[]));
+        assert_ne!(base, cache_key("a", "gcc 12", &other, &[]));
+    }
+
+    #[test]
+    fn an_entry_serves_only_the_key_that_compiled_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = CompileCache::open(dir.path(), 1 << 30).expect("open");
+        cache
+            .put(
+                &key("a", "same source"),
+                &[entry("main", b"A's binary", true)],
+            )
+            .expect("put");
+        assert_eq!(cache.get(&key("b", "same source")), None);
+        assert!(cache.get(&key("a", "same source")).is_some());
     }
 
     #[test]
     fn eviction_keeps_the_total_under_the_cap() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let cache = CompileCache::open(dir.path(), 3000).expect("open");
-        for index in 0..5 {
+        let cap = 3000 * OWNER_SHARE;
+        let cache = CompileCache::open(dir.path(), cap).expect("open");
+        let mut age = 0;
+        for owner in 0..(2 * OWNER_SHARE) {
+            for index in 0..2 {
+                let key = key(&format!("owner{owner}"), &format!("k{index}"));
+                cache
+                    .put(&key, &[entry("main", &[0u8; 1000], true)])
+                    .expect("put");
+                // File times are coarse: give each entry its own, in order of use.
+                age += 1;
+                let used = std::time::UNIX_EPOCH + std::time::Duration::from_secs(age);
+                std::fs::File::options()
+                    .write(true)
+                    .open(cache.path_of(&key))
+                    .and_then(|file| file.set_modified(used))
+                    .expect("set time");
+            }
+        }
+        assert!(total_bytes(dir.path()) <= cap);
+        let last = format!("owner{}", 2 * OWNER_SHARE - 1);
+        assert!(cache.get(&key(&last, "k1")).is_some(), "newest entry kept");
+    }
+
+    #[test]
+    fn one_key_cannot_flush_the_others() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cap = 3000 * OWNER_SHARE;
+        let cache = CompileCache::open(dir.path(), cap).expect("open");
+        let victim = key("victim", "kept");
+        cache
+            .put(&victim, &[entry("main", &[1u8; 1000], true)])
+            .expect("put");
+        for index in 0..200 {
             cache
-                .put(&format!("k{index}"), &[entry("main", &[0u8; 1000], true)])
+                .put(
+                    &key("flooder", &format!("k{index}")),
+                    &[entry("main", &[0u8; 1000], true)],
+                )
                 .expect("put");
         }
-        let total: u64 = std::fs::read_dir(dir.path())
-            .expect("list")
-            .map(|entry| entry.expect("entry").metadata().expect("metadata").len())
+        assert!(
+            cache.get(&victim).is_some(),
+            "the victim's entry was evicted"
+        );
+        let flooder = key("flooder", "any");
+        let flooder_bytes: u64 = list_entries(&cache.partition_dir(&flooder))
+            .iter()
+            .map(|(_, size, _)| size)
             .sum();
-        assert!(total <= 3000, "total {total}");
-        assert!(cache.get("k4").is_some(), "newest entry kept");
+        assert!(flooder_bytes <= cap / OWNER_SHARE, "{flooder_bytes}");
     }
 
     #[test]
     fn corrupt_entries_are_misses() {
         let dir = tempfile::tempdir().expect("tempdir");
         let cache = CompileCache::open(dir.path(), 1 << 30).expect("open");
-        std::fs::write(dir.path().join("bad"), b"RNLC1\n\x05\x00").expect("write");
-        assert_eq!(cache.get("bad"), None);
+        let bad = key("a", "bad");
+        std::fs::create_dir_all(cache.partition_dir(&bad)).expect("mkdir");
+        std::fs::write(cache.path_of(&bad), b"RNLC1\n\x05\x00").expect("write");
+        assert_eq!(cache.get(&bad), None);
+        assert!(!cache.path_of(&bad).exists(), "corrupt entry removed");
     }
 }

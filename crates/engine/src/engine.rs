@@ -192,6 +192,7 @@ impl Engine {
             request,
             events: event_sender,
             input: input_receiver,
+            cache: executor::CacheUse::Shared,
         };
         tokio::spawn(run.execute());
         Ok(handle)

@@ -9,12 +9,14 @@ use std::time::{Duration, Instant};
 
 use runnel_languages::Language;
 use runnel_protocol::{RunStatus, Stage, StreamName};
-use runnel_sandbox::{CommandSpec, FileEntry, LimitHit, Outcome, Process, Sandbox, StdioMode};
+use runnel_sandbox::{
+    CommandSpec, FileEntry, LimitHit, Outcome, Process, Sandbox, SandboxError, StdioMode,
+};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::cache::{cache_key, MAX_ENTRY_BYTES};
+use crate::cache::{cache_key, CacheKey, MAX_ENTRY_BYTES};
 use crate::engine::Inner;
 use crate::error::EngineError;
 use crate::output::{pump, OutputBudget};
@@ -43,6 +45,19 @@ pub(crate) struct Run {
     pub(crate) request: RunRequest,
     pub(crate) events: mpsc::Sender<RunEvent>,
     pub(crate) input: mpsc::UnboundedReceiver<RunInput>,
+    /// Whether the compile goes through the shared compile cache: only for a fresh sandbox
+    /// that holds the sources alone (a one-shot run), never for a session's sandbox, whose
+    /// files and processes could change what the compile leaves.
+    pub(crate) cache: CacheUse,
+}
+
+/// Whether a run's compile may read and write the compile cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CacheUse {
+    /// A fresh sandbox with the sources alone: look up, and store what the compile leaves.
+    Shared,
+    /// A sandbox with other state in it (a session's): compile in place, cache nothing.
+    Bypass,
 }
 
 /// What one step (compile or run) came to.
@@ -76,8 +91,8 @@ impl Run {
         let _ = self.events.send(RunEvent::Exit(outcome)).await;
     }
 
-    /// Run in a sandbox the caller keeps (a session's): files written, compiled through the
-    /// cache, run; the sandbox is not destroyed. Sends `Exit` last, whatever happens.
+    /// Run in a sandbox the caller keeps (a session's): files written, compiled (through the
+    /// cache only if `cache` says so), run; the sandbox is not destroyed. Sends `Exit` last, whatever happens.
     pub(crate) async fn execute_in(mut self, sandbox: &Sandbox) {
         let started = Instant::now();
         let _ = self.events.send(RunEvent::Started).await;
@@ -281,22 +296,28 @@ impl Run {
         pending_stdin: &mut Vec<(Vec<u8>, bool)>,
     ) -> Result<Compiled, EngineError> {
         let key = cache_key(
+            &self.request.owner,
             &self.language.toolchain_key(),
             &self.files,
             &self.request.compiler_args,
         );
         let lock = self.inner.cache.key_lock(&key);
-        let _held = lock.lock().await;
-        if let Some(artifacts) = self.inner.cache.get(&key) {
-            self.inner.stats.cache(true);
-            stop_unused(warm).await;
-            sandbox.write_files(&artifacts).await?;
-            return Ok(Compiled::Ready {
-                time: Duration::ZERO,
-                from_cache: true,
-            });
+        let _held = match self.cache {
+            CacheUse::Shared => Some(lock.lock().await),
+            CacheUse::Bypass => None,
+        };
+        if self.cache == CacheUse::Shared {
+            if let Some(artifacts) = self.inner.cache.get(&key) {
+                self.inner.stats.cache(true);
+                stop_unused(warm).await;
+                sandbox.write_files(&artifacts).await?;
+                return Ok(Compiled::Ready {
+                    time: Duration::ZERO,
+                    from_cache: true,
+                });
+            }
+            self.inner.stats.cache(false);
         }
-        self.inner.stats.cache(false);
         let compile_limits = self.language.compile_limits();
         sandbox
             .set_limits(compile_limits.memory_bytes, compile_limits.pids)
@@ -379,18 +400,48 @@ impl Run {
                 ..compile_failure(outcome)
             }));
         }
-        let tree = sandbox.read_tree(MAX_ENTRY_BYTES).await?;
-        let artifacts: Vec<FileEntry> = tree
-            .into_iter()
-            .filter(|entry| !self.files.iter().any(|source| source == entry))
-            .collect();
-        if let Err(error) = self.inner.cache.put(&key, &artifacts) {
-            tracing::warn!(%error, "compile cache write failed");
+        if self.cache == CacheUse::Shared {
+            self.store_artifacts(sandbox, &key).await;
         }
         Ok(Compiled::Ready {
             time: outcome.wall_time,
             from_cache: false,
         })
+    }
+
+    /// Keep what the compile left that the language declares as its artifacts, at most
+    /// [`MAX_ENTRY_BYTES`]; anything else in the work dir is never read. A compile that left
+    /// more is not cached (its run goes on from the sandbox it compiled in).
+    async fn store_artifacts(&self, sandbox: &Sandbox, key: &CacheKey) {
+        let language = self.language.clone();
+        let read = sandbox
+            .read_tree_matching(MAX_ENTRY_BYTES, move |path| language.is_artifact(path))
+            .await;
+        let tree = match read {
+            Ok(tree) => tree,
+            Err(SandboxError::TreeTooLarge { .. }) => {
+                tracing::debug!(
+                    max_bytes = MAX_ENTRY_BYTES,
+                    "compiled artifacts too large to cache"
+                );
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "compiled artifacts unreadable; not cached");
+                return;
+            }
+        };
+        let artifacts: Vec<FileEntry> = tree
+            .into_iter()
+            .filter(|entry| !self.files.iter().any(|source| source == entry))
+            .collect();
+        if artifacts.is_empty() {
+            tracing::debug!("the compile left none of its declared artifacts; not cached");
+            return;
+        }
+        if let Err(error) = self.inner.cache.put(key, &artifacts) {
+            tracing::warn!(%error, "compile cache write failed");
+        }
     }
 
     /// Wire stdin, signals and output of a started process and wait for it.

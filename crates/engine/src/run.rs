@@ -45,6 +45,9 @@ pub struct SourceFile {
 pub struct RunRequest {
     /// Run id, unique per connection.
     pub id: String,
+    /// The tenant (a key id) the run belongs to: what it compiles is cached for this owner
+    /// only.
+    pub owner: String,
     /// Language id or alias.
     pub language: String,
     /// Files; an empty name for the first file means the language's default source file name.

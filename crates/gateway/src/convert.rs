@@ -52,10 +52,11 @@ pub(crate) struct Execute {
     pub(crate) stream: bool,
 }
 
-/// Convert an `execute` request. `stdin` is closed after the up-front text for non-streamed
+/// Convert an `execute` request of `owner` (a key id). `stdin` is closed after the up-front text for non-streamed
 /// runs (nobody can send more), and kept open for streamed ones.
 pub(crate) fn execute_from_wire(
     request: ExecuteRequest,
+    owner: &str,
     catalog: &dyn LanguageCatalog,
     defaults: Limits,
     quota: &KeyQuota,
@@ -76,6 +77,7 @@ pub(crate) fn execute_from_wire(
     let limits = limits_from_wire(request.limits, request.timeout, defaults, quota)?;
     let run = RunRequest {
         id,
+        owner: owner.to_owned(),
         language,
         files,
         stdin: request.stdin.map(String::into_bytes),

@@ -42,7 +42,7 @@ const QUOTA: KeyQuota = KeyQuota {
 
 fn execute(json: &str) -> Result<Execute, ApiError> {
     let request: ExecuteRequest = serde_json::from_str(json).expect("test JSON parses");
-    execute_from_wire(request, &Catalog, Limits::DEFAULT, &QUOTA)
+    execute_from_wire(request, "key-1", &Catalog, Limits::DEFAULT, &QUOTA)
 }
 
 #[test]

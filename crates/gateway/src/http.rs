@@ -34,6 +34,7 @@ pub(crate) async fn execute(
     let config = state.config();
     let mut execute = execute_from_wire(
         request,
+        &principal.key_id,
         state.engine(),
         config.default_limits,
         &principal.quota,

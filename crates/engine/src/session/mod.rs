@@ -459,8 +459,9 @@ impl Session {
         Ok(end.outcome)
     }
 
-    /// A language without a driver: write the files, compile through the cache, run, in this
-    /// session's sandbox (files persist, interpreter state does not).
+    /// A language without a driver: write the files, compile (in place, never through the
+    /// compile cache), run, in this session's sandbox (files persist, interpreter state does
+    /// not).
     async fn run_program(
         self: &Arc<Self>,
         run: &SessionRun,
@@ -476,6 +477,7 @@ impl Session {
             files,
             request: RunRequest {
                 id: run.id.clone(),
+                owner: self.owner.clone(),
                 language: self.language.id.clone(),
                 files: Vec::new(),
                 stdin: run.stdin.clone(),
@@ -490,6 +492,9 @@ impl Session {
             },
             events,
             input,
+            // The session's files and processes share this sandbox: what a compile leaves
+            // here is never cached.
+            cache: executor::CacheUse::Bypass,
         };
         let log = self.log.clone();
         let run_id = run.id.clone();

@@ -283,6 +283,7 @@ impl Connection {
         let config = self.state.config();
         let started = execute_from_wire(
             request,
+            &principal.key_id,
             self.state.engine(),
             config.default_limits,
             &principal.quota,
