@@ -848,6 +848,21 @@ async fn conform(socket: &mut Socket, case: &Case) -> Vec<String> {
         ),
     );
 
+    if case.compiled {
+        // Again, from the compile cache: only the declared artifacts were kept, and they run.
+        let again = run_once(socket, request("hello-cached", id, &case.hello, case.feed)).await;
+        note(
+            "cached",
+            expect(
+                again["status"] == "ok"
+                    && again["cached"] == true
+                    && text(&again, "stdout") == "Hello, World!\n",
+                "want `Hello, World!` from the compile cache (cached: true)",
+                &again,
+            ),
+        );
+    }
+
     let stdin = format!("{}Ada\n", case.feed);
     let greet = run_once(socket, request("greet", id, &case.greet, &stdin)).await;
     note(

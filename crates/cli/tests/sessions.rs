@@ -106,16 +106,7 @@ fn http() -> reqwest::Client {
 }
 
 async fn create_http(server: &Server, key: &str, language: &str) -> String {
-    let response = http()
-        .post(server.http_url("/api/v1/sessions"))
-        .bearer_auth(key)
-        .json(&json!({"language": language}))
-        .send()
-        .await
-        .expect("create");
-    assert_eq!(response.status(), 201);
-    let body: Value = response.json().await.expect("json");
-    body["id"].as_str().expect("id").to_owned()
+    common::create_session_http(server, key, language).await
 }
 
 #[tokio::test]

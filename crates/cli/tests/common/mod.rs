@@ -243,3 +243,17 @@ pub fn python_with_websockets() -> PathBuf {
     );
     path
 }
+
+/// Create a session over HTTP with `key`; its id.
+pub async fn create_session_http(server: &Server, key: &str, language: &str) -> String {
+    let response = reqwest::Client::new()
+        .post(server.http_url("/api/v1/sessions"))
+        .bearer_auth(key)
+        .json(&serde_json::json!({"language": language}))
+        .send()
+        .await
+        .expect("create session");
+    assert_eq!(response.status(), 201);
+    let body: Value = response.json().await.expect("json");
+    body["id"].as_str().expect("session id").to_owned()
+}
