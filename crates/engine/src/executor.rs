@@ -92,7 +92,8 @@ impl Run {
     }
 
     /// Run in a sandbox the caller keeps (a session's): files written, compiled (through the
-    /// cache only if `cache` says so), run; the sandbox is not destroyed. Sends `Exit` last, whatever happens.
+    /// cache only if `cache` says so), run; the sandbox is not destroyed. Sends `Exit` last,
+    /// whatever happens.
     pub(crate) async fn execute_in(mut self, sandbox: &Sandbox) {
         let started = Instant::now();
         let _ = self.events.send(RunEvent::Started).await;
