@@ -296,29 +296,30 @@ impl Run {
         warm: Option<WarmProcess>,
         pending_stdin: &mut Vec<(Vec<u8>, bool)>,
     ) -> Result<Compiled, EngineError> {
-        let key = cache_key(
-            &self.request.owner,
-            &self.language.toolchain_key(),
-            &self.files,
-            &self.request.compiler_args,
-        );
-        let lock = self.inner.cache.key_lock(&key);
-        let _held = match self.cache {
-            CacheUse::Shared => Some(lock.lock().await),
-            CacheUse::Bypass => None,
-        };
-        if self.cache == CacheUse::Shared {
-            if let Some(artifacts) = self.inner.cache.get(&key) {
-                self.inner.stats.cache(true);
-                stop_unused(warm).await;
-                sandbox.write_files(&artifacts).await?;
-                return Ok(Compiled::Ready {
-                    time: Duration::ZERO,
-                    from_cache: true,
-                });
+        // With the cache: the key, and its lock held until the compile is stored.
+        let (key, _held) = match self.cache {
+            CacheUse::Shared => {
+                let key = cache_key(
+                    &self.request.owner,
+                    &self.language.toolchain_key(),
+                    &self.files,
+                    &self.request.compiler_args,
+                );
+                let held = self.inner.cache.key_lock(&key).lock_owned().await;
+                if let Some(artifacts) = self.inner.cache.get(&key) {
+                    self.inner.stats.cache(true);
+                    stop_unused(warm).await;
+                    sandbox.write_files(&artifacts).await?;
+                    return Ok(Compiled::Ready {
+                        time: Duration::ZERO,
+                        from_cache: true,
+                    });
+                }
+                self.inner.stats.cache(false);
+                (Some(key), Some(held))
             }
-            self.inner.stats.cache(false);
-        }
+            CacheUse::Bypass => (None, None),
+        };
         let compile_limits = self.language.compile_limits();
         sandbox
             .set_limits(compile_limits.memory_bytes, compile_limits.pids)
@@ -401,8 +402,8 @@ impl Run {
                 ..compile_failure(outcome)
             }));
         }
-        if self.cache == CacheUse::Shared {
-            self.store_artifacts(sandbox, &key).await;
+        if let Some(key) = &key {
+            self.store_artifacts(sandbox, key).await;
         }
         Ok(Compiled::Ready {
             time: outcome.wall_time,
