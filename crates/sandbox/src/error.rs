@@ -131,6 +131,14 @@ pub enum SandboxError {
         /// The limit.
         max_bytes: u64,
     },
+    /// The work dir holds more entries than a walk looks at.
+    #[error("sandbox {id}: /work holds more than {max_entries} entries")]
+    TooManyEntries {
+        /// Sandbox id.
+        id: String,
+        /// The limit.
+        max_entries: usize,
+    },
     /// Reading a cgroup counter failed.
     #[error("read cgroup file {path}: {source}")]
     ReadCgroup {

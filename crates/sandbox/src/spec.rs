@@ -126,6 +126,26 @@ pub struct FileEntry {
     pub executable: bool,
 }
 
+/// One regular file of a sandbox's work dir, stat'ed (not read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileStat {
+    /// Relative path under `/work`.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Whether an executable bit is set.
+    pub executable: bool,
+}
+
+/// The regular files of a work dir, as far as a listing goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeListing {
+    /// The files, depth first.
+    pub files: Vec<FileStat>,
+    /// More files were there than a listing returns (10,000).
+    pub truncated: bool,
+}
+
 /// Server-wide settings of the sandbox layer.
 #[derive(Debug, Clone)]
 pub struct HostConfig {

@@ -111,3 +111,68 @@ async fn write_files_refuses_planted_symlinks_and_bad_paths() {
     sandbox.destroy().await.expect("destroy");
     spawner.shutdown().await;
 }
+
+#[tokio::test]
+async fn list_tree_stats_without_reading_and_open_file_streams_one_file() {
+    let spawner = spawner().await;
+    let sandbox = spawner.create(&spec()).await.expect("create");
+    // A sparse file over what read_tree accepts below, a symlink, a FIFO and a link
+    // through a directory: only regular files are listed or opened.
+    let ran = bash(
+        &sandbox,
+        "truncate -s 60M /work/sparse && mkdir -p /work/d && echo hi > /work/d/f && \
+         chmod +x /work/d/f && ln -s /etc /work/etc && ln -s /work/d /work/dl && mkfifo /work/fifo",
+    )
+    .await;
+    assert_eq!(ran.outcome.exit_code, Some(0), "{}", ran.stderr);
+    let mut listing = sandbox.list_tree().await.expect("list tree");
+    listing.files.sort_by(|a, b| a.path.cmp(&b.path));
+    let listed: Vec<(&str, u64, bool)> = listing
+        .files
+        .iter()
+        .map(|f| (f.path.as_str(), f.size, f.executable))
+        .collect();
+    assert_eq!(listed, [("d/f", 3, true), ("sparse", 60 << 20, false)]);
+    assert!(!listing.truncated);
+    assert!(matches!(
+        sandbox.read_tree(1 << 20).await,
+        Err(SandboxError::TreeTooLarge { .. })
+    ));
+
+    let (file, size) = sandbox
+        .open_file("d/f")
+        .await
+        .expect("open")
+        .expect("d/f is a regular file");
+    assert_eq!(size, 3);
+    assert_eq!(std::io::read_to_string(file).expect("read"), "hi\n");
+    for absent in ["etc/passwd", "dl/f", "fifo", "d", "missing", "d/f/x"] {
+        assert!(
+            sandbox.open_file(absent).await.expect("open").is_none(),
+            "{absent} must read as absent"
+        );
+    }
+    assert!(matches!(
+        sandbox.open_file("../etc/passwd").await,
+        Err(SandboxError::InvalidPath { .. })
+    ));
+    sandbox.destroy().await.expect("destroy");
+    spawner.shutdown().await;
+}
+
+#[tokio::test]
+async fn list_tree_stops_at_ten_thousand_files() {
+    let spawner = spawner().await;
+    let sandbox = spawner.create(&spec()).await.expect("create");
+    let ran = bash(
+        &sandbox,
+        "mkdir /work/many && cd /work/many && seq 1 10005 | xargs touch",
+    )
+    .await;
+    assert_eq!(ran.outcome.exit_code, Some(0), "{}", ran.stderr);
+    let listing = sandbox.list_tree().await.expect("list tree");
+    assert_eq!(listing.files.len(), 10_000);
+    assert!(listing.truncated);
+    sandbox.destroy().await.expect("destroy");
+    spawner.shutdown().await;
+}

@@ -1,4 +1,5 @@
-//! Files in and out of a sandbox's `/work`, host side, without ever following a symlink.
+//! Files into a sandbox's `/work`, host side, without ever following a symlink, and the lookups
+//! that the reads of [`super::tree`] share.
 //!
 //! Every lookup is one `openat2` component at a time from the `/work` descriptor the agent
 //! sent, with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV`
@@ -24,15 +25,16 @@ const RESOLVE: u64 = libc::RESOLVE_BENEATH
     | libc::RESOLVE_NO_SYMLINKS
     | libc::RESOLVE_NO_MAGICLINKS
     | libc::RESOLVE_NO_XDEV;
-/// Deepest directory nesting `read_tree` descends into.
-const MAX_DEPTH: usize = 64;
-/// Most entries `read_tree` looks at (bounds the time a tree of empty files can cost).
-const MAX_ENTRIES: usize = 100_000;
 /// Longest relative path accepted.
 const MAX_PATH: usize = 4096;
 const TMPFS_MAGIC: i64 = 0x0102_1994;
 
-fn openat2(dir: RawFd, name: &CStr, flags: libc::c_int, mode: libc::mode_t) -> io::Result<OwnedFd> {
+pub(super) fn openat2(
+    dir: RawFd,
+    name: &CStr,
+    flags: libc::c_int,
+    mode: libc::mode_t,
+) -> io::Result<OwnedFd> {
     // SAFETY: open_how is plain data; zeroed then filled.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
     how.flags = (flags | libc::O_CLOEXEC | libc::O_NOFOLLOW) as u64;
@@ -63,7 +65,7 @@ fn openat2(dir: RawFd, name: &CStr, flags: libc::c_int, mode: libc::mode_t) -> i
     }
 }
 
-fn fstat(fd: RawFd) -> io::Result<libc::stat> {
+pub(super) fn fstat(fd: RawFd) -> io::Result<libc::stat> {
     // SAFETY: stat is plain data and fstat only writes into it.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: valid descriptor number and out-pointer.
@@ -93,7 +95,10 @@ pub(crate) fn check_work_dir(id: &str, work: &OwnedFd) -> Result<(), SandboxErro
 }
 
 /// Splits and validates a relative path into its components.
-fn components<'a>(sandbox: &SandboxInner, path: &'a str) -> Result<Vec<&'a str>, SandboxError> {
+pub(super) fn components<'a>(
+    sandbox: &SandboxInner,
+    path: &'a str,
+) -> Result<Vec<&'a str>, SandboxError> {
     let invalid = |reason| SandboxError::InvalidPath {
         id: sandbox.id.clone(),
         path: path.into(),
@@ -118,7 +123,7 @@ fn components<'a>(sandbox: &SandboxInner, path: &'a str) -> Result<Vec<&'a str>,
     Ok(parts)
 }
 
-fn c_name(name: &str) -> io::Result<CString> {
+pub(super) fn c_name(name: &str) -> io::Result<CString> {
     CString::new(name).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in name"))
 }
 
@@ -214,177 +219,4 @@ pub(crate) fn write_files(sandbox: &SandboxInner, files: &[FileEntry]) -> Result
         sys::write_all(fd.as_raw_fd(), &file.contents).map_err(error)?;
     }
     Ok(())
-}
-
-struct Walk<'a> {
-    sandbox: &'a SandboxInner,
-    keep: &'a dyn Fn(&str) -> bool,
-    max_bytes: u64,
-    total: u64,
-    entries: usize,
-    out: Vec<FileEntry>,
-}
-
-pub(crate) fn read_tree(
-    sandbox: &SandboxInner,
-    max_bytes: u64,
-    keep: &dyn Fn(&str) -> bool,
-) -> Result<Vec<FileEntry>, SandboxError> {
-    let root = openat2(
-        sandbox.work.as_raw_fd(),
-        c".",
-        libc::O_RDONLY | libc::O_DIRECTORY,
-        0,
-    )
-    .map_err(|source| SandboxError::ReadFile {
-        id: sandbox.id.clone(),
-        path: String::new(),
-        source,
-    })?;
-    let mut walk = Walk {
-        sandbox,
-        keep,
-        max_bytes,
-        total: 0,
-        entries: 0,
-        out: Vec::new(),
-    };
-    walk.dir(root, "", 0)?;
-    Ok(walk.out)
-}
-
-impl Walk<'_> {
-    fn dir(&mut self, dir: OwnedFd, prefix: &str, depth: usize) -> Result<(), SandboxError> {
-        let error = |path: &str, source| SandboxError::ReadFile {
-            id: self.sandbox.id.clone(),
-            path: path.into(),
-            source,
-        };
-        let names = list(&dir).map_err(|e| error(prefix, e))?;
-        for (name, d_type) in names {
-            self.entries += 1;
-            if self.entries > MAX_ENTRIES {
-                return Err(SandboxError::TreeTooLarge {
-                    id: self.sandbox.id.clone(),
-                    max_bytes: self.max_bytes,
-                });
-            }
-            let path = if prefix.is_empty() {
-                name.clone()
-            } else {
-                format!("{prefix}/{name}")
-            };
-            let c = c_name(&name).map_err(|e| error(&path, e))?;
-            match d_type {
-                libc::DT_DIR if depth < MAX_DEPTH => {
-                    let sub = openat2(dir.as_raw_fd(), &c, libc::O_RDONLY | libc::O_DIRECTORY, 0)
-                        .map_err(|e| error(&path, e))?;
-                    self.dir(sub, &path, depth + 1)?;
-                }
-                libc::DT_REG | libc::DT_UNKNOWN if (self.keep)(&path) => {
-                    self.file(&dir, &c, path)?
-                }
-                // Symlinks, FIFOs, sockets, devices, too-deep dirs and files `keep` refuses:
-                // skipped, never followed or read.
-                _ => {}
-            }
-        }
-        Ok(())
-    }
-
-    fn file(&mut self, dir: &OwnedFd, name: &CStr, path: String) -> Result<(), SandboxError> {
-        let error = |source| SandboxError::ReadFile {
-            id: self.sandbox.id.clone(),
-            path: path.clone(),
-            source,
-        };
-        let fd = match openat2(
-            dir.as_raw_fd(),
-            name,
-            libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY,
-            0,
-        ) {
-            Ok(fd) => fd,
-            // A symlink (ELOOP) or an entry that vanished meanwhile: skip it.
-            Err(err)
-                if matches!(
-                    err.raw_os_error(),
-                    Some(libc::ELOOP) | Some(libc::ENOENT) | Some(libc::EXDEV)
-                ) =>
-            {
-                return Ok(())
-            }
-            Err(err) => return Err(error(err)),
-        };
-        let st = fstat(fd.as_raw_fd()).map_err(error)?;
-        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
-            return Ok(());
-        }
-        let remaining = self.max_bytes.saturating_sub(self.total);
-        if st.st_size as u64 > remaining {
-            return Err(SandboxError::TreeTooLarge {
-                id: self.sandbox.id.clone(),
-                max_bytes: self.max_bytes,
-            });
-        }
-        // Read at most one byte past the budget: the file may grow while we read.
-        let mut contents = Vec::with_capacity(st.st_size as usize);
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let n = sys::read_some(fd.as_raw_fd(), &mut buf).map_err(error)?;
-            if n == 0 {
-                break;
-            }
-            contents.extend_from_slice(&buf[..n]);
-            if contents.len() as u64 > remaining {
-                return Err(SandboxError::TreeTooLarge {
-                    id: self.sandbox.id.clone(),
-                    max_bytes: self.max_bytes,
-                });
-            }
-        }
-        self.total += contents.len() as u64;
-        self.out.push(FileEntry {
-            path,
-            contents,
-            executable: st.st_mode & 0o111 != 0,
-        });
-        Ok(())
-    }
-}
-
-/// Lists a directory's entries (name, `d_type`) without `.` and `..`.
-fn list(dir: &OwnedFd) -> io::Result<Vec<(String, u8)>> {
-    // fdopendir takes ownership of the descriptor it is given, so give it a duplicate.
-    let dup = dir.try_clone()?;
-    let raw = std::os::fd::IntoRawFd::into_raw_fd(dup);
-    // SAFETY: `raw` is a live directory descriptor whose ownership passes to the DIR stream.
-    let stream = unsafe { libc::fdopendir(raw) };
-    if stream.is_null() {
-        let err = io::Error::last_os_error();
-        // SAFETY: fdopendir failed, so we still own `raw`.
-        unsafe { libc::close(raw) };
-        return Err(err);
-    }
-    let mut out = Vec::new();
-    loop {
-        // SAFETY: `stream` is a live DIR stream; the entry is valid until the next readdir.
-        let entry = unsafe { libc::readdir64(stream) };
-        if entry.is_null() {
-            break;
-        }
-        // SAFETY: d_name is a NUL-terminated array inside the live entry.
-        let (name, d_type) = unsafe { (CStr::from_ptr((*entry).d_name.as_ptr()), (*entry).d_type) };
-        let bytes = name.to_bytes();
-        if bytes == b"." || bytes == b".." {
-            continue;
-        }
-        // Non-UTF-8 names cannot be represented in FileEntry; skip them.
-        if let Ok(text) = std::str::from_utf8(bytes) {
-            out.push((text.to_string(), d_type));
-        }
-    }
-    // SAFETY: closing the stream we opened (also closes `raw`).
-    unsafe { libc::closedir(stream) };
-    Ok(out)
 }

@@ -7,3 +7,4 @@ pub(crate) mod process;
 pub(crate) mod pty;
 pub(crate) mod sandbox;
 pub(crate) mod spawner;
+pub(crate) mod tree;

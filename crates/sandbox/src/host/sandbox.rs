@@ -10,7 +10,7 @@ use crate::host::conn::Conn;
 use crate::host::process::Process;
 use crate::host::spawner::SpawnerInner;
 use crate::protocol::{AgentRequest, CgroupPaths, SpawnerReply, SpawnerRequest};
-use crate::spec::{CommandSpec, FileEntry, StdioMode};
+use crate::spec::{CommandSpec, FileEntry, StdioMode, TreeListing};
 
 /// Extra `RLIMIT_NPROC` headroom over the pids limit, so that the pids cgroup (which is
 /// counted and reported) trips first.
@@ -95,7 +95,38 @@ impl Sandbox {
         keep: impl Fn(&str) -> bool + Send + 'static,
     ) -> Result<Vec<FileEntry>, SandboxError> {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || crate::host::files::read_tree(&inner, max_bytes, &keep))
+        tokio::task::spawn_blocking(move || crate::host::tree::read_tree(&inner, max_bytes, &keep))
+            .await
+            .map_err(|e| SandboxError::ReadFile {
+                id: self.inner.id.clone(),
+                path: String::new(),
+                source: std::io::Error::other(e),
+            })?
+    }
+
+    /// The regular files under `/work`, each stat'ed and none read, at most 10,000 (then
+    /// `truncated`). Symlinks and special files are skipped, never followed.
+    pub async fn list_tree(&self) -> Result<TreeListing, SandboxError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || crate::host::tree::list_tree(&inner))
+            .await
+            .map_err(|e| SandboxError::ReadFile {
+                id: self.inner.id.clone(),
+                path: String::new(),
+                source: std::io::Error::other(e),
+            })?
+    }
+
+    /// The regular file at `path` under `/work`, opened for reading, with its size at opening;
+    /// `None` when there is no regular file there (a symlink anywhere on the path is never
+    /// followed and reads as absent). The caller streams it, so no size limit applies here.
+    pub async fn open_file(
+        &self,
+        path: &str,
+    ) -> Result<Option<(std::fs::File, u64)>, SandboxError> {
+        let inner = self.inner.clone();
+        let path = path.to_owned();
+        tokio::task::spawn_blocking(move || crate::host::tree::open_file(&inner, &path))
             .await
             .map_err(|e| SandboxError::ReadFile {
                 id: self.inner.id.clone(),
