@@ -20,8 +20,9 @@ use crate::session::{CreateSession, SessionConfig, SessionHandle};
 use crate::stats::{EngineStats, StatsRecorder};
 
 /// Events buffered between a run and its consumer; a slow client slows the program down
-/// (pipes fill up) rather than losing output.
-const EVENT_BUFFER: usize = 256;
+/// (pipes fill up) rather than losing output. An event holds at most one 64 KiB read, so this
+/// bounds what a run's consumer can leave waiting here to 1 MiB.
+const EVENT_BUFFER: usize = 16;
 
 /// Engine settings, built once by the CLI from its `Config`.
 #[derive(Debug, Clone)]
@@ -174,7 +175,7 @@ impl Engine {
             .ok_or_else(|| EngineError::UnknownLanguage(request.language.clone()))?;
         let files = executor::prepare_files(&language, &request.files)?;
         let (event_sender, event_receiver) = mpsc::channel(EVENT_BUFFER);
-        let (input_sender, input_receiver) = mpsc::unbounded_channel();
+        let (input_sender, input_receiver) = crate::input::channel();
         let handle = RunHandle {
             id: request.id.clone(),
             language: language.id.clone(),

@@ -18,6 +18,18 @@ pub enum EngineError {
         /// The key's limit.
         limit: u32,
     },
+    /// The session holds as many executes (or bytes of them) as it queues.
+    #[error(
+        "session `{session}` already holds {executes} executes or {bytes} bytes of them, queued or running; send more as they end"
+    )]
+    QueueFull {
+        /// The session.
+        session: String,
+        /// Most executes queued or running.
+        executes: usize,
+        /// Most bytes of sources and stdin they hold.
+        bytes: usize,
+    },
     /// An execute with this id is already queued or running in the session.
     #[error("conflict: {0}")]
     Conflict(String),

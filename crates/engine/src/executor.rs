@@ -19,9 +19,10 @@ use tokio::task::JoinHandle;
 use crate::cache::{cache_key, CacheKey, MAX_ENTRY_BYTES};
 use crate::engine::Inner;
 use crate::error::EngineError;
+use crate::input::{RunInput, StdinChunk};
 use crate::output::{pump, OutputBudget};
 use crate::pool::WarmProcess;
-use crate::run::{RunEvent, RunInput, RunOutcome, RunRequest, Signal};
+use crate::run::{RunEvent, RunOutcome, RunRequest, Signal};
 
 pub(crate) use files::prepare_files;
 pub(crate) use outcome::internal_error;
@@ -44,7 +45,7 @@ pub(crate) struct Run {
     pub(crate) files: Vec<FileEntry>,
     pub(crate) request: RunRequest,
     pub(crate) events: mpsc::Sender<RunEvent>,
-    pub(crate) input: mpsc::UnboundedReceiver<RunInput>,
+    pub(crate) input: mpsc::Receiver<RunInput>,
     /// Whether the compile goes through the shared compile cache: only for a fresh sandbox
     /// that holds the sources alone (a one-shot run), never for a session's sandbox, whose
     /// files and processes could change what the compile leaves.
@@ -234,10 +235,10 @@ impl Run {
         };
         let mut initial = pending_stdin;
         if let Some(stdin) = self.request.stdin.take() {
-            initial.insert(0, (stdin, false));
+            initial.insert(0, StdinChunk::unbounded(stdin, false));
         }
         if self.request.close_stdin {
-            initial.push((Vec::new(), true));
+            initial.push(StdinChunk::unbounded(Vec::new(), true));
         }
         let names: Vec<String> = self.files.iter().map(|file| file.path.clone()).collect();
         let command = CommandSpec {
@@ -294,7 +295,7 @@ impl Run {
         &mut self,
         sandbox: &Sandbox,
         warm: Option<WarmProcess>,
-        pending_stdin: &mut Vec<(Vec<u8>, bool)>,
+        pending_stdin: &mut Vec<StdinChunk>,
     ) -> Result<Compiled, EngineError> {
         // With the cache: the key, and its lock held until the compile is stored.
         let (key, _held) = match self.cache {
@@ -361,7 +362,7 @@ impl Run {
                 sandbox.start(&command).await?
             }
         };
-        let closed_stdin = vec![(Vec::new(), true)];
+        let closed_stdin = vec![StdinChunk::unbounded(Vec::new(), true)];
         let mut step = self
             .supervise(
                 process,
@@ -452,9 +453,9 @@ impl Run {
         mut process: Process,
         stage: Stage,
         wall: Duration,
-        initial_stdin: Vec<(Vec<u8>, bool)>,
+        initial_stdin: Vec<StdinChunk>,
         budget: &Arc<OutputBudget>,
-        held_stdin: &mut Vec<(Vec<u8>, bool)>,
+        held_stdin: &mut Vec<StdinChunk>,
     ) -> Result<StepResult, EngineError> {
         let started = tokio::time::Instant::now();
         let deadline = started + wall;
@@ -485,11 +486,13 @@ impl Run {
             tokio::select! {
                 outcome = process.wait(Some(deadline)) => break outcome?,
                 input = self.input.recv(), if !client_gone => match input {
-                    Some(RunInput::Stdin { data, eof }) => {
+                    // Held or queued, the chunk still counts against the run's stdin bound
+                    // until it is written to the program.
+                    Some(RunInput::Stdin(chunk)) => {
                         if stage == Stage::Compile {
-                            held_stdin.push((data, eof));
+                            held_stdin.push(chunk);
                         } else if let Some(stdin) = &stdin {
-                            let _ = stdin.send((data, eof));
+                            let _ = stdin.send(chunk);
                         }
                     }
                     Some(RunInput::Signal(signal)) => {
@@ -604,22 +607,26 @@ async fn launch_warm(mut warm: WarmProcess, line: String) -> Result<Process, Eng
     Ok(warm.process)
 }
 
-/// A task that writes stdin in order without ever blocking the run's control loop.
-fn spawn_stdin_writer(
+/// A task that writes stdin in order without ever blocking the run's control loop. The queue
+/// is bounded by the chunks' charges (see [`crate::input`]), each released once written.
+pub(crate) fn spawn_stdin_writer(
     pipe: Option<tokio::net::unix::pipe::Sender>,
-    initial: Vec<(Vec<u8>, bool)>,
-) -> Option<mpsc::UnboundedSender<(Vec<u8>, bool)>> {
+    initial: Vec<StdinChunk>,
+) -> Option<mpsc::UnboundedSender<StdinChunk>> {
     let mut pipe = pipe?;
-    let (sender, mut receiver) = mpsc::unbounded_channel::<(Vec<u8>, bool)>();
+    let (sender, mut receiver) = mpsc::unbounded_channel::<StdinChunk>();
     for item in initial {
         let _ = sender.send(item);
     }
     tokio::spawn(async move {
-        while let Some((data, eof)) = receiver.recv().await {
-            if !data.is_empty() && pipe.write_all(&data).await.is_err() {
+        while let Some(mut chunk) = receiver.recv().await {
+            if !chunk.data.is_empty() && pipe.write_all(&chunk.data).await.is_err() {
                 return; // the program closed its stdin
             }
-            if eof {
+            if let Some(written) = chunk.written.take() {
+                let _ = written.send(());
+            }
+            if chunk.eof {
                 return; // dropping the pipe closes the program's stdin
             }
         }

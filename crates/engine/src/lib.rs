@@ -9,6 +9,7 @@
 //! # Layout
 //! - [`run`]: the public request, event and outcome types.
 //! - `executor`: one run from sandbox to outcome (compile, run, limits, statuses).
+//! - `input`: stdin and signals for a run, bounded.
 //! - `output`: reading pipes, UTF-8-aligned chunks, the output cap.
 //! - `cache`: the compile cache keyed by toolchain version, sources and flags.
 //! - `pool`: warm sandboxes per language, each used exactly once.
@@ -19,6 +20,7 @@ mod cache;
 mod engine;
 mod error;
 mod executor;
+mod input;
 mod output;
 mod pool;
 pub mod run;
@@ -27,11 +29,12 @@ mod stats;
 
 pub use engine::{Engine, EngineConfig};
 pub use error::EngineError;
+pub use input::{StdinRefused, MAX_PENDING_STDIN};
 pub use run::{
     Limits, RunController, RunEvent, RunHandle, RunOutcome, RunRequest, Signal, SourceFile,
 };
 pub use session::{
-    CreateSession, FileInfo, PtyProcess, ReplayGap, SessionConfig, SessionEvent, SessionEventKind,
-    SessionHandle, SessionRun, Subscription,
+    CreateSession, FileInfo, FileListing, PtyProcess, ReplayGap, SessionConfig, SessionEvent,
+    SessionEventKind, SessionHandle, SessionRun, Subscription,
 };
 pub use stats::{EngineStats, Histogram};

@@ -5,6 +5,8 @@ use std::time::Duration;
 use runnel_protocol::{RunStatus, Stage, StreamName};
 use tokio::sync::mpsc;
 
+use crate::input::{InputSender, StdinRefused};
+
 /// Resource limits of one run (already capped by the caller's key).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -186,24 +188,19 @@ pub struct RunOutcome {
 /// Controls a run: stdin and signals. Cheap to clone; harmless after the run ended.
 #[derive(Debug, Clone)]
 pub struct RunController {
-    pub(crate) input: mpsc::UnboundedSender<RunInput>,
-}
-
-#[derive(Debug)]
-pub(crate) enum RunInput {
-    Stdin { data: Vec<u8>, eof: bool },
-    Signal(Signal),
+    pub(crate) input: InputSender,
 }
 
 impl RunController {
-    /// Write to the program's stdin, and close it after when `eof`.
-    pub fn write_stdin(&self, data: Vec<u8>, eof: bool) -> bool {
-        self.input.send(RunInput::Stdin { data, eof }).is_ok()
+    /// Write to the program's stdin, and close it after when `eof`. Refused when the run has
+    /// ended, or when what was sent before still waits for the program to read it.
+    pub fn write_stdin(&self, data: Vec<u8>, eof: bool) -> Result<(), StdinRefused> {
+        self.input.stdin(data, eof)
     }
 
     /// Send a signal to the program (`Kill` ends the run with status `killed`).
     pub fn signal(&self, signal: Signal) -> bool {
-        self.input.send(RunInput::Signal(signal)).is_ok()
+        self.input.signal(signal)
     }
 }
 

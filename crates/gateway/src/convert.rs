@@ -264,8 +264,13 @@ pub(crate) fn decode_content(content: &str, encoding: Option<&str>) -> Result<Ve
     }
 }
 
+/// The most output a run may have whatever its key allows (a `result` holds it all, so it is
+/// server memory): 64 MiB.
+pub(crate) const OUTPUT_CEILING: u64 = 64 << 20;
+
 /// The run's limits: the request's (with `limits.wall_ms` over `timeout` seconds), else the
-/// server's defaults; then each capped by the key's maximum (0 in the quota: no maximum).
+/// server's defaults; then each capped by the key's maximum (0 in the quota: no maximum), and
+/// the output by [`OUTPUT_CEILING`].
 pub(crate) fn limits_from_wire(
     spec: Option<LimitsSpec>,
     timeout: Option<f64>,
@@ -313,7 +318,7 @@ pub(crate) fn limits_from_wire(
             mb.saturating_mul(1 << 20)
         }),
         pids: cap(pids, quota.max_pids, |pids| pids),
-        output_bytes: cap(output_bytes, quota.max_output_bytes, |bytes| bytes),
+        output_bytes: cap(output_bytes, quota.max_output_bytes, |bytes| bytes).min(OUTPUT_CEILING),
     })
 }
 

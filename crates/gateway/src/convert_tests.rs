@@ -233,6 +233,25 @@ fn zero_quota_means_no_maximum() {
 }
 
 #[test]
+fn output_never_exceeds_the_server_ceiling() {
+    let spec = || LimitsSpec {
+        output_bytes: Some(512 << 20),
+        ..LimitsSpec::default()
+    };
+    for max_output_bytes in [0, 1 << 30] {
+        let quota = KeyQuota {
+            max_output_bytes,
+            ..QUOTA
+        };
+        let limits = limits_from_wire(Some(spec()), None, Limits::DEFAULT, &quota).expect("limits");
+        assert_eq!(
+            limits.output_bytes, OUTPUT_CEILING,
+            "key maximum {max_output_bytes}"
+        );
+    }
+}
+
+#[test]
 fn ids_are_checked_and_sessions_sent_to_their_route() {
     assert!(execute(r#"{"language":"c","code":"","id":""}"#).is_err());
     assert!(execute(r#"{"language":"c","code":"","id":"a\u0007"}"#).is_err());

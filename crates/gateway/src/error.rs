@@ -85,6 +85,9 @@ impl From<EngineError> for ApiError {
             EngineError::Unavailable(message) => ApiError::new(ErrorCode::Unavailable, message),
             EngineError::NotFound(message) => ApiError::new(ErrorCode::NotFound, message),
             EngineError::Conflict(message) => ApiError::new(ErrorCode::Conflict, message),
+            full @ EngineError::QueueFull { .. } => {
+                ApiError::new(ErrorCode::ConcurrencyLimit, full.to_string())
+            }
             limit @ EngineError::SessionLimit { .. } => {
                 ApiError::new(ErrorCode::SessionLimit, limit.to_string())
             }

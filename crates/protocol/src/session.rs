@@ -56,8 +56,11 @@ pub struct FileEntryInfo {
 /// `GET /api/v1/sessions/:id/files`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileList {
-    /// Every regular file under the work directory (symlinks are not listed).
+    /// The regular files under the work directory (symlinks are not listed), at most 10,000.
     pub files: Vec<FileEntryInfo>,
+    /// There were more files than a listing returns.
+    #[serde(default)]
+    pub truncated: bool,
 }
 
 /// A client frame on `/stream/session/:id/pty`.

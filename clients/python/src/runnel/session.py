@@ -138,7 +138,7 @@ class Session:
         await self.upload_files([(name, content)], timeout=timeout)
 
     async def list_files(self, *, timeout: float | None = None) -> list[FileEntry]:
-        """Every regular file under the work directory."""
+        """The regular files under the work directory (the server lists at most 10,000)."""
         answer = await self._http("GET", "/files", timeout=timeout)
         return [
             FileEntry(name=entry["name"], size=entry["size"], executable=entry["executable"])

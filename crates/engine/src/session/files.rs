@@ -1,11 +1,18 @@
 //! Files of a session: upload, list and download under `/work`, through the sandbox crate's
 //! symlink-proof transfer (`openat2` beneath `/work`, no symlink ever followed by the host).
 
-use runnel_sandbox::FileEntry;
-
 use super::{closed, SessionHandle};
 use crate::error::EngineError;
 use crate::run::SourceFile;
+
+/// The files of a session's work directory, as far as a listing goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileListing {
+    /// The files.
+    pub files: Vec<FileInfo>,
+    /// There were more than a listing returns.
+    pub truncated: bool,
+}
 
 /// One file of a session's work directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,39 +51,41 @@ impl SessionHandle {
         }
     }
 
-    /// Every regular file under `/work` (symlinks and special files are not listed).
-    pub async fn list_files(&self) -> Result<Vec<FileInfo>, EngineError> {
-        Ok(self
-            .read_tree()
-            .await?
-            .into_iter()
-            .map(|entry| FileInfo {
-                size: entry.contents.len() as u64,
-                path: entry.path,
-                executable: entry.executable,
-            })
-            .collect())
-    }
-
-    /// The contents of one regular file; `None` if there is none by that name (a symlink is
-    /// never followed, so it reads as absent).
-    pub async fn download(&self, path: &str) -> Result<Option<Vec<u8>>, EngineError> {
-        Ok(self
-            .read_tree()
-            .await?
-            .into_iter()
-            .find(|entry| entry.path == path)
-            .map(|entry| entry.contents))
-    }
-
-    async fn read_tree(&self) -> Result<Vec<FileEntry>, EngineError> {
+    /// The regular files under `/work`, stat'ed only (symlinks and special files are not
+    /// listed), at most 10,000: `truncated` says there were more.
+    pub async fn list_files(&self) -> Result<FileListing, EngineError> {
         self.touch();
-        let max_bytes = self.session.engine.config.work_bytes;
         let sandbox = self.session.sandbox.read().await;
-        Ok(sandbox
-            .as_ref()
-            .ok_or_else(closed)?
-            .read_tree(max_bytes)
-            .await?)
+        let listing = sandbox.as_ref().ok_or_else(closed)?.list_tree().await?;
+        Ok(FileListing {
+            files: listing
+                .files
+                .into_iter()
+                .map(|file| FileInfo {
+                    path: file.path,
+                    size: file.size,
+                    executable: file.executable,
+                })
+                .collect(),
+            truncated: listing.truncated,
+        })
+    }
+
+    /// One regular file, opened for streaming, with its size when opened; `None` if there is
+    /// none by that name (a symlink on the path is never followed, so it reads as absent).
+    pub async fn download(
+        &self,
+        path: &str,
+    ) -> Result<Option<(tokio::fs::File, u64)>, EngineError> {
+        self.touch();
+        let sandbox = self.session.sandbox.read().await;
+        let opened = sandbox.as_ref().ok_or_else(closed)?.open_file(path).await;
+        match opened {
+            Ok(file) => Ok(file.map(|(file, size)| (tokio::fs::File::from_std(file), size))),
+            Err(runnel_sandbox::SandboxError::InvalidPath { path, reason, .. }) => Err(
+                EngineError::InvalidRequest(format!("file path `{path}`: {reason}")),
+            ),
+            Err(error) => Err(error.into()),
+        }
     }
 }

@@ -32,14 +32,21 @@ use runnel_sandbox::Sandbox;
 use tokio::sync::{mpsc, RwLock};
 
 pub use events::{ReplayGap, SessionEvent, SessionEventKind, Subscription};
-pub use files::FileInfo;
+pub use files::{FileInfo, FileListing};
 pub use pty::PtyProcess;
 
 use crate::engine::Inner;
 use crate::error::EngineError;
 use crate::executor;
-use crate::run::{Limits, RunEvent, RunInput, RunOutcome, RunRequest, Signal, SourceFile};
+use crate::input::{InputSender, RunInput, StdinRefused};
+use crate::run::{Limits, RunEvent, RunOutcome, RunRequest, Signal, SourceFile};
 use repl::{CellEvent, Kernel};
+
+/// Most executes a session holds, queued or running.
+pub const MAX_QUEUED_EXECUTES: usize = 16;
+/// Most bytes (sources and stdin given up front) the executes a session holds may carry; one
+/// execute alone may carry more (the request size limit bounds it).
+pub const MAX_QUEUED_BYTES: usize = 8 << 20;
 
 /// Settings of sessions, part of the engine's configuration.
 #[derive(Debug, Clone)]
@@ -104,10 +111,11 @@ pub(crate) struct Session {
     sandbox: RwLock<Option<Sandbox>>,
     log: Arc<events::EventLog>,
     kernel: tokio::sync::Mutex<Option<Kernel>>,
-    current: Mutex<Option<(String, mpsc::UnboundedSender<RunInput>)>>,
-    /// Input channels of the executes queued or running, by run id: stdin and signals sent
-    /// right after an execute wait for it instead of being lost.
-    queued: Mutex<HashMap<String, mpsc::UnboundedSender<RunInput>>>,
+    current: Mutex<Option<(String, InputSender)>>,
+    /// Input channels of the executes queued or running, by run id, with the bytes each holds
+    /// (sources and stdin): stdin and signals sent right after an execute wait for it instead
+    /// of being lost.
+    queued: Mutex<HashMap<String, (InputSender, usize)>>,
     last_active: Mutex<Instant>,
     busy: AtomicUsize,
     closed: AtomicBool,
@@ -182,7 +190,9 @@ impl SessionHandle {
         }
         let files = executor::prepare_files(&self.session.language, &run.files)?;
         self.session.touch();
-        let (input_sender, input) = mpsc::unbounded_channel();
+        let (input_sender, input) = crate::input::channel();
+        let bytes = files.iter().map(|file| file.contents.len()).sum::<usize>()
+            + run.stdin.as_ref().map_or(0, Vec::len);
         {
             let mut queued = self
                 .session
@@ -196,7 +206,17 @@ impl SessionHandle {
                     run.id, self.session.id
                 )));
             }
-            queued.insert(run.id.clone(), input_sender.clone());
+            let held: usize = queued.values().map(|(_, bytes)| bytes).sum();
+            if queued.len() >= MAX_QUEUED_EXECUTES
+                || (!queued.is_empty() && held + bytes > MAX_QUEUED_BYTES)
+            {
+                return Err(EngineError::QueueFull {
+                    session: self.session.id.clone(),
+                    executes: MAX_QUEUED_EXECUTES,
+                    bytes: MAX_QUEUED_BYTES,
+                });
+            }
+            queued.insert(run.id.clone(), (input_sender.clone(), bytes));
         }
         self.session.busy.fetch_add(1, Ordering::AcqRel);
         let session = self.session.clone();
@@ -214,17 +234,22 @@ impl SessionHandle {
         Ok(())
     }
 
-    /// Feed the stdin of execute `run` (queued or running). False if there is no such run.
-    pub fn write_run_stdin(&self, run: &str, data: Vec<u8>, eof: bool) -> bool {
+    /// Feed the stdin of execute `run` (queued or running): refused when there is no such run
+    /// or when what was sent before still waits for the program.
+    pub fn write_run_stdin(&self, run: &str, data: Vec<u8>, eof: bool) -> Result<(), StdinRefused> {
         self.session.touch();
         self.session
-            .send_run_input(run, RunInput::Stdin { data, eof })
+            .input_of(run)
+            .ok_or(StdinRefused::Closed)?
+            .stdin(data, eof)
     }
 
     /// Send a signal to execute `run` (queued or running). False if there is no such run.
     pub fn signal_run(&self, run: &str, signal: Signal) -> bool {
         self.session.touch();
-        self.session.send_run_input(run, RunInput::Signal(signal))
+        self.session
+            .input_of(run)
+            .is_some_and(|input| input.signal(signal))
     }
 
     /// Take the client's stdin number `number` once: false when it was applied already (a
@@ -238,17 +263,23 @@ impl SessionHandle {
         self.session.stdin_seq.load(Ordering::SeqCst)
     }
 
-    /// Feed the running execute's stdin (or answer its input request). False if none runs.
-    pub fn write_stdin(&self, data: Vec<u8>, eof: bool) -> bool {
+    /// Feed the running execute's stdin (or answer its input request): refused when none runs
+    /// or when what was sent before still waits for the program.
+    pub fn write_stdin(&self, data: Vec<u8>, eof: bool) -> Result<(), StdinRefused> {
         self.session.touch();
-        self.session.send_input(RunInput::Stdin { data, eof })
+        self.session
+            .current_input()
+            .ok_or(StdinRefused::Closed)?
+            .stdin(data, eof)
     }
 
     /// Send a signal to the running execute (SIGINT interrupts a cell, state kept). False if
     /// nothing runs.
     pub fn signal(&self, signal: Signal) -> bool {
         self.session.touch();
-        self.session.send_input(RunInput::Signal(signal))
+        self.session
+            .current_input()
+            .is_some_and(|input| input.signal(signal))
     }
 
     /// Whether execute `run` is queued or running here.
@@ -268,7 +299,9 @@ impl SessionHandle {
     /// A fresh interpreter: the running execute is killed, state is gone, files stay.
     pub async fn restart(&self) -> Result<(), EngineError> {
         self.session.touch();
-        self.session.send_input(RunInput::Signal(Signal::Kill));
+        if let Some(input) = self.session.current_input() {
+            input.signal_surely(Signal::Kill).await;
+        }
         let mut kernel = self.session.kernel.lock().await;
         drop(kernel.take());
         if let Some(driver) = driver_of(&self.session.language) {
@@ -309,25 +342,22 @@ impl Session {
             .map(|(id, _)| id.clone())
     }
 
-    fn send_run_input(&self, run: &str, input: RunInput) -> bool {
-        let queued = self
-            .queued
+    /// The input of execute `run`, queued or running.
+    fn input_of(&self, run: &str) -> Option<InputSender> {
+        self.queued
             .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
-        queued
+            .unwrap_or_else(|poison| poison.into_inner())
             .get(run)
-            .is_some_and(|sender| sender.send(input).is_ok())
+            .map(|(input, _)| input.clone())
     }
 
-    fn send_input(&self, input: RunInput) -> bool {
-        let current = self
-            .current
+    /// The input of the execute running now.
+    fn current_input(&self) -> Option<InputSender> {
+        self.current
             .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
-        match current.as_ref() {
-            Some((_, sender)) => sender.send(input).is_ok(),
-            None => false,
-        }
+            .unwrap_or_else(|poison| poison.into_inner())
+            .as_ref()
+            .map(|(_, input)| input.clone())
     }
 
     async fn start_kernel(
@@ -352,8 +382,8 @@ impl Session {
         self: &Arc<Self>,
         run: SessionRun,
         files: Vec<runnel_sandbox::FileEntry>,
-        input_sender: mpsc::UnboundedSender<RunInput>,
-        mut input: mpsc::UnboundedReceiver<RunInput>,
+        input_sender: InputSender,
+        mut input: mpsc::Receiver<RunInput>,
     ) {
         let mut kernel = self.kernel.lock().await;
         if self.closed.load(Ordering::Acquire) {
@@ -402,7 +432,7 @@ impl Session {
         driver: &runnel_languages::SessionDriver,
         run: &SessionRun,
         files: Vec<runnel_sandbox::FileEntry>,
-        input: &mut mpsc::UnboundedReceiver<RunInput>,
+        input: &mut mpsc::Receiver<RunInput>,
     ) -> Result<RunOutcome, EngineError> {
         let mut files = files.into_iter();
         let code = files
@@ -466,7 +496,7 @@ impl Session {
         self: &Arc<Self>,
         run: &SessionRun,
         files: Vec<runnel_sandbox::FileEntry>,
-        input: mpsc::UnboundedReceiver<RunInput>,
+        input: mpsc::Receiver<RunInput>,
     ) -> Result<RunOutcome, EngineError> {
         let sandbox = self.sandbox.read().await;
         let sandbox = sandbox.as_ref().ok_or_else(closed)?;
@@ -529,7 +559,9 @@ impl Session {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
-        self.send_input(RunInput::Signal(Signal::Kill));
+        if let Some(input) = self.current_input() {
+            input.signal_surely(Signal::Kill).await;
+        }
         let sandbox = self.sandbox.write().await.take();
         self.log.push(SessionEventKind::Closed {
             reason: reason.to_owned(),

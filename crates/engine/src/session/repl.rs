@@ -9,14 +9,17 @@ use std::time::{Duration, Instant};
 use runnel_languages::{Language, SessionDriver};
 use runnel_protocol::{RunStatus, StreamName};
 use runnel_sandbox::{CommandSpec, ExtraEnd, ExtraPipe, FileEntry, Process, Sandbox, StdioMode};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::unix::pipe;
 use tokio::sync::mpsc;
 
-use super::wire::{json_string, read_done, serde_json_line, InputSync, MarkedStream};
+use super::wire::{
+    json_string, read_done, read_event_line, serde_json_line, InputSync, MarkedStream,
+};
 use crate::error::EngineError;
 use crate::executor::WORK_DIR;
-use crate::run::{Limits, RunInput, RunOutcome, Signal};
+use crate::input::{RunInput, StdinChunk};
+use crate::run::{Limits, RunOutcome, Signal};
 
 /// How long a driver may take to say `ready`.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -35,7 +38,9 @@ pub(crate) struct Kernel {
     events: BufReader<pipe::Receiver>,
     stdout: MarkedStream,
     stderr: MarkedStream,
-    stdin: Option<pipe::Sender>,
+    /// The driver's stdin, written by a task of its own so that a cell that does not read it
+    /// never blocks the cell's loop; what waits there is bounded by the run's input bound.
+    stdin: Option<mpsc::UnboundedSender<StdinChunk>>,
     base64_code: bool,
 }
 
@@ -92,7 +97,7 @@ impl Kernel {
             return Err(missing());
         };
         let mut kernel = Kernel {
-            stdin: process.stdin.take(),
+            stdin: crate::executor::spawn_stdin_writer(process.stdin.take(), Vec::new()),
             process,
             control,
             events: BufReader::new(events),
@@ -101,9 +106,13 @@ impl Kernel {
             base64_code: driver.base64_code,
         };
         let mut line = String::new();
-        let ready = tokio::time::timeout(READY_TIMEOUT, kernel.events.read_line(&mut line)).await;
+        let ready = tokio::time::timeout(
+            READY_TIMEOUT,
+            read_event_line(&mut kernel.events, &mut line),
+        )
+        .await;
         match ready {
-            Ok(Ok(read)) if read > 0 && line.contains("\"ready\"") => Ok(kernel),
+            Ok(Ok(true)) if line.contains("\"ready\"") => Ok(kernel),
             _ => {
                 kernel.kill();
                 let mut said = vec![0u8; 2048];
@@ -140,7 +149,7 @@ impl Kernel {
         code: &str,
         initial_stdin: Option<&[u8]>,
         limits: Limits,
-        input: &mut mpsc::UnboundedReceiver<RunInput>,
+        input: &mut mpsc::Receiver<RunInput>,
         emit: &(dyn Fn(CellEvent) + Sync),
     ) -> CellEnd {
         let started = Instant::now();
@@ -150,9 +159,12 @@ impl Kernel {
         request.push('\n');
         // Stdin given up front is in the pipe before the code runs, so that the driver's
         // `input()` finds it there instead of asking the client.
-        if let (Some(data), Some(pipe)) = (initial_stdin, self.stdin.as_mut()) {
-            let written = tokio::time::timeout(limits.wall, pipe.write_all(data)).await;
-            if !matches!(written, Ok(Ok(()))) {
+        if let (Some(data), Some(stdin)) = (initial_stdin, self.stdin.as_ref()) {
+            let (told, written) = tokio::sync::oneshot::channel();
+            let mut chunk = StdinChunk::unbounded(data.to_vec(), false);
+            chunk.written = Some(told);
+            let _ = stdin.send(chunk);
+            if !matches!(tokio::time::timeout(limits.wall, written).await, Ok(Ok(()))) {
                 tracing::debug!("stdin given up front was not taken in time");
             }
         }
@@ -208,15 +220,16 @@ impl Kernel {
             tokio::select! {
                 ended = &mut all => break ended,
                 received = input.recv(), if input_open => match received {
-                    Some(RunInput::Stdin { data, eof }) => {
+                    Some(RunInput::Stdin(chunk)) => {
                         if waiting_for_input.swap(false, Ordering::AcqRel) {
-                            let text = String::from_utf8_lossy(&data);
+                            let text = String::from_utf8_lossy(&chunk.data);
                             let value = text.strip_suffix('\n').unwrap_or(&text);
                             let value = value.strip_suffix('\r').unwrap_or(value);
                             let reply = format!("{{\"op\":\"input_reply\",\"value\":{}}}\n", json_string(value));
                             let _ = control.write_all(reply.as_bytes()).await;
-                        } else if let Some(pipe) = stdin.as_mut() {
-                            if !data.is_empty() { let _ = pipe.write_all(&data).await; }
+                        } else if let Some(writer) = stdin.as_ref() {
+                            let eof = chunk.eof;
+                            let _ = writer.send(chunk);
                             if eof { *stdin = None; }
                         }
                     }

@@ -15,6 +15,9 @@ use crate::output::Utf8Chunker;
 const INPUT_SYNC_WAIT: Duration = Duration::from_millis(500);
 /// One read from stdout or stderr.
 const READ_BYTES: usize = 64 * 1024;
+/// Longest driver event line kept; a longer one (a cell writing to the event pipe itself) is
+/// read past and dropped, so it never costs more than this.
+pub(super) const MAX_EVENT_LINE: usize = 64 * 1024;
 
 /// `done` as the driver reported it.
 pub(super) struct Done {
@@ -64,10 +67,9 @@ pub(super) async fn read_done(
     let mut line = String::new();
     let mut requests = 0_u32;
     loop {
-        line.clear();
-        match events.read_line(&mut line).await {
-            Ok(0) | Err(_) => return None,
-            Ok(_) => {}
+        match read_event_line(events, &mut line).await {
+            Ok(false) | Err(_) => return None,
+            Ok(true) => {}
         }
         let Some(op) = json_field(&line, "op") else {
             continue;
@@ -93,6 +95,43 @@ pub(super) async fn read_done(
             _ => {}
         }
     }
+}
+
+/// Read one line of at most [`MAX_EVENT_LINE`] bytes into `line`; a longer line is consumed
+/// whole and leaves `line` empty. False at the end of the pipe.
+pub(super) async fn read_event_line(
+    events: &mut BufReader<pipe::Receiver>,
+    line: &mut String,
+) -> std::io::Result<bool> {
+    line.clear();
+    let mut bytes = Vec::new();
+    let mut oversized = false;
+    let mut any = false;
+    loop {
+        let buffer = events.fill_buf().await?;
+        if buffer.is_empty() {
+            break;
+        }
+        any = true;
+        let (take, done) = match buffer.iter().position(|&byte| byte == b'\n') {
+            Some(end) => (end + 1, true),
+            None => (buffer.len(), false),
+        };
+        if !oversized && bytes.len() + take <= MAX_EVENT_LINE {
+            bytes.extend_from_slice(&buffer[..take]);
+        } else {
+            oversized = true;
+            bytes = Vec::new();
+        }
+        events.consume(take);
+        if done {
+            break;
+        }
+    }
+    if !oversized {
+        *line = String::from_utf8_lossy(&bytes).into_owned();
+    }
+    Ok(any)
 }
 
 /// A pipe read up to each cell's marker, which is stripped. Bytes after a marker stay for the

@@ -5,7 +5,7 @@
 //! beneath the work directory without ever following a symlink, so a link the session planted
 //! reads as absent.
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
@@ -14,12 +14,16 @@ use axum::Json;
 use runnel_engine::SourceFile;
 use runnel_protocol::session::{FileEntryInfo, FileList, FilesUpload};
 use runnel_protocol::ErrorCode;
+use tokio::io::AsyncReadExt;
 
 use super::http::{json_body, principal};
 use crate::convert::{files_from_wire, validate_file_name};
 use crate::error::ApiError;
 use crate::http::body_error;
 use crate::state::AppState;
+
+/// One read of a download.
+const DOWNLOAD_CHUNK: usize = 64 << 10;
 
 /// `GET /api/v1/sessions/:id/files`.
 pub(crate) async fn list(
@@ -30,9 +34,9 @@ pub(crate) async fn list(
 ) -> Result<Json<FileList>, ApiError> {
     let principal = principal(&state, &headers, &uri).await?;
     let session = super::lookup(&state, &principal, &id)?;
-    let files = session
-        .list_files()
-        .await?
+    let listing = session.list_files().await?;
+    let files = listing
+        .files
         .into_iter()
         .map(|file| FileEntryInfo {
             name: file.path,
@@ -40,7 +44,10 @@ pub(crate) async fn list(
             executable: file.executable,
         })
         .collect();
-    Ok(Json(FileList { files }))
+    Ok(Json(FileList {
+        files,
+        truncated: listing.truncated,
+    }))
 }
 
 /// `POST /api/v1/sessions/:id/files`.
@@ -82,7 +89,8 @@ pub(crate) async fn put(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// `GET /api/v1/sessions/:id/files/*path`: the file's bytes.
+/// `GET /api/v1/sessions/:id/files/*path`: the file's bytes, streamed from the open file in
+/// [`DOWNLOAD_CHUNK`] reads as the client takes them (never the whole file in memory).
 pub(crate) async fn download(
     State(state): State<AppState>,
     Path((id, path)): Path<(String, String)>,
@@ -93,12 +101,14 @@ pub(crate) async fn download(
     let session = super::lookup(&state, &principal, &id)?;
     check_path(&path)?;
     match session.download(&path).await? {
-        Some(contents) => {
-            let mut response = contents.into_response();
-            response.headers_mut().insert(
+        Some((file, size)) => {
+            let mut response = Body::from_stream(file_chunks(file, size)).into_response();
+            let headers = response.headers_mut();
+            headers.insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/octet-stream"),
             );
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
             Ok(response)
         }
         None => Err(ApiError::new(
@@ -109,6 +119,30 @@ pub(crate) async fn download(
             ),
         )),
     }
+}
+
+/// The first `size` bytes of `file` (its size when opened: a file the session grows meanwhile
+/// is cut there, one it shrinks ends early), one read at a time.
+fn file_chunks(
+    file: tokio::fs::File,
+    size: u64,
+) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send {
+    futures_util::stream::try_unfold((file, size), |(mut file, left)| async move {
+        if left == 0 {
+            return Ok(None);
+        }
+        let want = usize::try_from(left.min(DOWNLOAD_CHUNK as u64)).unwrap_or(DOWNLOAD_CHUNK);
+        let mut buffer = vec![0u8; want];
+        let read = file.read(&mut buffer).await?;
+        if read == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the file shrank while it was sent",
+            ));
+        }
+        buffer.truncate(read);
+        Ok(Some((Bytes::from(buffer), (file, left - read as u64))))
+    })
 }
 
 fn check_path(path: &str) -> Result<(), ApiError> {

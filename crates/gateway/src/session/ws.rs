@@ -13,7 +13,7 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
-use runnel_engine::{SessionHandle, SessionRun, Signal};
+use runnel_engine::{SessionHandle, SessionRun, Signal, StdinRefused};
 use runnel_protocol::{ClientMessage, ErrorCode, ExecuteRequest, ServerMessage};
 use tokio::task::{JoinHandle, JoinSet};
 
@@ -22,7 +22,7 @@ use crate::convert::{files_from_wire, generate_id, limits_from_wire};
 use crate::error::ApiError;
 use crate::quota::Admission;
 use crate::state::AppState;
-use crate::ws::connection::{not_found, serve_bound, Connection};
+use crate::ws::connection::{not_found, serve_bound, stdin_refused, Connection};
 use crate::ws::Outbound;
 
 /// Session runs remembered per connection for stdin and signals by run id.
@@ -320,10 +320,10 @@ impl Connection {
         let written = match session {
             Some(session) if session.id() == id => session.write_stdin(data.into_bytes(), eof),
             Some(session) => session.write_run_stdin(&id, data.into_bytes(), eof),
-            None => false,
+            None => Err(StdinRefused::Closed),
         };
-        if !written {
-            self.send(not_found(id)).await;
+        if let Err(refused) = written {
+            self.send(stdin_refused(id, refused)).await;
         }
     }
 

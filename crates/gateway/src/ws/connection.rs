@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::ws::{Message, WebSocket};
 use futures_util::StreamExt;
-use runnel_engine::{RunController, Signal};
+use runnel_engine::{RunController, Signal, StdinRefused};
 use runnel_protocol::server::PongMessage;
 use runnel_protocol::{
     decode_client_frame, ClientMessage, DecodeError, ErrorCode, ExecuteRequest, ServerMessage,
@@ -226,8 +226,10 @@ impl Connection {
                         (Some(number), Some(log)) => !log.accept_stdin_seq(number),
                         _ => false,
                     };
-                    if !repeat && !controller.write_stdin(data.into_bytes(), eof) {
-                        self.send(not_found(id)).await;
+                    if !repeat {
+                        if let Err(refused) = controller.write_stdin(data.into_bytes(), eof) {
+                            self.send(stdin_refused(id, refused)).await;
+                        }
                     }
                 }
                 None => {
@@ -345,7 +347,21 @@ impl Connection {
                 .await;
             return;
         };
-        log.resume(self.outbound.clone(), last_seq);
+        if let Err(oldest) = log.resume(self.outbound.clone(), last_seq) {
+            let message = format!(
+                "cannot resume run `{id}` after seq {last_seq}: the oldest event kept is {oldest} \
+                 (a run keeps its newest {} KiB of events); resume with last_seq >= {}",
+                super::resumable::RING_BYTES >> 10,
+                oldest - 1
+            );
+            self.send(ServerMessage::error(
+                ErrorCode::ResumeGap,
+                message,
+                Some(id),
+            ))
+            .await;
+            return;
+        }
         if !log.is_finished() && !self.runs.contains_key(&id) {
             self.track(id, log);
         }
@@ -398,6 +414,19 @@ impl Drop for Connection {
 async fn shutting_down(shutdown: &mut watch::Receiver<bool>) {
     if shutdown.wait_for(|down| *down).await.is_err() {
         std::future::pending::<()>().await;
+    }
+}
+
+/// The answer to stdin a run did not take: `not_found` when it has ended, `payload_too_large`
+/// when what was sent before still waits for the program to read it.
+pub(crate) fn stdin_refused(id: String, refused: StdinRefused) -> ServerMessage {
+    match refused {
+        StdinRefused::Closed => not_found(id),
+        full @ StdinRefused::Full { .. } => ServerMessage::error(
+            ErrorCode::PayloadTooLarge,
+            format!("stdin for `{id}` not taken: {full}"),
+            Some(id),
+        ),
     }
 }
 

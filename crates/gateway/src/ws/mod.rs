@@ -21,8 +21,9 @@ use tokio::sync::mpsc;
 use crate::auth::key_from_request;
 use crate::state::AppState;
 
-/// Frames queued for one client before producers wait.
-const OUTBOUND_CAPACITY: usize = 256;
+/// Frames queued for one client before producers wait (a frame holds at most one 64 KiB
+/// read of output, serialized: about 2 MiB for a client that stops reading).
+const OUTBOUND_CAPACITY: usize = 32;
 /// Frames written before the writer flushes even when more are queued.
 const MAX_BATCH: u64 = 64;
 /// The transport's frame bound, as a multiple of the protocol's `max_frame_bytes`.

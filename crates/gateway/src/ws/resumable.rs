@@ -1,7 +1,10 @@
 //! Streamed one-shot runs that outlive their socket.
 //!
-//! Every event of a `stream: true` run on `/ws` goes into the run's [`RunLog`] (bounded by the
-//! run's output limit), and a forwarder task copies the log to the socket attached to the run.
+//! Every event of a `stream: true` run on `/ws` goes into the run's [`RunLog`], a ring of at
+//! most [`RING_BYTES`] of the newest events, and a forwarder task copies the log to the socket
+//! attached to the run. Only events given to a socket leave the ring; when it is full of events
+//! no socket has taken yet, the run waits (its program blocks on a full pipe), so a client that
+//! reads slowly or not at all costs the server the ring, never the run's whole output.
 //! When that socket drops, the run goes on for `run_grace`, waiting for a client to reconnect
 //! and send `{"action":"resume","id":RUN,"last_seq":N}`: the new socket gets `resumed`, every
 //! event after `N`, then the live ones. Nobody in time: the run is killed. A finished run's log
@@ -9,9 +12,10 @@
 //! with a connection can still be fetched.
 //!
 //! Each socket's copy runs in its own forwarder task, so a stalled socket never blocks the
-//! run, the log or the next socket's resume (which aborts the old forwarder).
+//! log or the next socket's resume (which aborts the old forwarder). A resume from before the
+//! ring's oldest event is answered `resume_gap`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -28,7 +32,9 @@ use crate::execution::Execution;
 use crate::state::AppState;
 
 /// Messages between the run and its log.
-const LOG_CHANNEL: usize = 64;
+const LOG_CHANNEL: usize = 8;
+/// Most bytes of serialized events a run's log keeps (one event alone may be larger).
+pub(crate) const RING_BYTES: usize = 1 << 20;
 /// How long a finished run's log stays when a socket was attached at its end (the `exit` is
 /// most likely delivered): long enough for a client whose connection broke right then.
 const DELIVERED_LINGER: Duration = Duration::from_secs(5);
@@ -72,8 +78,10 @@ pub(crate) struct RunLog {
     key_id: String,
     run_id: String,
     controller: RunController,
-    /// Serialized events; event `seq` is at index `seq - 1`.
-    events: Mutex<Vec<String>>,
+    /// The newest serialized events.
+    ring: Mutex<Ring>,
+    /// Woken when the attached socket has taken events (room may have been made).
+    taken: Notify,
     /// How many events there are, and whether the run ended.
     progress: watch::Sender<Progress>,
     attachment: Mutex<Attachment>,
@@ -81,6 +89,48 @@ pub(crate) struct RunLog {
     attachment_changed: Notify,
     /// The highest client `stdin_seq` applied.
     stdin_seq: AtomicU64,
+}
+
+/// The newest events of a run: event `seq` is at `events[seq - 1 - dropped]`.
+#[derive(Default)]
+struct Ring {
+    events: VecDeque<String>,
+    /// Events dropped from the front: the oldest kept is `dropped + 1`.
+    dropped: usize,
+    bytes: usize,
+    /// Events the attached socket has been given (those before may be dropped).
+    given: usize,
+    /// Counts attachments: only the forwarder of the latest one moves `given`.
+    attachment: u64,
+}
+
+impl Ring {
+    /// Add `text` if it fits, dropping given events to make room; gives it back when the ring
+    /// is full of events not given yet. Returns how many events there have been.
+    fn push(&mut self, text: String) -> Result<usize, String> {
+        let wanted = text.len();
+        while self.bytes + wanted > RING_BYTES && self.dropped < self.given {
+            let Some(oldest) = self.events.pop_front() else {
+                break;
+            };
+            self.bytes -= oldest.len();
+            self.dropped += 1;
+        }
+        if self.bytes + wanted > RING_BYTES && !self.events.is_empty() {
+            return Err(text);
+        }
+        self.bytes += wanted;
+        self.events.push_back(text);
+        Ok(self.dropped + self.events.len())
+    }
+
+    /// Event number `index` (0 for seq 1), if still kept.
+    fn get(&self, index: usize) -> Option<String> {
+        index
+            .checked_sub(self.dropped)
+            .and_then(|at| self.events.get(at))
+            .cloned()
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -124,16 +174,26 @@ impl RunLog {
     }
 
     /// Attach `outbound` (a reconnected socket): it gets `resumed`, every event after
-    /// `last_seq`, then the live ones. A socket attached before stops getting events.
-    pub(crate) fn resume(self: &Arc<Self>, outbound: mpsc::Sender<Outbound>, last_seq: u64) {
+    /// `last_seq`, then the live ones. A socket attached before stops getting events. Err with
+    /// the oldest seq kept when events after `last_seq` are no longer kept.
+    pub(crate) fn resume(
+        self: &Arc<Self>,
+        outbound: mpsc::Sender<Outbound>,
+        last_seq: u64,
+    ) -> Result<(), u64> {
         let newest = self.progress.borrow().events;
+        let cursor = usize::try_from(last_seq).unwrap_or(usize::MAX).min(newest);
+        let dropped = lock(&self.ring).dropped;
+        if cursor < dropped {
+            return Err(dropped as u64 + 1);
+        }
         let resumed = ServerMessage::Resumed(ResumedMessage {
             id: self.run_id.clone(),
             seq: newest as u64,
             stdin_seq: self.stdin_seq.load(Ordering::SeqCst),
         });
-        let cursor = usize::try_from(last_seq).unwrap_or(usize::MAX).min(newest);
         self.attach(outbound, cursor, Some(resumed));
+        Ok(())
     }
 
     /// The socket `outbound` went away: detach it (if it is still the attached one), so the
@@ -160,7 +220,19 @@ impl RunLog {
         cursor: usize,
         first: Option<ServerMessage>,
     ) {
-        let task = tokio::spawn(forward(Arc::clone(self), outbound.clone(), cursor, first));
+        // What the new socket asks for after `cursor` must stay until it is given again.
+        let generation = {
+            let mut ring = lock(&self.ring);
+            ring.given = cursor;
+            ring.attachment += 1;
+            ring.attachment
+        };
+        let task = tokio::spawn(forward(
+            Arc::clone(self),
+            outbound.clone(),
+            (generation, cursor),
+            first,
+        ));
         let mut attachment = lock(&self.attachment);
         let forwarder = Forwarder {
             outbound,
@@ -174,15 +246,24 @@ impl RunLog {
         self.attachment_changed.notify_waiters();
     }
 
-    fn push(&self, message: &ServerMessage) {
-        let text = message.to_json();
-        let count = {
-            let mut events = lock(&self.events);
-            events.push(text);
-            events.len()
-        };
+    /// Add `text` to the ring; gives it back when the ring is full of events no socket has
+    /// taken yet (wait for [`RunLog::taken`], then push again).
+    fn push(&self, text: String) -> Result<(), String> {
+        let count = lock(&self.ring).push(text)?;
         self.progress
             .send_modify(|progress| progress.events = count);
+        Ok(())
+    }
+
+    /// The socket of attachment `generation` has been given every event before `cursor`
+    /// (ignored when another socket attached since).
+    fn given(&self, generation: u64, cursor: usize) {
+        let mut ring = lock(&self.ring);
+        if ring.attachment == generation {
+            ring.given = cursor;
+            drop(ring);
+            self.taken.notify_one();
+        }
     }
 
     fn finish(&self) {
@@ -224,7 +305,8 @@ pub(crate) fn start(
         key_id: key_id.to_owned(),
         run_id: execution.id().to_owned(),
         controller: execution.controller(),
-        events: Mutex::new(Vec::new()),
+        ring: Mutex::new(Ring::default()),
+        taken: Notify::new(),
         progress: watch::Sender::new(Progress::default()),
         attachment: Mutex::new(Attachment::default()),
         attachment_changed: Notify::new(),
@@ -238,7 +320,8 @@ pub(crate) fn start(
 
 /// Run `execution` into `log` until it ends, or until no socket has been attached for the
 /// grace period (then dropping the execution kills the run); keep the finished log for a
-/// while, then forget it.
+/// while, then forget it. While the ring is full of events no socket has taken, nothing more
+/// is read from the run, which so waits.
 async fn drive(execution: Execution, log: Arc<RunLog>, state: AppState) {
     let grace = state.config().run_grace;
     let (sender, mut receiver) = mpsc::channel(LOG_CHANNEL);
@@ -247,13 +330,19 @@ async fn drive(execution: Execution, log: Arc<RunLog>, state: AppState) {
     let abandoned = log.abandoned(grace);
     tokio::pin!(abandoned);
     let mut producing = true;
+    let mut waiting: Option<String> = None;
     loop {
         tokio::select! {
             () = &mut produce, if producing => producing = false,
-            message = receiver.recv() => match message {
-                Some(message) => log.push(&message),
+            message = receiver.recv(), if waiting.is_none() => match message {
+                Some(message) => waiting = log.push(message.to_json()).err(),
                 None => break,
             },
+            () = log.taken.notified(), if waiting.is_some() => {
+                if let Some(text) = waiting.take() {
+                    waiting = log.push(text).err();
+                }
+            }
             () = &mut abandoned => {
                 tracing::debug!(run_id = %log.run_id, "no socket resumed the run in time; killing it");
                 log.finish();
@@ -272,11 +361,12 @@ async fn drive(execution: Execution, log: Arc<RunLog>, state: AppState) {
     state.runs().remove(&log);
 }
 
-/// Copy `log` from event index `cursor` on to one socket, `first` before anything.
+/// Copy `log` from event index `cursor` on to one socket (of attachment `generation`),
+/// `first` before anything.
 async fn forward(
     log: Arc<RunLog>,
     outbound: mpsc::Sender<Outbound>,
-    mut cursor: usize,
+    (generation, mut cursor): (u64, usize),
     first: Option<ServerMessage>,
 ) {
     let mut progress = log.progress.subscribe();
@@ -288,12 +378,17 @@ async fn forward(
     loop {
         let Progress { events, finished } = *progress.borrow_and_update();
         if cursor < events {
-            let batch: Vec<String> = lock(&log.events)[cursor..events].to_vec();
-            cursor = events;
-            for text in batch {
+            // One event at a time: the copy in flight is the only one outside the ring.
+            while cursor < events {
+                let Some(text) = lock(&log.ring).get(cursor) else {
+                    // Dropped before this socket got it: it cannot continue without a gap.
+                    return log.detach(&outbound);
+                };
                 if outbound.send(Outbound::Text(text)).await.is_err() {
                     return log.detach(&outbound);
                 }
+                cursor += 1;
+                log.given(generation, cursor);
             }
             continue;
         }
