@@ -44,11 +44,14 @@ async fn close_session(socket: &mut Socket, session: &str) {
     }
 }
 
-/// Execute `code` in `session` and gather its events until `exit`.
+/// Execute `code` in `session` and gather its events until `exit`, with the key's largest
+/// wall-clock limit: a JVM REPL's first cell on a cold or busy machine can take longer than the
+/// 10 s default, and no test here is about that limit.
 async fn execute(socket: &mut Socket, session: &str, id: &str, code: &str) -> Vec<Value> {
     send(
         socket,
-        json!({"action": "execute", "session": session, "id": id, "code": code, "stream": true}),
+        json!({"action": "execute", "session": session, "id": id, "code": code, "stream": true,
+               "limits": {"wall_ms": 60_000}}),
     )
     .await;
     collect(socket, id).await

@@ -9,35 +9,12 @@ mod common;
 use common::Server;
 use serde_json::{json, Value};
 
-fn http() -> reqwest::Client {
-    reqwest::Client::new()
-}
-
-/// One one-shot run over HTTP; the `result` body.
 async fn execute(server: &Server, key: &str, body: Value) -> Value {
-    let response = http()
-        .post(server.http_url("/api/v1/execute"))
-        .bearer_auth(key)
-        .json(&body)
-        .timeout(common::PATIENCE)
-        .send()
-        .await
-        .expect("execute");
-    assert_eq!(response.status(), 200);
-    response.json().await.expect("json")
+    common::execute_http(server, key, body).await
 }
 
 async fn session_execute(server: &Server, key: &str, session: &str, code: &str) -> Value {
-    let response = http()
-        .post(server.http_url(&format!("/api/v1/sessions/{session}/execute")))
-        .bearer_auth(key)
-        .json(&json!({"code": code}))
-        .timeout(common::PATIENCE)
-        .send()
-        .await
-        .expect("session execute");
-    assert_eq!(response.status(), 200);
-    response.json().await.expect("json")
+    common::session_execute_http(server, key, session, code).await
 }
 
 /// A C program unique to this test process and `tag`, so no other test compiled it before.
@@ -86,7 +63,7 @@ async fn a_session_compile_is_never_cached() {
     let server = Server::start(&[]);
     let victim = server.create_key(&[]);
     let session = common::create_session_http(&server, &server.key, "c").await;
-    let upload = http()
+    let upload = reqwest::Client::new()
         .post(server.http_url(&format!("/api/v1/sessions/{session}/files")))
         .bearer_auth(&server.key)
         .json(&json!({"files": [{"name": "planted.txt", "content": "from the session"}]}))

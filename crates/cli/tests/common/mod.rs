@@ -257,3 +257,31 @@ pub async fn create_session_http(server: &Server, key: &str, language: &str) -> 
     let body: Value = response.json().await.expect("json");
     body["id"].as_str().expect("session id").to_owned()
 }
+
+/// One one-shot run over HTTP with `key`; the `result` body.
+pub async fn execute_http(server: &Server, key: &str, body: Value) -> Value {
+    let response = reqwest::Client::new()
+        .post(server.http_url("/api/v1/execute"))
+        .bearer_auth(key)
+        .json(&body)
+        .timeout(PATIENCE)
+        .send()
+        .await
+        .expect("execute");
+    assert_eq!(response.status(), 200);
+    response.json().await.expect("json")
+}
+
+/// One execute in `session` over HTTP with `key`; the `result` body.
+pub async fn session_execute_http(server: &Server, key: &str, session: &str, code: &str) -> Value {
+    let response = reqwest::Client::new()
+        .post(server.http_url(&format!("/api/v1/sessions/{session}/execute")))
+        .bearer_auth(key)
+        .json(&serde_json::json!({"code": code}))
+        .timeout(PATIENCE)
+        .send()
+        .await
+        .expect("session execute");
+    assert_eq!(response.status(), 200);
+    response.json().await.expect("json")
+}
