@@ -15,12 +15,18 @@ use std::time::{Duration, Instant};
 use crate::protocol::{CgroupMode, CgroupPaths};
 use crate::sys;
 
+mod counters;
+pub(crate) use counters::read_counters;
+pub use counters::Counters;
+
 const ROOT: &str = "/sys/fs/cgroup";
 const UNIFIED: &str = "/sys/fs/cgroup/unified";
 /// How long removing a cgroup may keep getting `EBUSY` while its last tasks exit.
 const RMDIR_PATIENCE: Duration = Duration::from_secs(5);
 /// CFS period used for `cpu.cfs_quota_us` / `cpu.max`.
 const CPU_PERIOD_US: u64 = 100_000;
+/// The v1 knob bounding a cgroup's TCP socket buffers.
+const TCP_LIMIT: &str = "memory.kmem.tcp.limit_in_bytes";
 
 /// Where this spawner instance creates sandbox cgroups.
 #[derive(Debug, Clone)]
@@ -33,6 +39,10 @@ pub(crate) struct Layout {
     /// v2 instance dir (hybrid: for `cgroup.kill` only; v2: everything).
     unified: Option<String>,
     memsw: bool,
+    /// v1 TCP memory accounting (`memory.kmem.tcp.*`): socket buffers are not charged to
+    /// `memory.limit_in_bytes` on v1, so each sandbox gets this limit too. v2 charges them to
+    /// `memory.max` already.
+    tcpmem: bool,
 }
 
 /// The cgroup directories of one sandbox.
@@ -40,6 +50,7 @@ pub(crate) struct Layout {
 pub(crate) struct SandboxCgroups {
     v2: bool,
     memsw: bool,
+    tcpmem: bool,
     memory: Option<String>,
     pids: Option<String>,
     cpu: Option<String>,
@@ -134,6 +145,7 @@ impl Layout {
             cpu: None,
             unified: None,
             memsw: false,
+            tcpmem: false,
         };
         match mode {
             CgroupMode::V1 | CgroupMode::Hybrid => {
@@ -156,6 +168,7 @@ impl Layout {
                 if let Some(memory) = &layout.memory {
                     layout.memsw =
                         fs::metadata(format!("{memory}/memory.memsw.limit_in_bytes")).is_ok();
+                    layout.tcpmem = fs::metadata(format!("{memory}/{TCP_LIMIT}")).is_ok();
                 }
                 if mode == CgroupMode::Hybrid {
                     let parent = format!("{UNIFIED}{}/runnel", own_v2_path(&own));
@@ -207,6 +220,7 @@ impl Layout {
         let cgroups = SandboxCgroups {
             v2,
             memsw: self.memsw,
+            tcpmem: self.tcpmem,
             memory: if v2 { None } else { leaf(&self.memory) },
             pids: if v2 { None } else { leaf(&self.pids) },
             cpu: if v2 { None } else { leaf(&self.cpu) },
@@ -422,6 +436,17 @@ impl SandboxCgroups {
             } else {
                 write_knob(dir, "memory.limit_in_bytes", &limit)?;
             }
+            if self.tcpmem {
+                // Socket buffers get the same bound: a program holding many full sockets on
+                // its loopback otherwise pins host memory its limit never sees. Lowering it
+                // below what sockets hold now fails (EBUSY); the higher bound then stays.
+                match write_knob(dir, TCP_LIMIT, &limit) {
+                    Err(error) if error.raw_os_error() == Some(libc::EBUSY) => {
+                        tracing::debug!(%error, "TCP memory limit kept above current use");
+                    }
+                    other => other?,
+                }
+            }
         }
         if let Some(dir) = &self.pids {
             write_knob(dir, "pids.max", &pids.to_string())?;
@@ -466,55 +491,4 @@ impl SandboxCgroups {
             }
         }
     }
-}
-
-/// Counters of one sandbox's cgroups.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counters {
-    /// Processes killed by the cgroup's OOM killer so far.
-    pub oom_kills: u64,
-    /// Forks refused by the pids limit so far.
-    pub pids_max_hits: u64,
-    /// Peak memory use of the sandbox in bytes (tmpfs pages included).
-    pub memory_peak: u64,
-}
-
-fn keyed_value(text: &str, key: &str) -> Option<u64> {
-    text.lines().find_map(|line| {
-        let mut parts = line.split_whitespace();
-        (parts.next() == Some(key))
-            .then(|| parts.next().and_then(|v| v.parse().ok()))
-            .flatten()
-    })
-}
-
-fn read_knob(dir: &str, file: &str) -> Result<String, crate::SandboxError> {
-    let path = format!("{dir}/{file}");
-    fs::read_to_string(&path).map_err(|source| crate::SandboxError::ReadCgroup { path, source })
-}
-
-/// Reads the counters (host side; plain reads of small cgroup files).
-pub(crate) fn read_counters(paths: &CgroupPaths) -> Result<Counters, crate::SandboxError> {
-    let mut counters = Counters::default();
-    if let Some(dir) = &paths.memory {
-        if paths.v2 {
-            counters.oom_kills =
-                keyed_value(&read_knob(dir, "memory.events")?, "oom_kill").unwrap_or(0);
-            counters.memory_peak = read_knob(dir, "memory.peak")
-                .ok()
-                .and_then(|t| t.trim().parse().ok())
-                .unwrap_or(0);
-        } else {
-            counters.oom_kills =
-                keyed_value(&read_knob(dir, "memory.oom_control")?, "oom_kill").unwrap_or(0);
-            counters.memory_peak = read_knob(dir, "memory.max_usage_in_bytes")?
-                .trim()
-                .parse()
-                .unwrap_or(0);
-        }
-    }
-    if let Some(dir) = &paths.pids {
-        counters.pids_max_hits = keyed_value(&read_knob(dir, "pids.events")?, "max").unwrap_or(0);
-    }
-    Ok(counters)
 }

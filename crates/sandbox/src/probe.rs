@@ -140,6 +140,14 @@ pub fn doctor() -> DoctorReport {
             "boot with swapaccount=1 (or disable swap)",
         ),
         check(
+            "cgroup socket memory",
+            caps.cgroup_socket_memory,
+            false,
+            String::new(),
+            "on cgroup v1, a kernel with memory.kmem.tcp.limit_in_bytes (or use cgroup v2); \
+             without it a run's TCP buffers escape its memory limit",
+        ),
+        check(
             "cgroup pids limit",
             caps.cgroup_pids,
             true,
@@ -159,6 +167,13 @@ pub fn doctor() -> DoctorReport {
             false,
             String::new(),
             "kernel >= 5.14 with a cgroup v2 mount",
+        ),
+        check(
+            "open files limit (RLIMIT_NOFILE)",
+            caps.nofile_hard >= crate::agent::NOFILE,
+            true,
+            format!("hard {}", caps.nofile_hard),
+            crate::protocol::NOFILE_FIX,
         ),
         check(
             "pty (new devpts instance)",
@@ -190,6 +205,8 @@ pub(crate) fn probe() -> Capabilities {
         cgroup_pids: false,
         cgroup_cpu: false,
         cgroup_kill: false,
+        cgroup_socket_memory: false,
+        nofile_hard: crate::sys::get_rlimit(libc::RLIMIT_NOFILE).map_or(0, |(_, hard)| hard),
     };
     cgroup_probe(&mut caps);
     caps
@@ -371,6 +388,11 @@ fn cgroup_probe(caps: &mut Capabilities) {
                     "memory.limit_in_bytes",
                     "268435456",
                 );
+                caps.cgroup_socket_memory = caps.cgroup_memory
+                    && fs::metadata(format!(
+                        "/sys/fs/cgroup/memory{p}/memory.kmem.tcp.limit_in_bytes"
+                    ))
+                    .is_ok();
             }
             if let Some(p) = path_of("pids") {
                 caps.cgroup_pids = try_dir(
@@ -414,6 +436,7 @@ fn cgroup_probe(caps: &mut Capabilities) {
             caps.cgroup_memsw = fs::metadata(format!("{base}/memory.swap.max")).is_ok()
                 || (writable && has("memory"));
             caps.cgroup_kill = fs::metadata(format!("{base}/cgroup.kill")).is_ok();
+            caps.cgroup_socket_memory = caps.cgroup_memory;
         }
         CgroupMode::None => {}
     }

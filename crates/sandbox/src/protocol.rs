@@ -59,9 +59,20 @@ pub struct Capabilities {
     pub cgroup_cpu: bool,
     /// `cgroup.kill` exists on the v2 hierarchy.
     pub cgroup_kill: bool,
+    /// Socket buffers count against a sandbox's memory limit: always on v2 (with the memory
+    /// controller), through `memory.kmem.tcp.limit_in_bytes` on v1.
+    #[serde(default)]
+    pub cgroup_socket_memory: bool,
+    /// The hard `RLIMIT_NOFILE` of the server (sandboxes get 4096 open files, and cannot get
+    /// more than the server may have).
+    #[serde(default)]
+    pub nofile_hard: u64,
     /// A new devpts instance can be mounted and a pty opened from it.
     pub pty: bool,
 }
+
+/// How to raise the open-files limit the sandboxes need.
+pub(crate) const NOFILE_FIX: &str = "raise the hard open-files limit to 4096 or more before starting the server: `ulimit -Hn 65536 && ulimit -Sn 65536`, `LimitNOFILE=65536` in a systemd unit, `--ulimit nofile=65536:65536` for Docker, or `nofile` in /etc/security/limits.conf";
 
 /// One missing requirement and how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +115,12 @@ impl Capabilities {
             out.push(Missing {
                 what: "writable memory cgroup",
                 fix: "run as root with a writable /sys/fs/cgroup; on cgroup v2 with systemd run the server as a unit with Delegate=yes",
+            });
+        }
+        if self.nofile_hard < crate::agent::NOFILE {
+            out.push(Missing {
+                what: "a hard open-files limit (RLIMIT_NOFILE) of at least 4096",
+                fix: NOFILE_FIX,
             });
         }
         if !self.cgroup_pids {

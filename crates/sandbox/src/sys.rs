@@ -142,6 +142,17 @@ pub(crate) fn pidfd_send_signal(pidfd: RawFd, signal: libc::c_int) -> io::Result
 }
 
 /// Sets an rlimit (soft and hard).
+/// The (soft, hard) limits of `resource` for this process.
+pub(crate) fn get_rlimit(resource: libc::__rlimit_resource_t) -> io::Result<(u64, u64)> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid rlimit struct the kernel writes into.
+    cvt(unsafe { libc::getrlimit(resource, &mut limit) })?;
+    Ok((limit.rlim_cur, limit.rlim_max))
+}
+
 pub(crate) fn set_rlimit(
     resource: libc::__rlimit_resource_t,
     soft: u64,

@@ -22,8 +22,9 @@ use crate::sys::{self, cvt};
 
 /// The uid and gid commands run as inside the sandbox.
 pub(crate) const SANDBOX_ID: u32 = 1000;
-/// `RLIMIT_NOFILE` of the agent and its commands.
-const NOFILE: u64 = 4096;
+/// `RLIMIT_NOFILE` of the agent and its commands (the server's hard limit must be as high:
+/// a user namespace cannot raise it).
+pub(crate) const NOFILE: u64 = 4096;
 /// Hard `RLIMIT_NPROC` of the agent; commands get their own, lower, limit. The host uid is
 /// unique to the sandbox, so this only counts the sandbox's own tasks.
 const NPROC_CAP: u64 = 65_536;
