@@ -139,6 +139,9 @@ const CLONE_NEW_FLAGS: &[libc::c_int] = &[
 /// ADDR_NO_RANDOMIZE combos beyond these, is refused.
 const PERSONALITIES: &[u64] = &[0x0, 0x8, 0x20000, 0x20008, 0xffff_ffff];
 
+/// The socket families a sandboxed program may use.
+const SOCKET_FAMILIES: &[libc::c_int] = &[libc::AF_UNIX, libc::AF_INET, libc::AF_INET6];
+
 fn cond(arg: u8, len: Len, op: Op, value: u64) -> Result<Cond, seccompiler::BackendError> {
     Cond::new(arg, len, op, value)
 }
@@ -170,13 +173,21 @@ pub(crate) fn build() -> Result<Vec<BpfProgram>, seccompiler::BackendError> {
             SeccompRule::new(vec![cond(1, Len::Dword, Op::Eq, 0x541C)?])?,
         ],
     );
-    // Netlink talks to kernel subsystems (routing, audit, ...) and packet sockets see raw frames.
+    // Sockets of the allowed families only (as Docker's profile, but as an allow-list): the
+    // others reach past the network namespace (AF_VSOCK to the hypervisor on a VM), talk to
+    // kernel subsystems (AF_NETLINK, AF_ALG) or see raw frames (AF_PACKET).
+    let foreign_family: Result<Vec<Cond>, _> = SOCKET_FAMILIES
+        .iter()
+        .map(|family| cond(0, Len::Dword, Op::Ne, *family as u64))
+        .collect();
+    let foreign_family = foreign_family?;
     rules.insert(
         libc::SYS_socket,
-        vec![
-            SeccompRule::new(vec![cond(0, Len::Dword, Op::Eq, libc::AF_NETLINK as u64)?])?,
-            SeccompRule::new(vec![cond(0, Len::Dword, Op::Eq, libc::AF_PACKET as u64)?])?,
-        ],
+        vec![SeccompRule::new(foreign_family.clone())?],
+    );
+    rules.insert(
+        libc::SYS_socketpair,
+        vec![SeccompRule::new(foreign_family)?],
     );
     // Unusual personalities change the memory layout (READ_IMPLIES_EXEC, ...).
     let personality: Result<Vec<Cond>, _> = PERSONALITIES
