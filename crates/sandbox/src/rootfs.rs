@@ -18,6 +18,8 @@ use crate::agent::StepError;
 use crate::spec::SandboxSpec;
 use crate::sys::{self, cstr, cvt};
 
+mod mask;
+
 /// Where the new root is assembled: a directory every Linux host has. The tmpfs mounted over
 /// it lives only in the sandbox's private mount namespace.
 const NEWROOT: &str = "/tmp";
@@ -331,12 +333,14 @@ pub(crate) fn build(spec: &SandboxSpec) -> Result<(), StepError> {
     // namespace (the kernel's mnt_too_revealing check), i.e. before the old root is detached.
     let proc_dir = format!("{NEWROOT}/proc");
     mkdir_p(&proc_dir)?;
+    // hidepid=2: a program sees only the processes it may ptrace, so not the agent (pid 1,
+    // not dumpable) nor its command line.
     mount(
         Some("proc"),
         &proc_dir,
         Some("proc"),
         libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-        None,
+        Some("hidepid=2"),
     )?;
 
     build_dev(spec)?;
@@ -361,6 +365,7 @@ pub(crate) fn build(spec: &SandboxSpec) -> Result<(), StepError> {
     }
     drop(system);
     drop(extra);
+    mask::mask()?;
 
     pivot()
 }
