@@ -482,10 +482,14 @@ impl Run {
         let mut killed_by_request = false;
         let mut output_exceeded = false;
         let mut client_gone = false;
+        // Input ends when every controller is gone, which may be seen before the event
+        // channel's close: it must not disable the watch on the latter (the run would then go
+        // on to its wall limit with nobody reading).
+        let mut input_open = true;
         let outcome = loop {
             tokio::select! {
                 outcome = process.wait(Some(deadline)) => break outcome?,
-                input = self.input.recv(), if !client_gone => match input {
+                input = self.input.recv(), if input_open => match input {
                     // Held or queued, the chunk still counts against the run's stdin bound
                     // until it is written to the program.
                     Some(RunInput::Stdin(chunk)) => {
@@ -504,7 +508,7 @@ impl Run {
                         };
                         signal_quietly(&process, number);
                     }
-                    None => client_gone = true,
+                    None => input_open = false,
                 },
                 () = budget.exceeded_notify.notified(), if !output_exceeded => {
                     output_exceeded = true;
