@@ -192,6 +192,38 @@ impl Store {
         })
     }
 
+    /// The ids of every revoked key, with the database's data version: a number that changes
+    /// whenever another connection (another process revoking a key, or this store's run
+    /// writer) commits, so a caller polling it knows when to look again.
+    pub fn revoked_key_ids(&self) -> Result<(i64, Vec<String>), StoreError> {
+        let connection = self.connection();
+        let read = || -> rusqlite::Result<(i64, Vec<String>)> {
+            let version = connection.query_row("PRAGMA data_version", [], |row| row.get(0))?;
+            let mut statement = connection.prepare_cached(
+                "SELECT id FROM api_keys WHERE revoked_at IS NOT NULL ORDER BY id",
+            )?;
+            let ids = statement
+                .query_map([], |row| row.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok((version, ids))
+        };
+        read().map_err(|source| StoreError::ListKeys {
+            path: self.path().to_owned(),
+            source,
+        })
+    }
+
+    /// The database's data version (see [`Store::revoked_key_ids`]); one cheap pragma.
+    pub fn data_version(&self) -> Result<i64, StoreError> {
+        let connection = self.connection();
+        connection
+            .query_row("PRAGMA data_version", [], |row| row.get(0))
+            .map_err(|source| StoreError::ListKeys {
+                path: self.path().to_owned(),
+                source,
+            })
+    }
+
     /// Revokes the active key whose id is `identifier`, or the one active key whose id or
     /// display prefix starts with `identifier` (the whole plaintext key works too).
     ///

@@ -230,3 +230,28 @@ fn open_error_names_the_path() {
     let error = Store::open(&file.join("data")).expect_err("parent is a file");
     assert!(error.to_string().contains("not-a-dir"), "{error}");
 }
+
+#[test]
+fn revoked_keys_are_listed_and_a_revoke_elsewhere_changes_the_data_version() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("open");
+    let (kept, _) = store
+        .create_key("kept", KeyQuota::default())
+        .expect("create");
+    let (gone, _) = store
+        .create_key("gone", KeyQuota::default())
+        .expect("create");
+    let (before, revoked) = store.revoked_key_ids().expect("revoked ids");
+    assert!(revoked.is_empty());
+    // Another process: its own connection to the same file.
+    let other = Store::open(dir.path()).expect("open again");
+    assert!(other.revoke_key(&gone.id).expect("revoke"));
+    let (after, revoked) = store.revoked_key_ids().expect("revoked ids");
+    assert_eq!(revoked, std::slice::from_ref(&gone.id));
+    assert_ne!(
+        before, after,
+        "another connection's commit changes the data version"
+    );
+    assert_eq!(store.data_version().expect("version"), after);
+    assert!(!revoked.contains(&kept.id));
+}
