@@ -43,10 +43,17 @@ pub(crate) async fn execute(
     execute.run.close_stdin = true;
     let streamed = execute.stream || accepts_event_stream(&headers);
     let execution = execution::start(&state, &principal, execute.run)?;
+    let mut revoked = state.revocations().subscribe();
     if streamed {
-        Ok(sse::respond(execution))
+        Ok(sse::respond(execution, (revoked, principal.key_id)))
     } else {
-        Ok(Json(execution.collect().await).into_response())
+        // A key revoked during the run ends it (dropping the execution kills it).
+        tokio::select! {
+            result = execution.collect() => Ok(Json(result).into_response()),
+            () = revoked.of(Some(&principal.key_id)) => {
+                Err(unauthorized("the API key was revoked during the run"))
+            }
+        }
     }
 }
 

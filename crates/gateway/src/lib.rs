@@ -26,6 +26,7 @@ pub mod metrics;
 mod openapi;
 mod output;
 mod quota;
+mod revocation;
 mod session;
 mod sse;
 mod state;
@@ -158,6 +159,8 @@ pub async fn serve(
         }
     });
     let app = router(state.clone());
+    // Revoking a key ends its open sockets, sessions and runs, not only its next request.
+    tokio::spawn(revocation::watch(state.clone()));
     // Upgraded WebSockets outlive axum's graceful shutdown, so they are told separately.
     let shutdown = async move {
         shutdown.await;

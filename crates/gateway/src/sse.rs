@@ -6,21 +6,36 @@ use std::convert::Infallible;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use runnel_protocol::ServerMessage;
+use runnel_protocol::{ErrorCode, ServerMessage};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tracing::Instrument;
 
 use crate::execution::Execution;
+use crate::revocation::Revoked;
 
 /// Events buffered for one SSE client before the run waits.
 const EVENT_CAPACITY: usize = 64;
 
-/// Stream `execution` to the client. When the client goes away the run is killed.
-pub(crate) fn respond(execution: Execution) -> Response {
+/// Stream `execution` to the client. When the client goes away, or the key (`key_id`) is
+/// revoked, the run is killed and the stream ends.
+pub(crate) fn respond(execution: Execution, (mut revoked, key_id): (Revoked, String)) -> Response {
     let (events, receiver) = mpsc::channel::<ServerMessage>(EVENT_CAPACITY);
     let span = tracing::debug_span!("sse", run_id = %execution.id());
-    tokio::spawn(async move { execution.stream(&events).await }.instrument(span));
+    let id = execution.id().to_owned();
+    tokio::spawn(
+        async move {
+            tokio::select! {
+                () = execution.stream(&events) => {}
+                () = revoked.of(Some(&key_id)) => {
+                    let message = "the API key was revoked during the run";
+                    let error = ServerMessage::error(ErrorCode::Unauthorized, message, Some(id));
+                    let _ = events.send(error).await;
+                }
+            }
+        }
+        .instrument(span),
+    );
     let stream = ReceiverStream::new(receiver).map(|message| Ok::<_, Infallible>(event(&message)));
     Sse::new(stream)
         .keep_alive(KeepAlive::default())

@@ -9,6 +9,7 @@ use tokio::sync::watch;
 
 use crate::metrics::Metrics;
 use crate::quota::QuotaTracker;
+use crate::revocation::Revocations;
 use crate::ws::resumable::RunRegistry;
 use crate::GatewayConfig;
 
@@ -25,6 +26,7 @@ struct Shared {
     metrics: Metrics,
     quotas: QuotaTracker,
     runs: RunRegistry,
+    revocations: Revocations,
     started: Instant,
     /// Flips to `true` once when the server begins shutting down.
     shutdown: watch::Sender<bool>,
@@ -41,6 +43,7 @@ impl AppState {
                 metrics: Metrics::default(),
                 quotas: QuotaTracker::new(),
                 runs: RunRegistry::default(),
+                revocations: Revocations::default(),
                 started: Instant::now(),
                 shutdown: watch::Sender::new(false),
             }),
@@ -75,6 +78,11 @@ impl AppState {
     /// Streamed one-shot runs kept for `resume`.
     pub(crate) fn runs(&self) -> &RunRegistry {
         &self.inner.runs
+    }
+
+    /// The keys revoked while the server runs.
+    pub(crate) fn revocations(&self) -> &Revocations {
+        &self.inner.revocations
     }
 
     /// When the gateway state was made.

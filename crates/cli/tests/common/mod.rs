@@ -37,7 +37,11 @@ impl Server {
             .arg("--data-dir")
             .arg(data_dir.path())
             .args(extra_args)
-            .env("RUNNEL_LOG", "warn")
+            // RUNNEL_TEST_LOG (a log filter) shows the server's log when debugging a test.
+            .env(
+                "RUNNEL_LOG",
+                std::env::var("RUNNEL_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());

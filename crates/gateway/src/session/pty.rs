@@ -3,7 +3,7 @@
 //! `resize` (`rows`, `cols`), `ping`, `restart`. Server: `out` (base64 `data`), `error`
 //! (`data`, a message). Output is xterm-compatible (`TERM=xterm-256color`).
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
@@ -16,7 +16,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::http::principal;
 use crate::error::ApiError;
+use crate::revocation::Revoked;
 use crate::state::AppState;
+use crate::ws::CLOSE_POLICY;
 
 /// Terminal size until the client says otherwise.
 const DEFAULT_ROWS: u16 = 24;
@@ -50,10 +52,17 @@ pub(crate) async fn handler(
             ),
         ));
     }
-    Ok(upgrade.on_upgrade(move |socket| serve(socket, session, service)))
+    let revoked = state.revocations().subscribe();
+    Ok(upgrade
+        .on_upgrade(move |socket| serve(socket, session, service, (revoked, principal.key_id))))
 }
 
-async fn serve(socket: WebSocket, session: SessionHandle, service: String) {
+async fn serve(
+    socket: WebSocket,
+    session: SessionHandle,
+    service: String,
+    (mut revoked, key_id): (Revoked, String),
+) {
     let (mut sink, mut stream) = socket.split();
     let mut size = (DEFAULT_ROWS, DEFAULT_COLS);
     let mut terminal = match session.open_pty(&service, size.0, size.1).await {
@@ -79,6 +88,12 @@ async fn serve(socket: WebSocket, session: SessionHandle, service: String) {
             }
         };
         tokio::select! {
+            () = revoked.of(Some(&key_id)) => {
+                let _ = send(&mut sink, error_message("this socket's API key was revoked")).await;
+                let close = CloseFrame { code: CLOSE_POLICY, reason: "key revoked".into() };
+                let _ = sink.send(Message::Close(Some(close))).await;
+                return;
+            }
             read = read => match read {
                 Ok(0) | Err(_) => {
                     let status = match terminal.take() {

@@ -115,13 +115,24 @@ impl Connection {
         }
         let deadline = Instant::now() + self.state.config().auth_timeout;
         let mut shutdown = self.state.shutdown_signal();
+        let mut revoked = self.state.revocations().subscribe();
         loop {
+            let key_id = self
+                .principal
+                .as_ref()
+                .map(|principal| principal.key_id.clone());
             tokio::select! {
                 biased;
                 () = shutting_down(&mut shutdown) => {
                     let message = "the server is shutting down; reconnect later";
                     self.send(ServerMessage::error(ErrorCode::Unavailable, message, None)).await;
                     self.close(CLOSE_GOING_AWAY, "shutting down").await;
+                    return;
+                }
+                () = revoked.of(key_id.as_deref()) => {
+                    let message = "this socket's API key was revoked";
+                    self.send(ServerMessage::error(ErrorCode::Unauthorized, message, None)).await;
+                    self.close(CLOSE_POLICY, "key revoked").await;
                     return;
                 }
                 Some(finished) = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => {

@@ -29,7 +29,7 @@ const MAX_BATCH: u64 = 64;
 /// The transport's frame bound, as a multiple of the protocol's `max_frame_bytes`.
 const TRANSPORT_FACTOR: usize = 16;
 /// WebSocket close code for policy violations (bad key, no key in time).
-const CLOSE_POLICY: u16 = 1008;
+pub(crate) const CLOSE_POLICY: u16 = 1008;
 /// WebSocket close code for a server going away.
 const CLOSE_GOING_AWAY: u16 = 1001;
 /// Initial read buffer per socket: small, so idle connections stay cheap; large frames grow it.

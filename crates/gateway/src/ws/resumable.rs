@@ -59,6 +59,19 @@ impl RunRegistry {
             .is_some_and(|log| !log.is_finished())
     }
 
+    /// Send `signal` to every run of `key_id` that has not finished; how many there were.
+    pub(crate) fn kill_all_of(&self, key_id: &str, signal: runnel_engine::Signal) -> usize {
+        let logs: Vec<Arc<RunLog>> = lock(&self.runs)
+            .iter()
+            .filter(|((key, _), log)| key == key_id && !log.is_finished())
+            .map(|(_, log)| Arc::clone(log))
+            .collect();
+        for log in &logs {
+            log.controller.signal(signal);
+        }
+        logs.len()
+    }
+
     fn insert(&self, log: Arc<RunLog>) {
         let key = (log.key_id.clone(), log.run_id.clone());
         lock(&self.runs).insert(key, log);

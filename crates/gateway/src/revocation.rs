@@ -1,0 +1,136 @@
+//! A revoked key stops working everywhere within a second, not only for new requests: a
+//! watcher polls the store's data version every [`POLL`] (one pragma; keys are revoked by
+//! `runnel keys revoke`, another process writing the same SQLite file), and when the set of
+//! revoked keys grows it closes those keys' sessions, kills their streamed runs, and tells
+//! every open socket, which closes itself if it is one of theirs.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use runnel_engine::Signal;
+use tokio::sync::watch;
+
+use crate::state::AppState;
+
+/// How often the store is asked whether anything changed.
+const POLL: Duration = Duration::from_millis(250);
+
+/// The keys revoked so far, for sockets to watch.
+#[derive(Clone)]
+pub(crate) struct Revoked(watch::Receiver<Arc<HashSet<String>>>);
+
+impl Revoked {
+    /// Resolves once `key_id` is revoked (never for `None`, nor when the watcher is gone).
+    pub(crate) async fn of(&mut self, key_id: Option<&str>) {
+        let Some(key_id) = key_id else {
+            return std::future::pending().await;
+        };
+        loop {
+            if self.0.borrow_and_update().contains(key_id) {
+                return;
+            }
+            if self.0.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+        }
+    }
+}
+
+/// The sending side, held by the state.
+pub(crate) struct Revocations {
+    sender: watch::Sender<Arc<HashSet<String>>>,
+}
+
+impl Default for Revocations {
+    fn default() -> Revocations {
+        Revocations {
+            sender: watch::Sender::new(Arc::new(HashSet::new())),
+        }
+    }
+}
+
+impl Revocations {
+    /// A receiver for one socket.
+    pub(crate) fn subscribe(&self) -> Revoked {
+        Revoked(self.sender.subscribe())
+    }
+}
+
+/// Watch the store until the server shuts down.
+pub(crate) async fn watch(state: AppState) {
+    let mut shutdown = state.shutdown_signal();
+    let mut ticks = tokio::time::interval(POLL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut seen_version = None;
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = shutdown.wait_for(|stopping| *stopping) => return,
+        }
+        let store = state.store().clone();
+        let version = tokio::task::spawn_blocking(move || store.data_version()).await;
+        let version = match version {
+            Ok(Ok(version)) => version,
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "revocation check: store");
+                continue;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "revocation check task");
+                continue;
+            }
+        };
+        if seen_version == Some(version) {
+            continue;
+        }
+        let store = state.store().clone();
+        let revoked = match tokio::task::spawn_blocking(move || store.revoked_key_ids()).await {
+            Ok(Ok((version, ids))) => {
+                seen_version = Some(version);
+                ids
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "revocation check: store");
+                continue;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "revocation check task");
+                continue;
+            }
+        };
+        let known = state.revocations().sender.borrow().clone();
+        let fresh: Vec<String> = revoked
+            .iter()
+            .filter(|id| !known.contains(*id))
+            .cloned()
+            .collect();
+        if fresh.is_empty() {
+            continue;
+        }
+        state
+            .revocations()
+            .sender
+            .send_replace(Arc::new(revoked.into_iter().collect()));
+        for key_id in fresh {
+            end_key(&state, &key_id).await;
+        }
+    }
+}
+
+/// Close `key_id`'s sessions and kill its streamed runs (its sockets close themselves).
+async fn end_key(state: &AppState, key_id: &str) {
+    let sessions = state.engine().sessions(key_id);
+    let runs = state.runs().kill_all_of(key_id, Signal::Kill);
+    if !sessions.is_empty() || runs > 0 {
+        tracing::info!(
+            key_id,
+            sessions = sessions.len(),
+            runs,
+            "key revoked: its sessions and runs end"
+        );
+    }
+    for session in sessions {
+        state.engine().close_session(session.id(), key_id).await;
+    }
+}
