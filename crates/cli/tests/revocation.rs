@@ -34,15 +34,7 @@ async fn until_closed(socket: &mut Socket) -> (Vec<Value>, Option<u16>) {
 
 /// (sessions, runs in flight) on the server, every key's.
 async fn open_work(server: &Server) -> (u64, u64) {
-    let stats: Value = reqwest::Client::new()
-        .get(server.http_url("/api/v1/stats"))
-        .timeout(PATIENCE)
-        .send()
-        .await
-        .expect("stats")
-        .json()
-        .await
-        .expect("json");
+    let stats = stats(server).await;
     (
         stats["sessions"].as_u64().expect("sessions"),
         stats["running"].as_u64().expect("running"),

@@ -253,18 +253,6 @@ async fn connect_small_window(server: &Server) -> Socket {
     socket
 }
 
-async fn stats(server: &Server) -> Value {
-    reqwest::Client::new()
-        .get(server.http_url("/api/v1/stats"))
-        .timeout(PATIENCE)
-        .send()
-        .await
-        .expect("stats")
-        .json()
-        .await
-        .expect("json")
-}
-
 #[tokio::test]
 async fn clients_that_do_not_read_cost_a_bounded_ring_not_their_output() {
     let (server, _socket) = warm_server().await;
@@ -287,7 +275,7 @@ async fn clients_that_do_not_read_cost_a_bounded_ring_not_their_output() {
     }
     // The runs end on their wall-clock limit while nobody reads.
     let deadline = tokio::time::Instant::now() + PATIENCE * 2;
-    while stats(&server).await["running"] != 0 {
+    while common::stats(&server).await["running"] != 0 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the runs did not end"

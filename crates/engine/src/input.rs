@@ -136,11 +136,6 @@ impl InputSender {
     pub(crate) fn signal(&self, signal: Signal) -> bool {
         self.sender.try_send(RunInput::Signal(signal)).is_ok()
     }
-
-    /// Send a signal even when the queue is full (kill, restart): waits for room.
-    pub(crate) async fn signal_surely(&self, signal: Signal) -> bool {
-        self.sender.send(RunInput::Signal(signal)).await.is_ok()
-    }
 }
 
 #[cfg(test)]

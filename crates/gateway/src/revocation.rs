@@ -68,37 +68,17 @@ pub(crate) async fn watch(state: AppState) {
             _ = ticks.tick() => {}
             _ = shutdown.wait_for(|stopping| *stopping) => return,
         }
-        let store = state.store().clone();
-        let version = tokio::task::spawn_blocking(move || store.data_version()).await;
-        let version = match version {
-            Ok(Ok(version)) => version,
-            Ok(Err(error)) => {
-                tracing::warn!(%error, "revocation check: store");
-                continue;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "revocation check task");
-                continue;
-            }
+        let Some(version) = from_store(&state, |store| store.data_version()).await else {
+            continue;
         };
         if seen_version == Some(version) {
             continue;
         }
-        let store = state.store().clone();
-        let revoked = match tokio::task::spawn_blocking(move || store.revoked_key_ids()).await {
-            Ok(Ok((version, ids))) => {
-                seen_version = Some(version);
-                ids
-            }
-            Ok(Err(error)) => {
-                tracing::warn!(%error, "revocation check: store");
-                continue;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "revocation check task");
-                continue;
-            }
+        let Some((version, revoked)) = from_store(&state, |store| store.revoked_key_ids()).await
+        else {
+            continue;
         };
+        seen_version = Some(version);
         let known = state.revocations().sender.borrow().clone();
         let fresh: Vec<String> = revoked
             .iter()
@@ -114,6 +94,25 @@ pub(crate) async fn watch(state: AppState) {
             .send_replace(Arc::new(revoked.into_iter().collect()));
         for key_id in fresh {
             end_key(&state, &key_id).await;
+        }
+    }
+}
+
+/// One store read on the blocking pool; `None` (logged) when it failed.
+async fn from_store<T: Send + 'static>(
+    state: &AppState,
+    read: impl FnOnce(&runnel_store::Store) -> Result<T, runnel_store::StoreError> + Send + 'static,
+) -> Option<T> {
+    let store = state.store().clone();
+    match tokio::task::spawn_blocking(move || read(&store)).await {
+        Ok(Ok(value)) => Some(value),
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "revocation check: store");
+            None
+        }
+        Err(error) => {
+            tracing::warn!(%error, "revocation check task");
+            None
         }
     }
 }

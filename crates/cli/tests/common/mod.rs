@@ -289,3 +289,16 @@ pub async fn session_execute_http(server: &Server, key: &str, session: &str, cod
     assert_eq!(response.status(), 200);
     response.json().await.expect("json")
 }
+
+/// `GET /api/v1/stats`.
+pub async fn stats(server: &Server) -> Value {
+    reqwest::Client::new()
+        .get(server.http_url("/api/v1/stats"))
+        .timeout(PATIENCE)
+        .send()
+        .await
+        .expect("stats")
+        .json()
+        .await
+        .expect("json")
+}

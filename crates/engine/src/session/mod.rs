@@ -299,8 +299,9 @@ impl SessionHandle {
     /// A fresh interpreter: the running execute is killed, state is gone, files stay.
     pub async fn restart(&self) -> Result<(), EngineError> {
         self.session.touch();
+        // Should the execute's queue be full, dropping the kernel below ends it anyway.
         if let Some(input) = self.session.current_input() {
-            input.signal_surely(Signal::Kill).await;
+            input.signal(Signal::Kill);
         }
         let mut kernel = self.session.kernel.lock().await;
         drop(kernel.take());
@@ -559,8 +560,9 @@ impl Session {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
+        // Should the execute's queue be full, destroying the sandbox below ends it anyway.
         if let Some(input) = self.current_input() {
-            input.signal_surely(Signal::Kill).await;
+            input.signal(Signal::Kill);
         }
         let sandbox = self.sandbox.write().await.take();
         self.log.push(SessionEventKind::Closed {

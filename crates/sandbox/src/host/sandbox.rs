@@ -94,27 +94,14 @@ impl Sandbox {
         max_bytes: u64,
         keep: impl Fn(&str) -> bool + Send + 'static,
     ) -> Result<Vec<FileEntry>, SandboxError> {
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || crate::host::tree::read_tree(&inner, max_bytes, &keep))
+        self.read_blocking(move |inner| crate::host::tree::read_tree(inner, max_bytes, &keep))
             .await
-            .map_err(|e| SandboxError::ReadFile {
-                id: self.inner.id.clone(),
-                path: String::new(),
-                source: std::io::Error::other(e),
-            })?
     }
 
     /// The regular files under `/work`, each stat'ed and none read, at most 10,000 (then
     /// `truncated`). Symlinks and special files are skipped, never followed.
     pub async fn list_tree(&self) -> Result<TreeListing, SandboxError> {
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || crate::host::tree::list_tree(&inner))
-            .await
-            .map_err(|e| SandboxError::ReadFile {
-                id: self.inner.id.clone(),
-                path: String::new(),
-                source: std::io::Error::other(e),
-            })?
+        self.read_blocking(crate::host::tree::list_tree).await
     }
 
     /// The regular file at `path` under `/work`, opened for reading, with its size at opening;
@@ -124,9 +111,18 @@ impl Sandbox {
         &self,
         path: &str,
     ) -> Result<Option<(std::fs::File, u64)>, SandboxError> {
-        let inner = self.inner.clone();
         let path = path.to_owned();
-        tokio::task::spawn_blocking(move || crate::host::tree::open_file(&inner, &path))
+        self.read_blocking(move |inner| crate::host::tree::open_file(inner, &path))
+            .await
+    }
+
+    /// Runs a read of `/work` on the blocking pool.
+    async fn read_blocking<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&SandboxInner) -> Result<T, SandboxError> + Send + 'static,
+    ) -> Result<T, SandboxError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || read(&inner))
             .await
             .map_err(|e| SandboxError::ReadFile {
                 id: self.inner.id.clone(),
