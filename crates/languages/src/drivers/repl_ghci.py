@@ -159,13 +159,22 @@ def main():
     # the user's statements) would lose its command loop. This wrapper passes SIGINT on only
     # while a chunk runs, between the chunk's begin and end markers.
     in_chunk = []
+    # Times this wrapper passed SIGINT on during the running chunk. A burst of SIGINTs (a user
+    # pressing Ctrl-C again and again) is passed on once: the second would land while GHCi
+    # reports the first or runs :runnelEnd, where it ends GHCi's command loop. Once GHCi has
+    # written "Interrupted." for the chunk, nothing more is passed on.
+    forwarded = []
+    settled = []
 
     def forward_interrupt():
-        if in_chunk:
-            try:
-                os.kill(ghci.pid, signal.SIGINT)
-            except OSError:
-                pass
+        now = time.monotonic()
+        if not in_chunk or settled or (forwarded and now - forwarded[-1] < 0.5):
+            return
+        forwarded.append(now)
+        try:
+            os.kill(ghci.pid, signal.SIGINT)
+        except OSError:
+            pass
 
     def on_interrupt(_signal, _frame):
         interrupted.append(time.monotonic())
@@ -224,6 +233,8 @@ def main():
                 if marker == CHUNK_END:
                     del in_chunk[:]
                     return bytes(seen)
+                del forwarded[:]
+                del settled[:]
                 in_chunk.append(True)
                 if interrupted:
                     forward_interrupt()
@@ -239,10 +250,11 @@ def main():
                 os.write(2, bytes(pending[: len(pending) - keep]))
                 seen.extend(pending[: len(pending) - keep])
                 del pending[: len(pending) - keep]
+                if in_chunk and re.search(rb"^Interrupted\.$", bytes(seen), re.M):
+                    settled.append(True)
             # A statement may not take the first SIGINT (GHCi checks for it as it allocates):
             # while the chunk goes on, it gets it again.
-            if interrupted and time.monotonic() - interrupted[-1] > 0.5:
-                interrupted.append(time.monotonic())
+            if interrupted and forwarded:
                 forward_interrupt()
             if not select.select([errors_read], [], [], 0.25)[0]:
                 continue
