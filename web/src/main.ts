@@ -690,6 +690,11 @@ function short(ms: number): string {
 async function refreshStats(): Promise<void> {
   try {
     const response = await fetch(`${httpBase}/api/v1/stats`, { headers: authHeaders() });
+    if (response.status === 403) {
+      // Server-wide figures show every tenant's activity: only operator keys may read them.
+      el.statusStats.textContent = "server figures need an operator key";
+      return;
+    }
     if (!response.ok) return;
     const stats = (await response.json()) as ServerStats;
     el.statExecutions.textContent = stats.executions.toLocaleString("en-US");

@@ -20,7 +20,8 @@ export function makeDataDir() {
 }
 
 export function createKey(dataDir) {
-  const out = execFileSync(runnelBin(), ["keys", "create", "--data-dir", dataDir], {
+  // An operator key: the console's monitor also shows the server-wide figures.
+  const out = execFileSync(runnelBin(), ["keys", "create", "--scope", "operator", "--data-dir", dataDir], {
     env: { ...process.env, RUNNEL_LOG: "warn" },
     encoding: "utf8",
   });

@@ -16,7 +16,8 @@ export declare class RunnelError extends Error {
         cause?: unknown;
     });
 }
-/** The key is wrong, revoked, or was not sent in time (`unauthorized`, `auth_timeout`). */
+/** The key is wrong, revoked, or was not sent in time (`unauthorized`, `auth_timeout`), or
+ * may not do this (`forbidden`: server-wide figures need an operator key). */
 export declare class AuthenticationError extends RunnelError {
 }
 /** The request was malformed or named something the server does not have

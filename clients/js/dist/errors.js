@@ -18,7 +18,8 @@ export class RunnelError extends Error {
         this.status = options.status;
     }
 }
-/** The key is wrong, revoked, or was not sent in time (`unauthorized`, `auth_timeout`). */
+/** The key is wrong, revoked, or was not sent in time (`unauthorized`, `auth_timeout`), or
+ * may not do this (`forbidden`: server-wide figures need an operator key). */
 export class AuthenticationError extends RunnelError {
 }
 /** The request was malformed or named something the server does not have
@@ -47,6 +48,7 @@ export class TimeoutError extends RunnelError {
 const CLASSES = {
     unauthorized: AuthenticationError,
     auth_timeout: AuthenticationError,
+    forbidden: AuthenticationError,
     bad_request: BadRequestError,
     unknown_language: BadRequestError,
     payload_too_large: BadRequestError,

@@ -21,7 +21,8 @@ export class RunnelError extends Error {
   }
 }
 
-/** The key is wrong, revoked, or was not sent in time (`unauthorized`, `auth_timeout`). */
+/** The key is wrong, revoked, or was not sent in time (`unauthorized`, `auth_timeout`), or
+ * may not do this (`forbidden`: server-wide figures need an operator key). */
 export class AuthenticationError extends RunnelError {}
 
 /** The request was malformed or named something the server does not have
@@ -50,6 +51,7 @@ export class TimeoutError extends RunnelError {}
 const CLASSES: Record<string, new (code: string, message: string, options?: { id?: string; status?: number }) => RunnelError> = {
   unauthorized: AuthenticationError,
   auth_timeout: AuthenticationError,
+  forbidden: AuthenticationError,
   bad_request: BadRequestError,
   unknown_language: BadRequestError,
   payload_too_large: BadRequestError,

@@ -293,10 +293,17 @@ describe("sessions", () => {
 });
 
 describe("http", () => {
-  test("languages and stats", async () => {
+  test("languages for every key; stats for operator keys only", async () => {
     const languages = await client.languages();
     assert.ok(languages.some((language) => language.id === "python"), "python is installed");
-    const stats = await client.stats();
+    await assert.rejects(client.stats(), (error: unknown) => {
+      assert.ok(error instanceof AuthenticationError, String(error));
+      assert.equal(error.code, "forbidden");
+      assert.equal(error.status, 403);
+      return true;
+    });
+    const operator = track(new RunnelClient({ url: server.url, apiKey: server.createKey(["--scope", "operator"]) }));
+    const stats = await operator.stats();
     assert.equal(typeof stats.uptime_seconds, "number");
     assert.ok(Number(stats.executions) >= 1, JSON.stringify(stats));
   });

@@ -45,14 +45,15 @@ export interface Server {
   port: number;
   key: string;
   dataDir: string;
-  createKey(): string;
+  /** Another key; `args` as for `runnel keys create` (`["--scope", "operator"]`). */
+  createKey(args?: string[]): string;
   stop(): Promise<void>;
 }
 
 const ENV = { ...process.env, RUNNEL_LOG: process.env.RUNNEL_LOG ?? "warn" };
 
-function createKey(bin: string, dataDir: string): string {
-  const output = execFileSync(bin, ["keys", "create", "--data-dir", dataDir], { env: ENV }).toString().trim();
+function createKey(bin: string, dataDir: string, args: string[] = []): string {
+  const output = execFileSync(bin, ["keys", "create", "--data-dir", dataDir, ...args], { env: ENV }).toString().trim();
   const key = output.split("\n").pop()?.trim();
   if (!key) throw new Error(`runnel keys create printed no key: ${output}`);
   return key;
@@ -94,7 +95,7 @@ export async function startServer(extraArgs: string[] = []): Promise<Server> {
     port,
     key,
     dataDir,
-    createKey: () => createKey(bin, dataDir),
+    createKey: (args?: string[]) => createKey(bin, dataDir, args),
     stop: async () => {
       if (child.exitCode === null) {
         const exited = new Promise((resolve) => child.once("exit", resolve));

@@ -40,6 +40,17 @@ class Server:
     def http(self) -> str:
         return f"http://{self.address}"
 
+    def create_key(self, *args: str) -> str:
+        """Another key, made with `runnel keys create ARGS`."""
+        created = subprocess.run(
+            [self.binary, "keys", "create", "--data-dir", self.data_dir, *args],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "RUNNEL_LOG": "warn"},
+            check=True,
+        )
+        return created.stdout.strip().splitlines()[-1]
+
 
 def runnel_binary() -> str:
     binary = os.environ.get("RUNNEL_BIN") or str(REPO / "target" / "debug" / "runnel")

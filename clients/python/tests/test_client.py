@@ -199,11 +199,15 @@ async def test_ping_measures_latency(server: Server) -> None:
     assert len(samples) >= 3
 
 
-async def test_languages_and_stats(server: Server) -> None:
+async def test_languages_for_every_key_and_stats_for_operator_keys(server: Server) -> None:
     async with runnel.connect(server.http, server.key) as client:
         languages = await client.languages()
-        stats = await client.stats()
+        with pytest.raises(runnel.HttpError) as refused:
+            await client.stats()
     assert any(language["id"] == "python" for language in languages)
+    assert (refused.value.code, refused.value.status) == ("forbidden", 403)
+    async with runnel.connect(server.http, server.create_key("--scope", "operator")) as operator:
+        stats = await operator.stats()
     assert "uptime_seconds" in stats
 
 

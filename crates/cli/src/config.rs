@@ -90,6 +90,24 @@ pub(crate) struct ServeOptions {
     /// finished run's events are kept for one).
     #[arg(long, env = "RUNNEL_RUN_GRACE", default_value_t = 30.0)]
     pub(crate) run_grace: f64,
+    /// Open connections at once (HTTP and WebSocket); lowered at start-up to half the open
+    /// files limit, so that `accept` never runs out of file descriptors.
+    #[arg(long, env = "RUNNEL_MAX_CONNECTIONS", default_value_t = runnel_gateway::door::DEFAULT_MAX_CONNECTIONS)]
+    pub(crate) max_connections: usize,
+    /// Connections at once from one IPv4 address (or IPv6 /64) that have not authenticated.
+    #[arg(long, env = "RUNNEL_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = runnel_gateway::door::DEFAULT_MAX_PER_ADDRESS)]
+    pub(crate) max_connections_per_address: usize,
+    /// Seconds a client has to send a request's headers; also how long a keep-alive
+    /// connection may stay idle between requests.
+    #[arg(long, env = "RUNNEL_HEADER_TIMEOUT", default_value_t = runnel_gateway::DEFAULT_HEADER_TIMEOUT.as_secs_f64())]
+    pub(crate) header_timeout: f64,
+    /// Seconds a client has to send a request's whole body.
+    #[arg(long, env = "RUNNEL_BODY_TIMEOUT", default_value_t = runnel_gateway::DEFAULT_BODY_TIMEOUT.as_secs_f64())]
+    pub(crate) body_timeout: f64,
+    /// A second address serving `/metrics` without a key (and `/healthz`), for a monitoring
+    /// network; on the main address `/metrics` needs an operator key.
+    #[arg(long, env = "RUNNEL_METRICS_LISTEN")]
+    pub(crate) metrics_listen: Option<SocketAddr>,
     /// Directory of language TOML files to use instead of the embedded ones.
     #[arg(long, env = "RUNNEL_LANGUAGES_DIR")]
     pub(crate) languages_dir: Option<PathBuf>,
@@ -146,6 +164,22 @@ pub(crate) struct CreateKeyArgs {
     /// Sessions at once.
     #[arg(long)]
     pub(crate) max_sessions: Option<u32>,
+    /// Open connections (WebSockets, HTTP connections) at once.
+    #[arg(long)]
+    pub(crate) max_connections: Option<u32>,
+    /// `operator` keys may also read the server-wide figures (`/metrics`, `/api/v1/stats`),
+    /// which show every tenant's activity.
+    #[arg(long, value_enum, default_value_t = Scope::Tenant)]
+    pub(crate) scope: Scope,
+}
+
+/// What a key may do besides running code.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum Scope {
+    /// Runs, sessions and files of its own.
+    Tenant,
+    /// A tenant's rights and the server-wide figures.
+    Operator,
 }
 
 /// `runnel languages`.

@@ -1,7 +1,7 @@
 //! `runnel keys` and `runnel languages`: local administration, no server needed.
 
 use anyhow::{bail, Result};
-use runnel_store::{KeyQuota, Store};
+use runnel_store::{KeyQuota, KeyScope, Store};
 
 use crate::config::{KeysAction, KeysOptions, LanguagesOptions};
 
@@ -25,23 +25,37 @@ pub(crate) fn keys(options: KeysOptions) -> Result<()> {
             if let Some(value) = args.max_sessions {
                 quota.max_sessions = value;
             }
-            let (record, key) = store.create_key(&args.name, quota)?;
+            if let Some(value) = args.max_connections {
+                quota.max_connections = value;
+            }
+            let scope = match args.scope {
+                crate::config::Scope::Tenant => KeyScope::Tenant,
+                crate::config::Scope::Operator => KeyScope::Operator,
+            };
+            let (record, key) = store.create_key(&args.name, scope, quota)?;
             println!(
-                "created key {} ({}); it is shown only this once:",
-                record.id, record.name
+                "created {} key {} ({}); it is shown only this once:",
+                scope.as_str(),
+                record.id,
+                record.name
             );
             println!("{key}");
         }
         KeysAction::List => {
             println!(
-                "{:<24} {:<16} {:<12} {:<8} CREATED",
-                "ID", "NAME", "PREFIX", "STATE"
+                "{:<24} {:<16} {:<12} {:<8} {:<9} CREATED",
+                "ID", "NAME", "PREFIX", "STATE", "SCOPE"
             );
             for record in store.list_keys()? {
                 let state = if record.revoked { "revoked" } else { "active" };
                 println!(
-                    "{:<24} {:<16} {:<12} {:<8} {}",
-                    record.id, record.name, record.prefix, state, record.created_at
+                    "{:<24} {:<16} {:<12} {:<8} {:<9} {}",
+                    record.id,
+                    record.name,
+                    record.prefix,
+                    state,
+                    record.scope.as_str(),
+                    record.created_at
                 );
             }
         }

@@ -9,7 +9,7 @@ use runnel_engine::{Engine, EngineConfig, SessionConfig};
 use runnel_gateway::{AppState, GatewayConfig};
 use runnel_languages::Registry;
 use runnel_sandbox::{HostConfig, Spawner};
-use runnel_store::{KeyQuota, Store};
+use runnel_store::{KeyQuota, KeyScope, Store};
 
 use crate::config::ServeOptions;
 
@@ -19,9 +19,11 @@ pub(crate) async fn serve(options: ServeOptions) -> Result<()> {
     let store = Store::open(&options.data_dir)
         .with_context(|| format!("open the store in {}", options.data_dir.display()))?;
     if store.active_key_count()? == 0 {
-        let (record, key) = store.create_key("initial", KeyQuota::default())?;
+        // The first key is the operator's: it can also read `/metrics` and `/api/v1/stats`.
+        let (record, key) = store.create_key("initial", KeyScope::Operator, KeyQuota::default())?;
         println!(
-            "No API key existed, so one was created (id {}). It is shown only this once:",
+            "No API key existed, so an operator key was created (id {}). It is shown only this \
+             once:",
             record.id
         );
         println!("{key}");
@@ -31,6 +33,15 @@ pub(crate) async fn serve(options: ServeOptions) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .with_context(|| format!("listen on {}", options.listen))?;
+    let metrics_listener = match options.metrics_listen {
+        Some(address) => Some(
+            tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("listen for metrics on {address}"))?,
+        ),
+        None => None,
+    };
+    let door = door_config(&options)?;
 
     let registry = load_registry(options.languages_dir.clone()).await?;
     let spawner = Spawner::start(HostConfig {
@@ -63,18 +74,75 @@ pub(crate) async fn serve(options: ServeOptions) -> Result<()> {
         run_grace: Duration::from_secs_f64(options.run_grace.clamp(0.0, 86_400.0)),
         default_limits,
         version: env!("CARGO_PKG_VERSION").to_owned(),
+        door,
+        header_timeout: seconds("--header-timeout", options.header_timeout)?,
+        body_timeout: seconds("--body-timeout", options.body_timeout)?,
     };
     let state = AppState::new(engine.clone(), store.clone(), gateway_config);
     let address = listener.local_addr()?;
     let shutdown = shutdown_signal(options.stop_on_stdin_close)?;
+    let metrics = match metrics_listener {
+        Some(metrics_listener) => {
+            let metrics_address = metrics_listener.local_addr()?;
+            println!(
+                "runnel metrics on http://{metrics_address}/metrics (no key: keep it private)"
+            );
+            let state = state.clone();
+            Some(tokio::spawn(async move {
+                let forever = std::future::pending::<()>();
+                if let Err(error) =
+                    runnel_gateway::serve_metrics(metrics_listener, state, forever).await
+                {
+                    tracing::error!(%error, "metrics listener failed");
+                }
+            }))
+        }
+        None => None,
+    };
     println!("runnel listening on http://{address} (WebSocket ws://{address}/ws)");
     std::io::stdout().flush()?;
 
     runnel_gateway::serve(listener, state, shutdown).await?;
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
     tracing::info!("shutting down");
     engine.shutdown().await;
     store.flush();
     Ok(())
+}
+
+/// The front door's caps: the connection cap lowered to half the open files limit (raised to
+/// its hard limit first), leaving the other half for runs, sessions and the store.
+fn door_config(options: &ServeOptions) -> Result<runnel_gateway::DoorConfig> {
+    anyhow::ensure!(
+        options.max_connections > 0 && options.max_connections_per_address > 0,
+        "--max-connections and --max-connections-per-address must be at least 1"
+    );
+    let open_files = runnel_sandbox::raise_open_files_limit()
+        .context("raise the open files limit (RLIMIT_NOFILE) to its hard limit")?;
+    let budget = usize::try_from(open_files / 2).unwrap_or(usize::MAX).max(1);
+    if options.max_connections > budget {
+        tracing::warn!(
+            max_connections = options.max_connections,
+            open_files,
+            lowered_to = budget,
+            "--max-connections lowered to half the open files limit; raise `ulimit -Hn` for more"
+        );
+    }
+    Ok(runnel_gateway::DoorConfig {
+        max_connections: options.max_connections.min(budget),
+        max_per_address: options.max_connections_per_address,
+    })
+}
+
+/// A positive, finite number of seconds from a flag.
+fn seconds(flag: &str, value: f64) -> Result<Duration> {
+    anyhow::ensure!(
+        value.is_finite() && value > 0.0 && value <= 86_400.0,
+        "{flag} must be a number of seconds above 0 and at most 86400"
+    );
+    Ok(Duration::from_secs_f64(value))
 }
 
 /// The registry: embedded or from a directory, then detected on this host (off the runtime's

@@ -314,6 +314,7 @@ async fn languages_stats_health_and_metrics() {
     .await;
     let stats: Value = client
         .get(server.http_url("/api/v1/stats"))
+        .bearer_auth(&server.operator_key)
         .send()
         .await
         .expect("request")
@@ -333,6 +334,7 @@ async fn languages_stats_health_and_metrics() {
     assert_eq!(health.status(), 200);
     let metrics = client
         .get(server.http_url("/metrics"))
+        .bearer_auth(&server.operator_key)
         .send()
         .await
         .expect("request")

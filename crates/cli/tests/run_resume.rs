@@ -176,7 +176,7 @@ async fn a_run_nobody_resumes_is_killed_after_the_grace_period() {
     let stats = || async {
         client
             .get(server.http_url("/api/v1/stats"))
-            .bearer_auth(&server.key)
+            .bearer_auth(&server.operator_key)
             .send()
             .await
             .expect("stats")

@@ -1,21 +1,73 @@
-//! API keys: where a client may put one (header, query, message) and checking it in the store.
+//! API keys: where a client may put one (header, query, message), checking it in the store,
+//! and charging the connection it came on to the key.
 
-use axum::extract::Query;
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Query};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Uri};
 use runnel_protocol::ErrorCode;
-use runnel_store::KeyQuota;
+use runnel_store::{KeyQuota, KeyScope};
 use serde::Deserialize;
 
+use crate::door::Ticket;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// An authenticated caller: the key's id (never the key itself) and its quota.
+/// An authenticated caller: the key's id (never the key itself), its scope and its quota.
 #[derive(Debug, Clone)]
 pub(crate) struct Principal {
     /// The store's id of the key.
     pub(crate) key_id: String,
+    /// What the key may do besides running code.
+    pub(crate) scope: KeyScope,
     /// The key's maximums.
     pub(crate) quota: KeyQuota,
+}
+
+/// What a request brings to authenticate with: the key it names, if any, and the connection
+/// it came on (absent only when the router is driven without the accept loop, as in tests).
+#[derive(Debug, Clone)]
+pub(crate) struct Credentials {
+    /// The key from `Authorization: Bearer` or `?api_key=`.
+    pub(crate) key: Option<String>,
+    /// The connection's place at the front door.
+    pub(crate) ticket: Option<Arc<Ticket>>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Credentials {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Credentials {
+            key: key_from_request(&parts.headers, &parts.uri),
+            ticket: parts.extensions.get::<Arc<Ticket>>().cloned(),
+        })
+    }
+}
+
+impl Credentials {
+    /// The caller, or `unauthorized` when no key was sent or it is wrong.
+    pub(crate) async fn principal(&self, state: &AppState) -> Result<Principal, ApiError> {
+        let key = self.key.clone().ok_or_else(|| {
+            unauthorized("missing API key: send `Authorization: Bearer KEY` or `?api_key=KEY`")
+        })?;
+        authenticate(state, key, self.ticket.as_deref()).await
+    }
+
+    /// The caller, who must hold an operator key (`forbidden` for a tenant's).
+    pub(crate) async fn operator(&self, state: &AppState) -> Result<Principal, ApiError> {
+        let principal = self.principal(state).await?;
+        if principal.scope != KeyScope::Operator {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "this needs an operator key: server-wide figures show every tenant's activity \
+                 (`runnel keys create --scope operator`)",
+            ));
+        }
+        Ok(principal)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -40,17 +92,28 @@ fn query_key(uri: &Uri) -> Option<String> {
     query.api_key.filter(|key| !key.is_empty())
 }
 
-/// Check `key` in the store. The store is SQLite, so the lookup runs on the blocking pool.
-pub(crate) async fn authenticate(state: &AppState, key: String) -> Result<Principal, ApiError> {
+/// Check `key` in the store and charge the connection it came on (`ticket`) to it. The store
+/// is SQLite, so the lookup runs on the blocking pool.
+pub(crate) async fn authenticate(
+    state: &AppState,
+    key: String,
+    ticket: Option<&Ticket>,
+) -> Result<Principal, ApiError> {
     let store = state.store().clone();
     let looked_up = tokio::task::spawn_blocking(move || store.authenticate(&key))
         .await
         .map_err(|error| ApiError::internal(format!("authentication task: {error}")))?;
     match looked_up {
-        Ok(Some(record)) if !record.revoked => Ok(Principal {
-            key_id: record.id,
-            quota: record.quota,
-        }),
+        Ok(Some(record)) if !record.revoked => {
+            if let Some(ticket) = ticket {
+                ticket.charge(&record.id, record.quota.max_connections)?;
+            }
+            Ok(Principal {
+                key_id: record.id,
+                scope: record.scope,
+                quota: record.quota,
+            })
+        }
         Ok(_) => Err(unauthorized("invalid or revoked API key")),
         Err(error) => Err(ApiError::internal(format!("store authenticate: {error}"))),
     }

@@ -38,6 +38,7 @@ const QUOTA: KeyQuota = KeyQuota {
     max_pids: 100,
     max_output_bytes: 1 << 20,
     max_sessions: 2,
+    max_connections: 8,
 };
 
 fn execute(json: &str) -> Result<Execute, ApiError> {

@@ -11,7 +11,7 @@ use axum::Json;
 use runnel_protocol::http::StatsResponse;
 use runnel_protocol::{ErrorCode, ExecuteRequest};
 
-use crate::auth::{authenticate, key_from_request, unauthorized};
+use crate::auth::{unauthorized, Credentials};
 use crate::convert::execute_from_wire;
 use crate::error::{ApiError, InternalDetail};
 use crate::state::AppState;
@@ -22,12 +22,10 @@ use crate::{execution, metrics, sse};
 pub(crate) async fn execute(
     State(state): State<AppState>,
     headers: HeaderMap,
-    uri: Uri,
+    credentials: Credentials,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let key = key_from_request(&headers, &uri)
-        .ok_or_else(|| unauthorized("missing API key: send `Authorization: Bearer KEY`"))?;
-    let principal = authenticate(&state, key).await?;
+    let principal = credentials.principal(&state).await?;
     let body = body.map_err(|rejection| body_error(&rejection, state.config().max_body_bytes))?;
     let request: ExecuteRequest = serde_json::from_slice(&body)
         .map_err(|error| ApiError::bad_request(format!("invalid JSON body: {error}")))?;
@@ -89,10 +87,14 @@ pub(crate) async fn languages(State(state): State<AppState>) -> Response {
     Json(state.engine().languages()).into_response()
 }
 
-/// `GET /api/v1/stats`.
-pub(crate) async fn stats(State(state): State<AppState>) -> Json<StatsResponse> {
+/// `GET /api/v1/stats`: server-wide figures, for operator keys.
+pub(crate) async fn stats(
+    State(state): State<AppState>,
+    credentials: Credentials,
+) -> Result<Json<StatsResponse>, ApiError> {
+    credentials.operator(&state).await?;
     let stats = state.engine().stats();
-    Json(StatsResponse {
+    Ok(Json(StatsResponse {
         uptime_seconds: state.started().elapsed().as_secs_f64(),
         executions: stats.executions,
         running: stats.running,
@@ -101,7 +103,7 @@ pub(crate) async fn stats(State(state): State<AppState>) -> Json<StatsResponse> 
         languages: u64::try_from(state.engine().languages().len()).unwrap_or(u64::MAX),
         executions_by_language: stats.by_language(),
         version: state.config().version.clone(),
-    })
+    }))
 }
 
 /// `GET /healthz`.
@@ -109,9 +111,24 @@ pub(crate) async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
-/// `GET /metrics`: Prometheus text exposition.
-pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
-    let text = metrics::render(&state.engine().stats(), &state.metrics().snapshot());
+/// `GET /metrics`: Prometheus text exposition, for operator keys (or open on the separate
+/// metrics address, see [`metrics_router`]).
+pub(crate) async fn metrics(
+    State(state): State<AppState>,
+    credentials: Credentials,
+) -> Result<Response, ApiError> {
+    credentials.operator(&state).await?;
+    Ok(exposition(&state))
+}
+
+/// `GET /metrics` on the metrics address: no key (that address is the operator's to expose).
+pub(crate) async fn open_metrics(State(state): State<AppState>) -> Response {
+    exposition(&state)
+}
+
+fn exposition(state: &AppState) -> Response {
+    let counters = state.metrics().snapshot(state.door().open());
+    let text = metrics::render(&state.engine().stats(), &counters);
     (
         [(
             header::CONTENT_TYPE,

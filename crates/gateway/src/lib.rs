@@ -3,6 +3,8 @@
 //! wire messages (`runnel-protocol`) into the engine's domain requests.
 //!
 //! # Layout
+//! - `serve`: the accept loop, HTTP/1.1 with header and body timeouts, graceful shutdown.
+//! - [`door`]: caps on open connections: the server's, per address, per key.
 //! - `ws`: `/ws`, one reader, one writer task and one task per run on each connection.
 //! - `http`: `POST /api/v1/execute`, languages, stats, health, metrics.
 //! - `sse`: the Server-Sent Events form of `POST /api/v1/execute`.
@@ -19,6 +21,7 @@
 mod auth;
 mod console;
 mod convert;
+pub mod door;
 pub mod error;
 mod execution;
 mod http;
@@ -27,21 +30,22 @@ mod openapi;
 mod output;
 mod quota;
 mod revocation;
+mod serve;
 mod session;
 mod sse;
 mod state;
 mod ws;
 
-use std::future::Future;
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use axum::{middleware, Router};
 use tower_http::trace::TraceLayer;
 
+pub use door::DoorConfig;
 pub use error::ApiError;
+pub use serve::{serve, DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT};
 pub use state::AppState;
 
 /// Default largest WebSocket frame: 1 MiB.
@@ -69,6 +73,13 @@ pub struct GatewayConfig {
     pub default_limits: runnel_engine::Limits,
     /// The server version reported by `/api/v1/stats` and the console.
     pub version: String,
+    /// The front door's caps on open connections.
+    pub door: DoorConfig,
+    /// How long a client has to send a request's headers, and how long a keep-alive
+    /// connection may stay idle between requests.
+    pub header_timeout: Duration,
+    /// How long a client has to send a request's whole body.
+    pub body_timeout: Duration,
 }
 
 impl Default for GatewayConfig {
@@ -80,8 +91,32 @@ impl Default for GatewayConfig {
             run_grace: DEFAULT_RUN_GRACE,
             default_limits: runnel_engine::Limits::DEFAULT,
             version: env!("CARGO_PKG_VERSION").to_owned(),
+            door: DoorConfig::default(),
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
         }
     }
+}
+
+/// The routes of the separate metrics address (`--metrics-listen`): `/metrics` without a key,
+/// and `/healthz`. That address is for the operator's monitoring network only.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(http::open_metrics))
+        .route("/healthz", get(http::healthz))
+        .fallback(http::not_found)
+        .with_state(state)
+}
+
+/// Serve [`metrics_router`] on `listener` until `shutdown` resolves.
+pub async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, metrics_router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Every route of the gateway, with tracing, request metrics and the body limit.
@@ -132,6 +167,10 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(http::metrics))
         .fallback(http::not_found)
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            serve::body_deadline,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), http::track))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request| {
@@ -144,29 +183,4 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .with_state(state)
-}
-
-/// Serve `state`'s router on `listener` until `shutdown` resolves, with `TCP_NODELAY` set on
-/// every accepted socket (small frames must not wait for Nagle's algorithm).
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: AppState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let listener = listener.tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "could not set TCP_NODELAY");
-        }
-    });
-    let app = router(state.clone());
-    // Revoking a key ends its open sockets, sessions and runs, not only its next request.
-    tokio::spawn(revocation::watch(state.clone()));
-    // Upgraded WebSockets outlive axum's graceful shutdown, so they are told separately.
-    let shutdown = async move {
-        shutdown.await;
-        state.begin_shutdown();
-    };
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
 }

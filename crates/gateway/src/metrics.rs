@@ -17,6 +17,8 @@ pub struct Metrics {
     connections: Arc<AtomicU64>,
     frames_in: AtomicU64,
     frames_out: AtomicU64,
+    refused_full: AtomicU64,
+    refused_address: AtomicU64,
     http_requests: Mutex<BTreeMap<(String, u16), u64>>,
 }
 
@@ -38,6 +40,10 @@ pub(crate) struct GatewayCounters {
     pub(crate) connections: u64,
     pub(crate) frames_in: u64,
     pub(crate) frames_out: u64,
+    /// Open TCP connections (HTTP and WebSocket), from the front door.
+    pub(crate) open: u64,
+    /// Connections refused at the door: (server full, address over its cap).
+    pub(crate) refused: (u64, u64),
     pub(crate) http_requests: BTreeMap<(String, u16), u64>,
 }
 
@@ -65,6 +71,15 @@ impl Metrics {
         self.frames_out.fetch_add(count, Ordering::Relaxed);
     }
 
+    /// Count a connection the front door turned away.
+    pub(crate) fn connection_refused(&self, refused: crate::door::Refused) {
+        let counter = match refused {
+            crate::door::Refused::Full => &self.refused_full,
+            crate::door::Refused::Address => &self.refused_address,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Count an HTTP request by matched route and status.
     pub(crate) fn http_request(&self, route: &str, status: u16) {
         let mut requests = self
@@ -74,11 +89,16 @@ impl Metrics {
         *requests.entry((route.to_owned(), status)).or_insert(0) += 1;
     }
 
-    pub(crate) fn snapshot(&self) -> GatewayCounters {
+    pub(crate) fn snapshot(&self, open: usize) -> GatewayCounters {
         GatewayCounters {
+            open: u64::try_from(open).unwrap_or(u64::MAX),
             connections: self.connections(),
             frames_in: self.frames_in.load(Ordering::Relaxed),
             frames_out: self.frames_out.load(Ordering::Relaxed),
+            refused: (
+                self.refused_full.load(Ordering::Relaxed),
+                self.refused_address.load(Ordering::Relaxed),
+            ),
             http_requests: self
                 .http_requests
                 .lock()
@@ -132,6 +152,24 @@ pub(crate) fn render(stats: &EngineStats, gateway: &GatewayCounters) -> String {
 
     out.family("runnel_connections", "Open WebSocket connections.", "gauge");
     out.sample("runnel_connections", &[], gateway.connections);
+
+    let name = "runnel_tcp_connections";
+    out.family(
+        name,
+        "Open TCP connections (HTTP and WebSocket) held at the front door.",
+        "gauge",
+    );
+    out.sample(name, &[], gateway.open);
+
+    let name = "runnel_connections_refused_total";
+    out.family(
+        name,
+        "Connections closed at accept: the server at its connection cap, or an address at its \
+         cap of unauthenticated connections.",
+        "counter",
+    );
+    out.sample(name, &[("reason", "server_full")], gateway.refused.0);
+    out.sample(name, &[("reason", "address")], gateway.refused.1);
 
     let name = "runnel_ws_frames_total";
     out.family(name, "WebSocket data frames by direction.", "counter");
@@ -267,7 +305,7 @@ mod tests {
         metrics.frame_in();
         metrics.frames_out(2);
         metrics.http_request("/api/v1/execute", 200);
-        let text = render(&stats(), &metrics.snapshot());
+        let text = render(&stats(), &metrics.snapshot(1));
         drop(guard);
         for line in [
             "# HELP runnel_runs_total Finished runs by language and status.",

@@ -7,6 +7,7 @@ use runnel_engine::Engine;
 use runnel_store::Store;
 use tokio::sync::watch;
 
+use crate::door::Door;
 use crate::metrics::Metrics;
 use crate::quota::QuotaTracker;
 use crate::revocation::Revocations;
@@ -27,6 +28,7 @@ struct Shared {
     quotas: QuotaTracker,
     runs: RunRegistry,
     revocations: Revocations,
+    door: Arc<Door>,
     started: Instant,
     /// Flips to `true` once when the server begins shutting down.
     shutdown: watch::Sender<bool>,
@@ -35,6 +37,7 @@ struct Shared {
 impl AppState {
     /// State for a gateway over `engine` and `store`.
     pub fn new(engine: Engine, store: Store, config: GatewayConfig) -> AppState {
+        let door = Door::new(config.door);
         AppState {
             inner: Arc::new(Shared {
                 engine,
@@ -44,6 +47,7 @@ impl AppState {
                 quotas: QuotaTracker::new(),
                 runs: RunRegistry::default(),
                 revocations: Revocations::default(),
+                door,
                 started: Instant::now(),
                 shutdown: watch::Sender::new(false),
             }),
@@ -83,6 +87,11 @@ impl AppState {
     /// The keys revoked while the server runs.
     pub(crate) fn revocations(&self) -> &Revocations {
         &self.inner.revocations
+    }
+
+    /// The front door's counts of open connections.
+    pub(crate) fn door(&self) -> &Arc<Door> {
+        &self.inner.door
     }
 
     /// When the gateway state was made.

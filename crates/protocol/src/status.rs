@@ -86,11 +86,13 @@ pub enum ErrorCode {
     Unauthorized,
     /// No authentication arrived in time after connecting.
     AuthTimeout,
+    /// The key is valid but may not do this (server-wide figures need an operator key).
+    Forbidden,
     /// The language is not known or not installed on this host.
     UnknownLanguage,
     /// A frame, file or request body is over the configured size.
     PayloadTooLarge,
-    /// The key has too many runs in flight.
+    /// The key has too many runs in flight (or connections open).
     ConcurrencyLimit,
     /// The key sent too many requests in the current window.
     RateLimited,
@@ -115,6 +117,7 @@ impl ErrorCode {
             ErrorCode::BadRequest => "bad_request",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::AuthTimeout => "auth_timeout",
+            ErrorCode::Forbidden => "forbidden",
             ErrorCode::UnknownLanguage => "unknown_language",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::ConcurrencyLimit => "concurrency_limit",
@@ -133,6 +136,7 @@ impl ErrorCode {
         match self {
             ErrorCode::BadRequest | ErrorCode::UnknownLanguage => 400,
             ErrorCode::Unauthorized | ErrorCode::AuthTimeout => 401,
+            ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::Conflict => 409,
             ErrorCode::ResumeGap => 410,

@@ -55,3 +55,14 @@ pub fn run_spawner_if_requested() {
     let code = spawner::main();
     std::process::exit(code);
 }
+
+/// Raise this process's soft limit on open files to its hard limit (servers hold one file
+/// descriptor per connection; the soft default of 1024 is far below what the hard limit
+/// allows). Returns the soft limit in force afterwards.
+pub fn raise_open_files_limit() -> std::io::Result<u64> {
+    let (soft, hard) = sys::get_rlimit(libc::RLIMIT_NOFILE)?;
+    if soft < hard {
+        sys::set_rlimit(libc::RLIMIT_NOFILE, hard, hard)?;
+    }
+    Ok(soft.max(hard))
+}

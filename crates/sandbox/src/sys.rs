@@ -141,7 +141,6 @@ pub(crate) fn pidfd_send_signal(pidfd: RawFd, signal: libc::c_int) -> io::Result
     Ok(())
 }
 
-/// Sets an rlimit (soft and hard).
 /// The (soft, hard) limits of `resource` for this process.
 pub(crate) fn get_rlimit(resource: libc::__rlimit_resource_t) -> io::Result<(u64, u64)> {
     let mut limit = libc::rlimit {
@@ -153,6 +152,7 @@ pub(crate) fn get_rlimit(resource: libc::__rlimit_resource_t) -> io::Result<(u64
     Ok((limit.rlim_cur, limit.rlim_max))
 }
 
+/// Sets an rlimit (soft and hard).
 pub(crate) fn set_rlimit(
     resource: libc::__rlimit_resource_t,
     soft: u64,

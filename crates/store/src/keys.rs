@@ -34,6 +34,8 @@ pub const DEFAULT_MAX_PIDS: u32 = 256;
 pub const DEFAULT_MAX_OUTPUT_BYTES: u64 = 16 * 1024 * 1024;
 /// Default maximum live sessions per key.
 pub const DEFAULT_MAX_SESSIONS: u32 = 16;
+/// Default maximum open connections (WebSockets and HTTP connections) per key.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 256;
 
 /// The maximums a key may use; requests ask for less, never more.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +56,8 @@ pub struct KeyQuota {
     pub max_output_bytes: u64,
     /// Live sessions at once.
     pub max_sessions: u32,
+    /// Open connections at once: every socket that authenticated with the key counts.
+    pub max_connections: u32,
 }
 
 impl Default for KeyQuota {
@@ -67,6 +71,37 @@ impl Default for KeyQuota {
             max_pids: DEFAULT_MAX_PIDS,
             max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
             max_sessions: DEFAULT_MAX_SESSIONS,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}
+
+/// What a key may do besides running code.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum KeyScope {
+    /// A tenant: runs, sessions and files of its own, nothing about other keys.
+    #[default]
+    Tenant,
+    /// The operator: also the server-wide figures (`/metrics`, `/api/v1/stats`), which show
+    /// every tenant's activity.
+    Operator,
+}
+
+impl KeyScope {
+    /// The stored (and displayed) name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyScope::Tenant => "tenant",
+            KeyScope::Operator => "operator",
+        }
+    }
+
+    fn from_stored(name: &str) -> KeyScope {
+        // Anything but `operator` grants nothing more than a tenant has.
+        if name == "operator" {
+            KeyScope::Operator
+        } else {
+            KeyScope::Tenant
         }
     }
 }
@@ -84,6 +119,8 @@ pub struct KeyRecord {
     pub created_at: i64,
     /// Whether the key was revoked.
     pub revoked: bool,
+    /// What the key may do besides running code.
+    pub scope: KeyScope,
     /// The key's maximums.
     pub quota: KeyQuota,
 }
@@ -91,7 +128,7 @@ pub struct KeyRecord {
 /// Columns of `api_keys` in the order [`key_from_row`] reads them.
 const KEY_COLUMNS: &str = "id, name, prefix, created_at, revoked_at IS NOT NULL, \
     max_concurrency, rate_per_minute, max_wall_ms, max_cpu_ms, max_memory_mb, max_pids, \
-    max_output_bytes, max_sessions";
+    max_output_bytes, max_sessions, max_connections, scope";
 
 fn key_from_row(row: &Row<'_>) -> rusqlite::Result<KeyRecord> {
     Ok(KeyRecord {
@@ -100,6 +137,7 @@ fn key_from_row(row: &Row<'_>) -> rusqlite::Result<KeyRecord> {
         prefix: row.get(2)?,
         created_at: row.get(3)?,
         revoked: row.get(4)?,
+        scope: KeyScope::from_stored(&row.get::<_, String>(14)?),
         quota: KeyQuota {
             max_concurrency: row.get(5)?,
             rate_per_minute: row.get(6)?,
@@ -109,6 +147,7 @@ fn key_from_row(row: &Row<'_>) -> rusqlite::Result<KeyRecord> {
             max_pids: row.get(10)?,
             max_output_bytes: row.get(11)?,
             max_sessions: row.get(12)?,
+            max_connections: row.get(13)?,
         },
     })
 }
@@ -133,6 +172,7 @@ impl Store {
     pub fn create_key(
         &self,
         name: &str,
+        scope: KeyScope,
         quota: KeyQuota,
     ) -> Result<(KeyRecord, String), StoreError> {
         let plaintext = format!("{KEY_PREFIX}{}", random_hex(KEY_RANDOM_BYTES)?);
@@ -142,6 +182,7 @@ impl Store {
             prefix: plaintext[..DISPLAY_PREFIX_LENGTH].to_owned(),
             created_at: crate::unix_now(),
             revoked: false,
+            scope,
             quota,
         };
         let connection = self.connection();
@@ -149,8 +190,8 @@ impl Store {
             .execute(
                 "INSERT INTO api_keys (id, name, prefix, key_hash, created_at, revoked_at, \
                  max_concurrency, rate_per_minute, max_wall_ms, max_cpu_ms, max_memory_mb, \
-                 max_pids, max_output_bytes, max_sessions) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                 max_pids, max_output_bytes, max_sessions, max_connections, scope) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                 rusqlite::params![
                     record.id,
                     record.name,
@@ -165,6 +206,8 @@ impl Store {
                     quota.max_pids,
                     quota.max_output_bytes,
                     quota.max_sessions,
+                    quota.max_connections,
+                    scope.as_str(),
                 ],
             )
             .map_err(|source| StoreError::InsertKey {

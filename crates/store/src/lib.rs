@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rusqlite::Connection;
 
 pub use error::StoreError;
-pub use keys::{KeyQuota, KeyRecord};
+pub use keys::{KeyQuota, KeyRecord, KeyScope};
 pub use runs::{KeyUsage, RunRecord};
 
 /// The database file's name inside the data directory.

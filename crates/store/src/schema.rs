@@ -15,9 +15,10 @@ use crate::error::StoreError;
 pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The schema, as numbered migrations. Append new versions; never edit an applied one.
-const MIGRATIONS: &[(u32, &str)] = &[(
-    1,
-    "CREATE TABLE api_keys (
+pub(crate) const MIGRATIONS: &[(u32, &str)] = &[
+    (
+        1,
+        "CREATE TABLE api_keys (
         id               TEXT PRIMARY KEY,
         name             TEXT NOT NULL,
         prefix           TEXT NOT NULL,
@@ -46,7 +47,14 @@ const MIGRATIONS: &[(u32, &str)] = &[(
         finished_at  INTEGER NOT NULL           -- unix seconds
     );
     CREATE INDEX runs_key_finished ON runs (key_id, finished_at);",
-)];
+    ),
+    (
+        2,
+        "ALTER TABLE api_keys ADD COLUMN max_connections INTEGER NOT NULL DEFAULT 256;
+    ALTER TABLE api_keys ADD COLUMN scope TEXT NOT NULL DEFAULT 'tenant'
+        CHECK (scope IN ('tenant', 'operator'));",
+    ),
+];
 
 /// The newest schema version this build knows.
 pub(crate) const SCHEMA_VERSION: u32 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -24,7 +24,9 @@ fn run(key_id: &str, cpu_ms: f64) -> RunRecord {
 #[test]
 fn create_authenticate_revoke() {
     let (_dir, store) = open_temp();
-    let (record, plaintext) = store.create_key("ci", KeyQuota::default()).expect("create");
+    let (record, plaintext) = store
+        .create_key("ci", KeyScope::Tenant, KeyQuota::default())
+        .expect("create");
     assert!(plaintext.starts_with("rk_"));
     assert_eq!(plaintext.len(), 51);
     assert!(plaintext[3..].chars().all(|c| c.is_ascii_hexdigit()));
@@ -51,7 +53,7 @@ fn create_authenticate_revoke() {
 fn plaintext_is_never_stored() {
     let (dir, store) = open_temp();
     let (_record, plaintext) = store
-        .create_key("secret", KeyQuota::default())
+        .create_key("secret", KeyScope::Tenant, KeyQuota::default())
         .expect("create");
     store.flush();
     let mut checked = 0;
@@ -74,7 +76,7 @@ fn plaintext_is_never_stored() {
 fn second_store_sees_revoke() {
     let (dir, server) = open_temp();
     let (record, plaintext) = server
-        .create_key("shared", KeyQuota::default())
+        .create_key("shared", KeyScope::Tenant, KeyQuota::default())
         .expect("create");
     assert!(server.authenticate(&plaintext).expect("auth").is_some());
     let cli = Store::open(dir.path()).expect("second open");
@@ -95,10 +97,10 @@ fn second_store_sees_revoke() {
 fn prefixes_revoke_one_key_or_report_ambiguity() {
     let (_dir, store) = open_temp();
     let (first, first_plaintext) = store
-        .create_key("a", KeyQuota::default())
+        .create_key("a", KeyScope::Tenant, KeyQuota::default())
         .expect("create a");
     let (second, _) = store
-        .create_key("b", KeyQuota::default())
+        .create_key("b", KeyScope::Tenant, KeyQuota::default())
         .expect("create b");
 
     for ambiguous in ["rk_", "key_", "k"] {
@@ -128,8 +130,12 @@ fn prefixes_revoke_one_key_or_report_ambiguity() {
 #[test]
 fn whole_plaintext_revokes_its_key() {
     let (_dir, store) = open_temp();
-    let (_record, plaintext) = store.create_key("a", KeyQuota::default()).expect("create");
-    store.create_key("b", KeyQuota::default()).expect("create");
+    let (_record, plaintext) = store
+        .create_key("a", KeyScope::Tenant, KeyQuota::default())
+        .expect("create");
+    store
+        .create_key("b", KeyScope::Tenant, KeyQuota::default())
+        .expect("create");
     assert!(store.revoke_key(&plaintext).expect("revoke by plaintext"));
     assert_eq!(store.active_key_count().expect("count"), 1);
 }
@@ -175,10 +181,13 @@ fn reopening_keeps_keys_and_quotas() {
         max_pids: 8,
         max_output_bytes: u64::from(u32::MAX) + 1,
         max_sessions: 2,
+        max_connections: 9,
     };
     let (record, plaintext) = {
         let store = Store::open(dir.path()).expect("open");
-        store.create_key("judge", quota).expect("create")
+        store
+            .create_key("judge", KeyScope::Operator, quota)
+            .expect("create")
     };
     let store = Store::open(dir.path()).expect("reopen");
     let found = store
@@ -188,6 +197,32 @@ fn reopening_keeps_keys_and_quotas() {
     assert_eq!(found, record);
     assert_eq!(found.quota, quota);
     assert_eq!(store.list_keys().expect("list"), vec![record]);
+}
+
+#[test]
+fn keys_made_before_scopes_become_tenants_with_the_default_connection_maximum() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join(DATABASE_FILE);
+    {
+        let connection = schema::open_connection(&path).expect("connection");
+        connection
+            .execute_batch(schema::MIGRATIONS[0].1)
+            .expect("schema 1");
+        connection
+            .execute_batch(
+                "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL);
+                 INSERT INTO schema_version VALUES (1, 0);
+                 INSERT INTO api_keys VALUES ('key_old', 'old', 'rk_0000000', 'hash', 0, NULL,
+                     1, 2, 3, 4, 5, 6, 7, 8);",
+            )
+            .expect("a key of schema 1");
+    }
+    let store = Store::open(dir.path()).expect("open migrates");
+    let keys = store.list_keys().expect("list");
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].scope, KeyScope::Tenant);
+    assert_eq!(keys[0].quota.max_connections, keys::DEFAULT_MAX_CONNECTIONS);
+    assert_eq!(keys[0].quota.max_sessions, 8);
 }
 
 #[test]
@@ -236,10 +271,10 @@ fn revoked_keys_are_listed_and_a_revoke_elsewhere_changes_the_data_version() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path()).expect("open");
     let (kept, _) = store
-        .create_key("kept", KeyQuota::default())
+        .create_key("kept", KeyScope::Tenant, KeyQuota::default())
         .expect("create");
     let (gone, _) = store
-        .create_key("gone", KeyQuota::default())
+        .create_key("gone", KeyScope::Tenant, KeyQuota::default())
         .expect("create");
     let (before, revoked) = store.revoked_key_ids().expect("revoked ids");
     assert!(revoked.is_empty());

@@ -21,7 +21,12 @@ pub const PATIENCE: Duration = Duration::from_secs(60);
 
 pub struct Server {
     pub address: SocketAddr,
+    /// A tenant key.
     pub key: String,
+    /// An operator key (`/metrics`, `/api/v1/stats`).
+    pub operator_key: String,
+    /// The `--metrics-listen` address, when the server was given one.
+    pub metrics_address: Option<SocketAddr>,
     pub data_dir: tempfile::TempDir,
     child: Child,
     stopped: bool,
@@ -29,9 +34,26 @@ pub struct Server {
 
 impl Server {
     pub fn start(extra_args: &[&str]) -> Server {
+        Server::start_under(None, extra_args)
+    }
+
+    /// As [`Server::start`], with the shell commands `prelude` (such as `ulimit -Sn 512`) run
+    /// first in the shell that then becomes the server.
+    pub fn start_under(prelude: Option<&str>, extra_args: &[&str]) -> Server {
         let data_dir = tempfile::tempdir().expect("tempdir");
         let key = create_key(data_dir.path(), &[]);
-        let mut command = Command::new(RUNNEL);
+        let operator_key = create_key(
+            data_dir.path(),
+            &["--name", "operator", "--scope", "operator"],
+        );
+        let mut command = match prelude {
+            None => Command::new(RUNNEL),
+            Some(prelude) => {
+                let mut shell = Command::new("bash");
+                shell.args(["-c", &format!("{prelude} && exec \"$0\" \"$@\""), RUNNEL]);
+                shell
+            }
+        };
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--stop-on-stdin-close"])
             .arg("--data-dir")
@@ -48,9 +70,15 @@ impl Server {
         let mut child = command.spawn().expect("spawn runnel serve");
         let stdout = child.stdout.take().expect("stdout");
         let (sender, receiver) = mpsc::channel();
+        let (metrics_sender, metrics_receiver) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
+                // Printed before the listening line.
+                if let Some(rest) = line.strip_prefix("runnel metrics on http://") {
+                    let address = rest.split('/').next().unwrap_or_default().to_owned();
+                    let _ = metrics_sender.send(address);
+                }
                 if let Some(rest) = line.strip_prefix("runnel listening on http://") {
                     let address = rest
                         .split_whitespace()
@@ -66,9 +94,15 @@ impl Server {
             .expect("runnel serve printed its address")
             .parse()
             .expect("address parses");
+        let metrics_address = metrics_receiver
+            .try_recv()
+            .ok()
+            .map(|address| address.parse().expect("metrics address parses"));
         Server {
+            metrics_address,
             address,
             key,
+            operator_key,
             data_dir,
             child,
             stopped: false,
@@ -290,10 +324,11 @@ pub async fn session_execute_http(server: &Server, key: &str, session: &str, cod
     response.json().await.expect("json")
 }
 
-/// `GET /api/v1/stats`.
+/// `GET /api/v1/stats`, with the operator key.
 pub async fn stats(server: &Server) -> Value {
     reqwest::Client::new()
         .get(server.http_url("/api/v1/stats"))
+        .bearer_auth(&server.operator_key)
         .timeout(PATIENCE)
         .send()
         .await

@@ -8,7 +8,7 @@
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use runnel_engine::SourceFile;
@@ -16,7 +16,8 @@ use runnel_protocol::session::{FileEntryInfo, FileList, FilesUpload};
 use runnel_protocol::ErrorCode;
 use tokio::io::AsyncReadExt;
 
-use super::http::{json_body, principal};
+use super::http::json_body;
+use crate::auth::Credentials;
 use crate::convert::{files_from_wire, validate_file_name};
 use crate::error::ApiError;
 use crate::http::body_error;
@@ -29,10 +30,9 @@ const DOWNLOAD_CHUNK: usize = 64 << 10;
 pub(crate) async fn list(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
+    credentials: Credentials,
 ) -> Result<Json<FileList>, ApiError> {
-    let principal = principal(&state, &headers, &uri).await?;
+    let principal = credentials.principal(&state).await?;
     let session = super::lookup(&state, &principal, &id)?;
     let listing = session.list_files().await?;
     let files = listing
@@ -54,11 +54,10 @@ pub(crate) async fn list(
 pub(crate) async fn upload(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
+    credentials: Credentials,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let principal = principal(&state, &headers, &uri).await?;
+    let principal = credentials.principal(&state).await?;
     let session = super::lookup(&state, &principal, &id)?;
     let request: FilesUpload = json_body(&state, body)?;
     if request.files.is_empty() {
@@ -73,11 +72,10 @@ pub(crate) async fn upload(
 pub(crate) async fn put(
     State(state): State<AppState>,
     Path((id, path)): Path<(String, String)>,
-    headers: HeaderMap,
-    uri: Uri,
+    credentials: Credentials,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let principal = principal(&state, &headers, &uri).await?;
+    let principal = credentials.principal(&state).await?;
     let session = super::lookup(&state, &principal, &id)?;
     check_path(&path)?;
     let body = body.map_err(|rejection| body_error(&rejection, state.config().max_body_bytes))?;
@@ -94,10 +92,9 @@ pub(crate) async fn put(
 pub(crate) async fn download(
     State(state): State<AppState>,
     Path((id, path)): Path<(String, String)>,
-    headers: HeaderMap,
-    uri: Uri,
+    credentials: Credentials,
 ) -> Result<Response, ApiError> {
-    let principal = principal(&state, &headers, &uri).await?;
+    let principal = credentials.principal(&state).await?;
     let session = super::lookup(&state, &principal, &id)?;
     check_path(&path)?;
     match session.download(&path).await? {

@@ -4,7 +4,7 @@
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use runnel_engine::Signal;
@@ -13,21 +13,10 @@ use runnel_protocol::session::SessionList;
 use runnel_protocol::ExecuteRequest;
 use serde::de::DeserializeOwned;
 
-use crate::auth::{authenticate, key_from_request, unauthorized, Principal};
+use crate::auth::Credentials;
 use crate::error::ApiError;
 use crate::http::body_error;
 use crate::state::AppState;
-
-/// The caller of a session request, from the Bearer header or `?api_key=`.
-pub(crate) async fn principal(
-    state: &AppState,
-    headers: &HeaderMap,
-    uri: &Uri,
-) -> Result<Principal, ApiError> {
-    let key = key_from_request(headers, uri)
-        .ok_or_else(|| unauthorized("missing API key: send `Authorization: Bearer KEY`"))?;
-    authenticate(state, key).await
-}
 
 pub(crate) fn json_body<T: DeserializeOwned>(
     state: &AppState,
@@ -41,11 +30,10 @@ pub(crate) fn json_body<T: DeserializeOwned>(
 /// `POST /api/v1/sessions`.
 pub(crate) async fn create(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
+    credentials: Credentials,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let principal = principal(&state, &headers, &uri).await?;
+    let principal = credentials.principal(&state).await?;
     let request: CreateSessionRequest = json_body(&state, body)?;
     let session = super::create(&state, &principal, request).await?;
     Ok((StatusCode::CREATED, Json(super::info(&session))).into_response())
@@ -54,10 +42,9 @@ pub(crate) async fn create(
 /// `GET /api/v1/sessions`.
 pub(crate) async fn list(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
+    credentials: Credentials,
 ) -> Result<Json<SessionList>, ApiError> {
-    let principal = principal(&state, &headers, &uri).await?;
+    let principal = credentials.principal(&state).await?;
     let sessions = state
         .engine()
         .sessions(&principal.key_id)
@@ -71,10 +58,9 @@ pub(crate) async fn list(
 pub(crate) async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
+    credentials: Credentials,
 ) -> Result<Response, ApiError> {
-    let principal = principal(&state, &headers, &uri).await?;
+    let principal = credentials.principal(&state).await?;
     let session = super::lookup(&state, &principal, &id)?;
     Ok(Json(super::info(&session)).into_response())
 }
@@ -83,10 +69,9 @@ pub(crate) async fn get(
 pub(crate) async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
+    credentials: Credentials,
 ) -> Result<StatusCode, ApiError> {
-    let principal = principal(&state, &headers, &uri).await?;
+    let principal = credentials.principal(&state).await?;
     if state.engine().close_session(&id, &principal.key_id).await {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -99,11 +84,10 @@ pub(crate) async fn delete(
 pub(crate) async fn execute(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
+    credentials: Credentials,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let principal = principal(&state, &headers, &uri).await?;
+    let principal = credentials.principal(&state).await?;
     let session = super::lookup(&state, &principal, &id)?;
     let request: ExecuteRequest = json_body(&state, body)?;
     let run = super::ws::session_run(&state, request, &principal)?;
@@ -122,10 +106,9 @@ pub(crate) async fn execute(
 pub(crate) async fn interrupt(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
+    credentials: Credentials,
 ) -> Result<Response, ApiError> {
-    let principal = principal(&state, &headers, &uri).await?;
+    let principal = credentials.principal(&state).await?;
     let session = super::lookup(&state, &principal, &id)?;
     let interrupted = session.signal(Signal::Interrupt);
     Ok(Json(serde_json::json!({ "interrupted": interrupted })).into_response())
@@ -135,10 +118,9 @@ pub(crate) async fn interrupt(
 pub(crate) async fn restart(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
+    credentials: Credentials,
 ) -> Result<Response, ApiError> {
-    let principal = principal(&state, &headers, &uri).await?;
+    let principal = credentials.principal(&state).await?;
     let session = super::lookup(&state, &principal, &id)?;
     session.restart().await?;
     Ok(Json(super::info(&session)).into_response())

@@ -5,7 +5,6 @@
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use base64::Engine as _;
 use futures_util::{SinkExt, StreamExt};
@@ -14,7 +13,7 @@ use runnel_protocol::session::{PtyClientMessage, PtyServerMessage};
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::http::principal;
+use crate::auth::Credentials;
 use crate::error::ApiError;
 use crate::revocation::Revoked;
 use crate::state::AppState;
@@ -36,11 +35,10 @@ pub(crate) async fn handler(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(query): Query<PtyQuery>,
-    headers: HeaderMap,
-    uri: Uri,
+    credentials: Credentials,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    let principal = principal(&state, &headers, &uri).await?;
+    let principal = credentials.principal(&state).await?;
     let session = super::lookup(&state, &principal, &id)?;
     let service = query.app.unwrap_or_else(|| "shell".to_owned());
     if !session.services().contains(&service) {
@@ -53,8 +51,12 @@ pub(crate) async fn handler(
         ));
     }
     let revoked = state.revocations().subscribe();
-    Ok(upgrade
-        .on_upgrade(move |socket| serve(socket, session, service, (revoked, principal.key_id))))
+    // The terminal's socket holds the connection's place at the door while it is open.
+    let ticket = credentials.ticket;
+    Ok(upgrade.on_upgrade(move |socket| async move {
+        let _ticket = ticket;
+        serve(socket, session, service, (revoked, principal.key_id)).await;
+    }))
 }
 
 async fn serve(

@@ -11,13 +11,12 @@ use std::collections::HashMap;
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use runnel_engine::{SessionHandle, SessionRun, Signal, StdinRefused};
 use runnel_protocol::{ClientMessage, ErrorCode, ExecuteRequest, ServerMessage};
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::auth::{authenticate, key_from_request, unauthorized, Principal};
+use crate::auth::{Credentials, Principal};
 use crate::convert::{files_from_wire, generate_id, limits_from_wire};
 use crate::error::ApiError;
 use crate::quota::Admission;
@@ -76,16 +75,17 @@ impl SessionLinks {
 pub(crate) async fn execute_stream(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
+    credentials: Credentials,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    let key = key_from_request(&headers, &uri).ok_or_else(|| {
-        unauthorized("missing API key: send `Authorization: Bearer KEY` or `?api_key=KEY`")
-    })?;
-    let principal = authenticate(&state, key).await?;
+    let principal = credentials.principal(&state).await?;
     let session = super::lookup(&state, &principal, &id)?;
-    Ok(upgrade.on_upgrade(move |socket| serve_bound(socket, state, principal, session)))
+    // The socket holds the connection's place at the door while it is open.
+    let ticket = credentials.ticket;
+    Ok(upgrade.on_upgrade(move |socket| async move {
+        let _ticket = ticket;
+        serve_bound(socket, state, principal, session).await;
+    }))
 }
 
 impl Connection {

@@ -18,8 +18,9 @@ use tracing::Instrument;
 
 use super::resumable::{self, RunLog};
 use super::{write_frames, Outbound, CLOSE_GOING_AWAY, CLOSE_POLICY, OUTBOUND_CAPACITY};
-use crate::auth::{authenticate, unauthorized, Principal};
+use crate::auth::{authenticate, unauthorized, Credentials, Principal};
 use crate::convert::execute_from_wire;
+use crate::door::Ticket;
 use crate::execution;
 use crate::session::ws::SessionLinks;
 use crate::state::AppState;
@@ -29,9 +30,14 @@ const WRITER_GRACE: Duration = Duration::from_secs(2);
 /// Signal names accepted by `signal`, for error messages.
 const SIGNALS: &str = "SIGINT, SIGTERM, SIGKILL, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2";
 
-/// Serve one upgraded socket until it closes. `key` came with the upgrade request, if any.
-pub(super) async fn serve(socket: WebSocket, state: AppState, key: Option<String>) {
-    serve_with(socket, state, key, None).await;
+/// WebSocket close code for "try again later": the key has its maximum of connections open.
+const CLOSE_TRY_AGAIN_LATER: u16 = 1013;
+
+/// Serve one upgraded socket until it closes. The key came with the upgrade request, if any;
+/// the ticket is the connection's place at the front door, charged to the key it
+/// authenticates with.
+pub(super) async fn serve(socket: WebSocket, state: AppState, credentials: Credentials) {
+    serve_with(socket, state, credentials, None).await;
 }
 
 /// Serve a socket already authenticated and bound to one session
@@ -43,15 +49,20 @@ pub(crate) async fn serve_bound(
     principal: Principal,
     session: runnel_engine::SessionHandle,
 ) {
-    serve_with(socket, state, None, Some((principal, session))).await;
+    let credentials = Credentials {
+        key: None,
+        ticket: None,
+    };
+    serve_with(socket, state, credentials, Some((principal, session))).await;
 }
 
 async fn serve_with(
     socket: WebSocket,
     state: AppState,
-    key: Option<String>,
+    credentials: Credentials,
     bound: Option<(Principal, runnel_engine::SessionHandle)>,
 ) {
+    let Credentials { key, ticket } = credentials;
     let _open = state.metrics().connection_opened();
     let span = tracing::debug_span!("ws", key_id = tracing::field::Empty);
     let (sink, stream) = socket.split();
@@ -61,6 +72,7 @@ async fn serve_with(
         state,
         outbound,
         principal: None,
+        ticket,
         runs: HashMap::new(),
         logs: HashMap::new(),
         tasks: JoinSet::new(),
@@ -90,6 +102,8 @@ pub(crate) struct Connection {
     pub(crate) state: AppState,
     pub(crate) outbound: mpsc::Sender<Outbound>,
     principal: Option<Principal>,
+    /// The connection's place at the front door, charged to the key it authenticates with.
+    ticket: Option<Arc<Ticket>>,
     /// Runs in flight by run id.
     runs: HashMap<String, RunController>,
     /// The streamed (resumable) runs attached to this socket, by run id.
@@ -260,7 +274,7 @@ impl Connection {
 
     /// Authenticate with `key`. A wrong key answers `unauthorized` and closes.
     async fn authenticate(&mut self, key: String) -> Flow {
-        match authenticate(&self.state, key).await {
+        match authenticate(&self.state, key, self.ticket.as_deref()).await {
             Ok(principal) => {
                 tracing::Span::current().record("key_id", principal.key_id.as_str());
                 self.principal = Some(principal);
@@ -269,6 +283,13 @@ impl Connection {
             Err(error) if error.code == ErrorCode::Unauthorized => {
                 self.send(error.to_message(None)).await;
                 self.close(CLOSE_POLICY, "unauthorized").await;
+                Flow::Close
+            }
+            // The key has its maximum of connections open: this one is not kept waiting.
+            Err(error) if error.code == ErrorCode::ConcurrencyLimit => {
+                self.send(error.to_message(None)).await;
+                self.close(CLOSE_TRY_AGAIN_LATER, "too many connections")
+                    .await;
                 Flow::Close
             }
             // The store failed: say so, and let the client try again.

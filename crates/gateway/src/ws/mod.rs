@@ -11,14 +11,13 @@ pub(crate) mod resumable;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
-use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use futures_util::stream::SplitSink;
 use futures_util::SinkExt;
 use runnel_protocol::ServerMessage;
 use tokio::sync::mpsc;
 
-use crate::auth::key_from_request;
+use crate::auth::Credentials;
 use crate::state::AppState;
 
 /// Frames queued for one client before producers wait (a frame holds at most one 64 KiB
@@ -59,11 +58,9 @@ impl From<ServerMessage> for Outbound {
 /// `GET /ws`: upgrade, taking the key from the header or the query when given there.
 pub(crate) async fn handler(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
+    credentials: Credentials,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let key = key_from_request(&headers, &uri);
     let max_frame = state.config().max_frame_bytes;
     // Well above the protocol's maximum, so that a frame too large is answered with a named
     // `payload_too_large` error instead of a bare protocol close; only frames over this
@@ -74,7 +71,7 @@ pub(crate) async fn handler(
         .max_message_size(transport_max)
         .max_frame_size(transport_max)
         .on_failed_upgrade(|error| tracing::debug!(%error, "websocket upgrade failed"))
-        .on_upgrade(move |socket| connection::serve(socket, state, key))
+        .on_upgrade(move |socket| connection::serve(socket, state, credentials))
 }
 
 /// Write queued frames, batching what is already queued before one flush.
