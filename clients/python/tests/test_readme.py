@@ -20,7 +20,7 @@ EXPECTED = [
     "hello from runnel",
     "2: hello Ada\nexit code 0\n0\n1\n2\nexit ok\nkilled",
     "Hi Grace",
-    "languages;",
+    " languages\n",
     "SHOUT",
     "still here",
 ]

@@ -236,7 +236,8 @@ class RunnelClient:
         return answer
 
     async def stats(self, *, timeout: float | None = None) -> dict[str, Any]:
-        """Server figures: uptime, executions, connections, sessions, languages."""
+        """Server figures: uptime, executions, connections, sessions, languages (an operator key
+        only: `runnel keys create --scope operator`; others get `HttpError` `forbidden`)."""
         answer: dict[str, Any] = await _http.request_json(
             self.http_base,
             self.api_key,

@@ -115,7 +115,6 @@ class HttpError(RunnelError):
 HINTS: dict[str, str] = {
     "unauthorized": "check the API key: pass api_key=... or set RUNNEL_API_KEY "
     "(`runnel keys create` prints a new one)",
-    "forbidden": "server-wide figures need an operator key (`runnel keys create --scope operator`)",
     "unknown_language": "use a language id from `await client.languages()` such as 'python'",
     "payload_too_large": "send less code or smaller files, or raise the server's --max-frame-bytes",
     "rate_limited": "slow down, or raise the key's rate limit",
@@ -131,7 +130,8 @@ HINTS: dict[str, str] = {
 def server_error(code: str, message: str) -> ServerError:
     """A :class:`ServerError` (or a more precise subclass) for a protocol error."""
     if code in ("unauthorized", "forbidden"):
-        return _AuthServerError(code, message, HINTS[code])
+        # `forbidden`: the server's message names the fix (an operator key).
+        return _AuthServerError(code, message, HINTS.get(code, ""))
     if code == "resume_gap":
         return _GapServerError(code, message, "the run's missed output is gone")
     return ServerError(code, message, HINTS.get(code, ""))
