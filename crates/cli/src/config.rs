@@ -71,6 +71,14 @@ pub(crate) struct ServeOptions {
     /// session pool off.
     #[arg(long, env = "RUNNEL_SESSION_POOL_SIZE", default_value_t = 1)]
     pub(crate) session_pool_size: usize,
+    /// Seconds of CPU a session's sandbox may use over its life (cells, what they leave
+    /// running, terminals); past it the session is closed (`cpu_limit`).
+    #[arg(long, env = "RUNNEL_SESSION_CPU_BUDGET", default_value_t = runnel_engine::DEFAULT_SESSION_CPU_BUDGET.as_secs_f64())]
+    pub(crate) session_cpu_budget: f64,
+    /// Seconds a session may live however active it is (also the largest idle timeout a
+    /// client may ask for); past it the session is closed (`expired`).
+    #[arg(long, env = "RUNNEL_SESSION_MAX_LIFETIME", default_value_t = runnel_engine::DEFAULT_SESSION_MAX_LIFETIME.as_secs_f64())]
+    pub(crate) session_max_lifetime: f64,
     /// Bytes of events each session keeps for clients that reconnect and resume.
     #[arg(long, env = "RUNNEL_SESSION_LOG_BYTES", default_value_t = 4 << 20)]
     pub(crate) session_log_bytes: usize,
@@ -167,6 +175,10 @@ pub(crate) struct CreateKeyArgs {
     /// Open connections (WebSockets, HTTP connections) at once.
     #[arg(long)]
     pub(crate) max_connections: Option<u32>,
+    /// CPU budget: ms of CPU per minute over all the key's runs and session cells (a bucket
+    /// of a minute's worth; past it runs are refused `rate_limited`). 0: none.
+    #[arg(long)]
+    pub(crate) cpu_ms_per_minute: Option<u64>,
     /// `operator` keys may also read the server-wide figures (`/metrics`, `/api/v1/stats`),
     /// which show every tenant's activity.
     #[arg(long, value_enum, default_value_t = Scope::Tenant)]

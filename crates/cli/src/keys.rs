@@ -28,6 +28,9 @@ pub(crate) fn keys(options: KeysOptions) -> Result<()> {
             if let Some(value) = args.max_connections {
                 quota.max_connections = value;
             }
+            if let Some(value) = args.cpu_ms_per_minute {
+                quota.cpu_ms_per_minute = value;
+            }
             let scope = match args.scope {
                 crate::config::Scope::Tenant => KeyScope::Tenant,
                 crate::config::Scope::Operator => KeyScope::Operator,

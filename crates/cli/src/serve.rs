@@ -63,6 +63,8 @@ pub(crate) async fn serve(options: ServeOptions) -> Result<()> {
         idle_timeout: Duration::from_secs_f64(options.session_idle_timeout),
         log_bytes: options.session_log_bytes.max(4096),
         pool_size: options.session_pool_size,
+        cpu_budget: positive_seconds("--session-cpu-budget", options.session_cpu_budget)?,
+        max_lifetime: positive_seconds("--session-max-lifetime", options.session_max_lifetime)?,
     };
     let default_limits = engine_config.default_limits;
     let engine = Engine::start(engine_config, registry, spawner).await?;
@@ -136,7 +138,16 @@ fn door_config(options: &ServeOptions) -> Result<runnel_gateway::DoorConfig> {
     })
 }
 
-/// A positive, finite number of seconds from a flag.
+/// A positive, finite number of seconds from a flag, without an upper bound below a year.
+fn positive_seconds(flag: &str, value: f64) -> Result<Duration> {
+    anyhow::ensure!(
+        value.is_finite() && value > 0.0 && value <= 366.0 * 86_400.0,
+        "{flag} must be a number of seconds above 0 and at most a year"
+    );
+    Ok(Duration::from_secs_f64(value))
+}
+
+/// A positive, finite number of seconds from a flag, at most a day.
 fn seconds(flag: &str, value: f64) -> Result<Duration> {
     anyhow::ensure!(
         value.is_finite() && value > 0.0 && value <= 86_400.0,

@@ -35,6 +35,7 @@ pub use run::{
 };
 pub use session::{
     CreateSession, FileInfo, FileListing, PtyProcess, ReplayGap, SessionConfig, SessionEvent,
-    SessionEventKind, SessionHandle, SessionRun, Subscription,
+    SessionEventKind, SessionHandle, SessionRun, Subscription, DEFAULT_SESSION_CPU_BUDGET,
+    DEFAULT_SESSION_MAX_LIFETIME,
 };
 pub use stats::{EngineStats, Histogram};

@@ -39,6 +39,7 @@ const QUOTA: KeyQuota = KeyQuota {
     max_output_bytes: 1 << 20,
     max_sessions: 2,
     max_connections: 8,
+    cpu_ms_per_minute: 0,
 };
 
 fn execute(json: &str) -> Result<Execute, ApiError> {

@@ -31,15 +31,14 @@ pub(crate) fn start(
     principal: &Principal,
     run: RunRequest,
 ) -> Result<Execution, ApiError> {
-    let admission = Admission {
-        max_concurrency: principal.quota.max_concurrency,
-        rate_per_minute: principal.quota.rate_per_minute,
-    };
+    let admission = Admission::of(&principal.quota, principal.quota.max_concurrency);
     let permit = state.quotas().admit(&principal.key_id, admission)?;
     let output_limit = run.limits.output_bytes;
     let handle = state.engine().run(run)?;
     let ledger = Ledger {
         store: state.store().clone(),
+        quotas: state.quotas().clone(),
+        cpu_ms_per_minute: principal.quota.cpu_ms_per_minute,
         key_id: principal.key_id.clone(),
         run_id: handle.id.clone(),
         language: handle.language.clone(),
@@ -172,6 +171,9 @@ impl Execution {
 /// dropped before its end (client gone).
 struct Ledger {
     store: Store,
+    /// The key's CPU budget takes the run's CPU time.
+    quotas: crate::quota::QuotaTracker,
+    cpu_ms_per_minute: u64,
     key_id: String,
     run_id: String,
     language: String,
@@ -181,6 +183,10 @@ struct Ledger {
 
 impl Ledger {
     fn record(&mut self, outcome: &RunOutcome) {
+        if !self.recorded {
+            self.quotas
+                .charge_cpu(&self.key_id, outcome.cpu_time, self.cpu_ms_per_minute);
+        }
         self.write(
             outcome.status,
             outcome.wall_time.as_secs_f64() * 1000.0,

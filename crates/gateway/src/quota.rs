@@ -1,5 +1,10 @@
-//! Per-key admission: how many runs a key may have in flight, and how many it may start per
-//! minute.
+//! Per-key admission: how many runs a key may have in flight, how many it may start per
+//! minute, and how much CPU its runs may use per minute.
+//!
+//! The CPU budget is a second bucket, of milliseconds of CPU: it holds a minute's worth, each
+//! finished run or session cell takes its CPU time out of it (it may go below zero: a run is
+//! not stopped for it, its own CPU limit does that), and a run is admitted only while it is
+//! above zero.
 //!
 //! Concurrency is counted across every connection and request of a key: each admitted run holds
 //! a [`RunPermit`] that gives its slot back when dropped. The rate is a token bucket holding up to
@@ -23,6 +28,20 @@ pub(crate) struct Admission {
     pub max_concurrency: u32,
     /// Runs started per minute (0: unlimited).
     pub rate_per_minute: u32,
+    /// CPU of the key's runs per minute, ms (0: unlimited).
+    pub cpu_ms_per_minute: u64,
+}
+
+impl Admission {
+    /// The admission of `quota`'s key, with `max_concurrency` (0 for session executes, whose
+    /// concurrency is bounded by the key's sessions).
+    pub(crate) fn of(quota: &runnel_store::KeyQuota, max_concurrency: u32) -> Admission {
+        Admission {
+            max_concurrency,
+            rate_per_minute: quota.rate_per_minute,
+            cpu_ms_per_minute: quota.cpu_ms_per_minute,
+        }
+    }
 }
 
 /// Why a run was refused.
@@ -45,6 +64,17 @@ pub(crate) enum QuotaError {
         /// When one more run will be admitted.
         retry_after: Duration,
     },
+    /// The key's runs used its CPU budget.
+    #[error(
+        "CPU budget used: at most {limit} ms of CPU per minute per key; retry in {:.1} s",
+        retry_after.as_secs_f64()
+    )]
+    Cpu {
+        /// The key's budget, ms per minute.
+        limit: u64,
+        /// When the budget is above zero again.
+        retry_after: Duration,
+    },
 }
 
 impl From<QuotaError> for ApiError {
@@ -53,7 +83,7 @@ impl From<QuotaError> for ApiError {
             QuotaError::Concurrency { .. } => {
                 ApiError::new(ErrorCode::ConcurrencyLimit, error.to_string())
             }
-            QuotaError::Rate { retry_after, .. } => {
+            QuotaError::Rate { retry_after, .. } | QuotaError::Cpu { retry_after, .. } => {
                 ApiError::new(ErrorCode::RateLimited, error.to_string())
                     .with_retry_after(retry_after)
             }
@@ -72,6 +102,31 @@ struct KeyState {
     in_flight: u32,
     tokens: f64,
     refilled_at: Instant,
+    /// Milliseconds of CPU left in the budget (below zero after runs that used more).
+    cpu_tokens: f64,
+    cpu_refilled_at: Instant,
+}
+
+impl KeyState {
+    fn new(admission: &Admission, now: Instant) -> KeyState {
+        KeyState {
+            in_flight: 0,
+            tokens: f64::from(admission.rate_per_minute),
+            refilled_at: now,
+            cpu_tokens: admission.cpu_ms_per_minute as f64,
+            cpu_refilled_at: now,
+        }
+    }
+
+    /// Refill the CPU bucket of capacity `per_minute` ms up to `now`.
+    fn refill_cpu(&mut self, per_minute: u64, now: Instant) {
+        let capacity = per_minute as f64;
+        let elapsed = now
+            .saturating_duration_since(self.cpu_refilled_at)
+            .as_secs_f64();
+        self.cpu_tokens = (self.cpu_tokens + elapsed * capacity / 60.0).min(capacity);
+        self.cpu_refilled_at = now;
+    }
 }
 
 /// One admitted run's slot; dropping it frees the slot.
@@ -96,15 +151,24 @@ impl QuotaTracker {
     ) -> Result<RunPermit, QuotaError> {
         let now = Instant::now();
         let mut keys = lock(&self.keys);
-        let state = keys.entry(key_id.to_owned()).or_insert_with(|| KeyState {
-            in_flight: 0,
-            tokens: f64::from(admission.rate_per_minute),
-            refilled_at: now,
-        });
+        let state = keys
+            .entry(key_id.to_owned())
+            .or_insert_with(|| KeyState::new(&admission, now));
         if admission.max_concurrency > 0 && state.in_flight >= admission.max_concurrency {
             return Err(QuotaError::Concurrency {
                 limit: admission.max_concurrency,
             });
+        }
+        if admission.cpu_ms_per_minute > 0 {
+            state.refill_cpu(admission.cpu_ms_per_minute, now);
+            if state.cpu_tokens <= 0.0 {
+                let per_second = admission.cpu_ms_per_minute as f64 / 60.0;
+                let retry_after = Duration::from_secs_f64((1.0 - state.cpu_tokens) / per_second);
+                return Err(QuotaError::Cpu {
+                    limit: admission.cpu_ms_per_minute,
+                    retry_after,
+                });
+            }
         }
         if admission.rate_per_minute > 0 {
             let capacity = f64::from(admission.rate_per_minute);
@@ -128,6 +192,22 @@ impl QuotaTracker {
             keys: Arc::clone(&self.keys),
             key_id: key_id.to_owned(),
         })
+    }
+
+    /// Take a finished run's (or cell's) CPU time out of `key_id`'s budget of
+    /// `cpu_ms_per_minute` (nothing when the key has none).
+    pub(crate) fn charge_cpu(&self, key_id: &str, cpu: Duration, cpu_ms_per_minute: u64) {
+        if cpu_ms_per_minute == 0 {
+            return;
+        }
+        let now = Instant::now();
+        let mut keys = lock(&self.keys);
+        // A run was admitted first, so the key is known.
+        let Some(state) = keys.get_mut(key_id) else {
+            return;
+        };
+        state.refill_cpu(cpu_ms_per_minute, now);
+        state.cpu_tokens -= cpu.as_secs_f64() * 1000.0;
     }
 
     /// Runs in flight for `key_id`.
@@ -160,6 +240,7 @@ mod tests {
     const LIMITS: Admission = Admission {
         max_concurrency: 2,
         rate_per_minute: 0,
+        cpu_ms_per_minute: 0,
     };
 
     #[tokio::test]
@@ -183,6 +264,7 @@ mod tests {
         let unlimited = Admission {
             max_concurrency: 0,
             rate_per_minute: 0,
+            cpu_ms_per_minute: 0,
         };
         let permits: Vec<_> = (0..1000)
             .map(|_| tracker.admit("k", unlimited).expect("unlimited"))
@@ -198,6 +280,7 @@ mod tests {
         let limits = Admission {
             max_concurrency: 0,
             rate_per_minute: 6,
+            cpu_ms_per_minute: 0,
         };
         for _ in 0..6 {
             drop(
@@ -238,6 +321,7 @@ mod tests {
         let limits = Admission {
             max_concurrency: 1,
             rate_per_minute: 2,
+            cpu_ms_per_minute: 0,
         };
         let held = tracker.admit("k", limits).expect("first");
         for _ in 0..5 {
@@ -270,5 +354,34 @@ mod tests {
         let error = ApiError::from(QuotaError::Concurrency { limit: 4 });
         assert_eq!(error.code, ErrorCode::ConcurrencyLimit);
         assert!(error.message.contains('4'));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_cpu_budget_refuses_once_used_and_refills() {
+        let tracker = QuotaTracker::new();
+        let limits = Admission {
+            max_concurrency: 0,
+            rate_per_minute: 0,
+            cpu_ms_per_minute: 6_000,
+        };
+        drop(tracker.admit("k", limits).expect("a full budget"));
+        tracker.charge_cpu("k", Duration::from_millis(4_000), 6_000);
+        drop(tracker.admit("k", limits).expect("2 s of CPU left"));
+        tracker.charge_cpu("k", Duration::from_millis(5_000), 6_000);
+        match tracker.admit("k", limits) {
+            Err(QuotaError::Cpu { limit, retry_after }) => {
+                assert_eq!(limit, 6_000);
+                // 3 s below zero at 100 ms per second: about 30 s.
+                assert!(
+                    (29.0..=31.0).contains(&retry_after.as_secs_f64()),
+                    "{retry_after:?}"
+                );
+            }
+            other => panic!("expected the CPU budget to refuse, got {other:?}"),
+        }
+        let other = tracker.admit("other", limits);
+        assert!(other.is_ok(), "another key has its own budget");
+        tokio::time::advance(Duration::from_secs(31)).await;
+        drop(tracker.admit("k", limits).expect("refilled"));
     }
 }

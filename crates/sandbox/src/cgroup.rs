@@ -16,8 +16,8 @@ use crate::protocol::{CgroupMode, CgroupPaths};
 use crate::sys;
 
 mod counters;
-pub(crate) use counters::read_counters;
 pub use counters::Counters;
+pub(crate) use counters::{read_counters, read_cpu_usage, reset_memory_peak};
 
 const ROOT: &str = "/sys/fs/cgroup";
 const UNIFIED: &str = "/sys/fs/cgroup/unified";
@@ -366,12 +366,14 @@ impl SandboxCgroups {
                 v2: true,
                 memory: self.unified.clone(),
                 pids: self.unified.clone(),
+                unified: self.unified.clone(),
             }
         } else {
             CgroupPaths {
                 v2: false,
                 memory: self.memory.clone(),
                 pids: self.pids.clone(),
+                unified: self.unified.clone(),
             }
         }
     }

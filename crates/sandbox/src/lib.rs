@@ -39,7 +39,7 @@ pub use cgroup::Counters;
 pub use error::SandboxError;
 pub use host::process::{ExtraEnd, Process};
 pub use host::pty::PtyMaster;
-pub use host::sandbox::Sandbox;
+pub use host::sandbox::{Meter, Sandbox};
 pub use host::spawner::Spawner;
 pub use probe::{doctor, Check, DoctorReport};
 pub use protocol::{Capabilities, CgroupMode, Missing};

@@ -142,6 +142,10 @@ pub(crate) struct CgroupPaths {
     pub(crate) memory: Option<String>,
     /// The directory with pids files.
     pub(crate) pids: Option<String>,
+    /// The v2 directory, whose `cpu.stat` counts the sandbox's CPU time whether or not the
+    /// cpu controller is enabled there (on hybrid hosts too).
+    #[serde(default)]
+    pub(crate) unified: Option<String>,
 }
 
 /// An error reported by another process: the step, the errno and a detail.

@@ -34,6 +34,8 @@ pub const DEFAULT_MAX_PIDS: u32 = 256;
 pub const DEFAULT_MAX_OUTPUT_BYTES: u64 = 16 * 1024 * 1024;
 /// Default maximum live sessions per key.
 pub const DEFAULT_MAX_SESSIONS: u32 = 16;
+/// Default CPU budget of a key, ms of CPU per minute over all its runs and cells: none.
+pub const DEFAULT_CPU_MS_PER_MINUTE: u64 = 0;
 /// Default maximum open connections (WebSockets and HTTP connections) per key.
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 256;
 
@@ -58,6 +60,9 @@ pub struct KeyQuota {
     pub max_sessions: u32,
     /// Open connections at once: every socket that authenticated with the key counts.
     pub max_connections: u32,
+    /// CPU time of the key's runs and session cells per minute, ms (a bucket holding a
+    /// minute's worth, refilled continuously; 0: no budget beyond each run's own limit).
+    pub cpu_ms_per_minute: u64,
 }
 
 impl Default for KeyQuota {
@@ -72,6 +77,7 @@ impl Default for KeyQuota {
             max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
             max_sessions: DEFAULT_MAX_SESSIONS,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            cpu_ms_per_minute: DEFAULT_CPU_MS_PER_MINUTE,
         }
     }
 }
@@ -128,7 +134,7 @@ pub struct KeyRecord {
 /// Columns of `api_keys` in the order [`key_from_row`] reads them.
 const KEY_COLUMNS: &str = "id, name, prefix, created_at, revoked_at IS NOT NULL, \
     max_concurrency, rate_per_minute, max_wall_ms, max_cpu_ms, max_memory_mb, max_pids, \
-    max_output_bytes, max_sessions, max_connections, scope";
+    max_output_bytes, max_sessions, max_connections, scope, cpu_ms_per_minute";
 
 fn key_from_row(row: &Row<'_>) -> rusqlite::Result<KeyRecord> {
     Ok(KeyRecord {
@@ -148,6 +154,7 @@ fn key_from_row(row: &Row<'_>) -> rusqlite::Result<KeyRecord> {
             max_output_bytes: row.get(11)?,
             max_sessions: row.get(12)?,
             max_connections: row.get(13)?,
+            cpu_ms_per_minute: row.get(15)?,
         },
     })
 }
@@ -190,8 +197,10 @@ impl Store {
             .execute(
                 "INSERT INTO api_keys (id, name, prefix, key_hash, created_at, revoked_at, \
                  max_concurrency, rate_per_minute, max_wall_ms, max_cpu_ms, max_memory_mb, \
-                 max_pids, max_output_bytes, max_sessions, max_connections, scope) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                 max_pids, max_output_bytes, max_sessions, max_connections, scope, \
+                 cpu_ms_per_minute) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
+                 ?16)",
                 rusqlite::params![
                     record.id,
                     record.name,
@@ -208,6 +217,7 @@ impl Store {
                     quota.max_sessions,
                     quota.max_connections,
                     scope.as_str(),
+                    quota.cpu_ms_per_minute,
                 ],
             )
             .map_err(|source| StoreError::InsertKey {

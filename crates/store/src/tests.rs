@@ -182,6 +182,7 @@ fn reopening_keeps_keys_and_quotas() {
         max_output_bytes: u64::from(u32::MAX) + 1,
         max_sessions: 2,
         max_connections: 9,
+        cpu_ms_per_minute: 30_000,
     };
     let (record, plaintext) = {
         let store = Store::open(dir.path()).expect("open");

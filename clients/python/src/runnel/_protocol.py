@@ -143,7 +143,7 @@ class Pong:
 
 @dataclass(frozen=True)
 class SessionNotice:
-    """``session``: created, restarted, closed, resumed, expired, shutdown."""
+    """``session``: created, restarted, closed, resumed, expired, cpu_limit, shutdown."""
 
     session: str
     event: str

@@ -162,14 +162,18 @@ pub(crate) async fn create(
         None => prepare(engine, &language, limits).await?,
     };
     let id = format!("ses-{:024x}", rand::random::<u128>() >> 32);
+    let config = &engine.config.sessions;
     let session = Arc::new(Session {
         id: id.clone(),
         owner: owner.to_owned(),
         idle_timeout: request
             .idle_timeout
-            .unwrap_or(engine.config.sessions.idle_timeout),
+            .unwrap_or(config.idle_timeout)
+            .min(config.max_lifetime),
         limits,
         engine: engine.clone(),
+        meter: ready.sandbox.meter(),
+        created: Instant::now(),
         sandbox: RwLock::new(Some(ready.sandbox)),
         log: EventLog::new(engine.config.sessions.log_bytes),
         kernel: tokio::sync::Mutex::new(ready.kernel),
@@ -251,18 +255,26 @@ pub(crate) async fn reap_loop(engine: Weak<Inner>) {
             if engine.is_shutting_down() {
                 return;
             }
-            let expired: Vec<Arc<Session>> = {
+            let config = &engine.config.sessions;
+            // The counters are read outside the lock: they are files.
+            let open: Vec<Arc<Session>> = engine.sessions.sessions().values().cloned().collect();
+            let ending: Vec<(Arc<Session>, &str)> = open
+                .into_iter()
+                .filter_map(|session| {
+                    let end = session.end_reason(config)?;
+                    Some((session, end))
+                })
+                .collect();
+            let ended: Vec<(Arc<Session>, &str)> = {
                 let mut sessions = engine.sessions.sessions();
-                let ids: Vec<String> = sessions
-                    .values()
-                    .filter(|session| session.idle_for() >= session.idle_timeout)
-                    .map(|session| session.id.clone())
-                    .collect();
-                ids.iter().filter_map(|id| sessions.remove(id)).collect()
+                ending
+                    .into_iter()
+                    .filter_map(|(session, end)| Some((sessions.remove(&session.id)?, end)))
+                    .collect()
             };
-            for session in expired {
-                tracing::debug!(session = %session.id, "session idle: expired");
-                session.close("expired").await;
+            for (session, end) in ended {
+                tracing::debug!(session = %session.id, end, "session ended by the reaper");
+                session.close(end).await;
             }
             (engine.config.sessions.idle_timeout / 4)
                 .clamp(Duration::from_millis(50), REAP_INTERVAL)

@@ -48,6 +48,11 @@ pub const MAX_QUEUED_EXECUTES: usize = 16;
 /// execute alone may carry more (the request size limit bounds it).
 pub const MAX_QUEUED_BYTES: usize = 8 << 20;
 
+/// Default CPU budget of a session: one CPU-hour.
+pub const DEFAULT_SESSION_CPU_BUDGET: Duration = Duration::from_secs(3600);
+/// Default longest life of a session: 12 hours.
+pub const DEFAULT_SESSION_MAX_LIFETIME: Duration = Duration::from_secs(12 * 3600);
+
 /// Settings of sessions, part of the engine's configuration.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
@@ -57,6 +62,12 @@ pub struct SessionConfig {
     pub log_bytes: usize,
     /// Ready sessions kept per pooled language (0 turns the pool off).
     pub pool_size: usize,
+    /// CPU time a session's sandbox may use over its whole life: its cells, what they leave
+    /// running between cells, its terminals. Past it the session is closed (`cpu_limit`).
+    pub cpu_budget: Duration,
+    /// How long a session may live, however active; also the largest idle timeout a client
+    /// may ask for. Past it the session is closed (`expired`).
+    pub max_lifetime: Duration,
 }
 
 impl Default for SessionConfig {
@@ -65,6 +76,8 @@ impl Default for SessionConfig {
             idle_timeout: Duration::from_secs(600),
             log_bytes: 4 << 20,
             pool_size: 1,
+            cpu_budget: DEFAULT_SESSION_CPU_BUDGET,
+            max_lifetime: DEFAULT_SESSION_MAX_LIFETIME,
         }
     }
 }
@@ -109,6 +122,10 @@ pub(crate) struct Session {
     idle_timeout: Duration,
     engine: Arc<Inner>,
     sandbox: RwLock<Option<Sandbox>>,
+    /// The sandbox's counters, for the CPU budget.
+    meter: runnel_sandbox::Meter,
+    /// When the session was created, for its longest life.
+    created: Instant,
     log: Arc<events::EventLog>,
     kernel: tokio::sync::Mutex<Option<Kernel>>,
     current: Mutex<Option<(String, InputSender)>>,
@@ -318,6 +335,16 @@ pub(crate) fn driver_of(language: &Language) -> Option<runnel_languages::Session
 }
 
 impl Session {
+    /// Why the reaper must end this session now, if it must: idle past its timeout or alive
+    /// past the longest life (`expired`), or its CPU budget used (`cpu_limit`).
+    pub(crate) fn end_reason(&self, config: &SessionConfig) -> Option<&'static str> {
+        if self.idle_for() >= self.idle_timeout || self.created.elapsed() >= config.max_lifetime {
+            return Some("expired");
+        }
+        let used = self.meter.cpu_usage().ok()?;
+        (used >= config.cpu_budget).then_some("cpu_limit")
+    }
+
     fn touch(&self) {
         *self
             .last_active

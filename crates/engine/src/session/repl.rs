@@ -1,14 +1,18 @@
 //! The kernel: a language's session driver running in the session's sandbox, and one cell
 //! (an execute) driven through it: code out on fd 3, events in on fd 4, user output read from
 //! stdout and stderr up to the cell's marker, input requests answered from stdin, SIGINT for
-//! interrupts, and a wall-clock limit per cell.
+//! interrupts, and a wall-clock and a CPU limit per cell. A cell's CPU time is what the
+//! sandbox's cgroup used while it ran (what earlier cells left running counts too), and its
+//! peak memory the cgroup's peak since it started.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use runnel_languages::{Language, SessionDriver};
 use runnel_protocol::{RunStatus, StreamName};
-use runnel_sandbox::{CommandSpec, ExtraEnd, ExtraPipe, FileEntry, Process, Sandbox, StdioMode};
+use runnel_sandbox::{
+    CommandSpec, ExtraEnd, ExtraPipe, FileEntry, Meter, Process, Sandbox, StdioMode,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::unix::pipe;
 use tokio::sync::mpsc;
@@ -30,6 +34,8 @@ const INTERRUPT_GRACE: Duration = Duration::from_secs(2);
 /// that take the signal on a thread of their own (BEAM, the JVM, node) after the cell has
 /// ended, and stop the next one. One sent later is passed on: the cell outlived the first.
 const INTERRUPT_DEBOUNCE: Duration = Duration::from_millis(500);
+/// How often a running cell's CPU time is read from its cgroup.
+const CPU_POLL: Duration = Duration::from_millis(20);
 
 /// A started session driver.
 pub(crate) struct Kernel {
@@ -42,6 +48,8 @@ pub(crate) struct Kernel {
     /// never blocks the cell's loop; what waits there is bounded by the run's input bound.
     stdin: Option<mpsc::UnboundedSender<StdinChunk>>,
     base64_code: bool,
+    /// The sandbox's counters: each cell's CPU time and peak memory.
+    meter: Meter,
 }
 
 /// What a cell sends out while it runs.
@@ -104,6 +112,7 @@ impl Kernel {
             stdout: MarkedStream::new(stdout),
             stderr: MarkedStream::new(stderr),
             base64_code: driver.base64_code,
+            meter: sandbox.meter(),
         };
         let mut line = String::new();
         let ready = tokio::time::timeout(
@@ -187,6 +196,14 @@ impl Kernel {
                 emit(CellEvent::Output(stream, data[..allowed].to_vec()));
             }
         };
+        if let Err(error) = self.meter.reset_memory_peak() {
+            tracing::debug!(%error, "memory peak not reset");
+        }
+        let cpu_before = self.meter.cpu_usage().ok();
+        let cpu_used = || {
+            let now = self.meter.cpu_usage().ok()?;
+            Some(now.saturating_sub(cpu_before?))
+        };
         let Kernel {
             process,
             control,
@@ -211,6 +228,9 @@ impl Kernel {
         let deadline = tokio::time::Instant::now() + limits.wall;
         let mut kill_at: Option<tokio::time::Instant> = None;
         let mut timed_out = false;
+        let mut over_cpu = false;
+        let mut cpu_poll = tokio::time::interval(CPU_POLL);
+        cpu_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut interrupted = false;
         let mut interrupt_sent: Option<tokio::time::Instant> = None;
         let mut output_stopped = false;
@@ -247,7 +267,14 @@ impl Kernel {
                     }
                     None => input_open = false,
                 },
-                () = tokio::time::sleep_until(deadline), if !timed_out => {
+                _ = cpu_poll.tick(), if cpu_before.is_some() && !over_cpu && !timed_out => {
+                    if cpu_used().is_some_and(|used| used >= limits.cpu) {
+                        over_cpu = true;
+                        let _ = process.signal(Signal::Interrupt.number());
+                        kill_at = Some(tokio::time::Instant::now() + INTERRUPT_GRACE);
+                    }
+                }
+                () = tokio::time::sleep_until(deadline), if !timed_out && !over_cpu => {
                     timed_out = true;
                     let _ = process.signal(Signal::Interrupt.number());
                     kill_at = Some(tokio::time::Instant::now() + INTERRUPT_GRACE);
@@ -263,6 +290,11 @@ impl Kernel {
             }
         };
         let wall_time = started.elapsed();
+        let cpu_time = cpu_used().unwrap_or_default();
+        let peak_memory = self
+            .meter
+            .counters()
+            .map_or(0, |counters| counters.memory_peak);
         let kernel_alive = stdout_ok && stderr_ok && done.is_some() && !killed;
         let truncated = truncated.load(Ordering::Acquire);
         let (status, message, exit_code) = match &done {
@@ -272,6 +304,11 @@ impl Kernel {
                     "output limit of {} bytes reached",
                     limits.output_bytes
                 )),
+                None,
+            ),
+            _ if over_cpu => (
+                RunStatus::CpuLimit,
+                Some(format!("CPU limit of {} ms", limits.cpu.as_millis())),
                 None,
             ),
             _ if timed_out => (
@@ -319,8 +356,8 @@ impl Kernel {
                 exit_code,
                 signal: None,
                 wall_time,
-                cpu_time: Duration::ZERO,
-                peak_memory: 0,
+                cpu_time,
+                peak_memory,
                 compile_time: Duration::ZERO,
                 cached: false,
                 truncated,

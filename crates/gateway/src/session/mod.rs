@@ -67,18 +67,34 @@ pub(crate) async fn create(
         .create_session(create, &principal.key_id, principal.quota.max_sessions)
         .await?;
     if let Ok(subscription) = session.subscribe(session.last_seq()) {
-        let store = state.store().clone();
-        let key_id = principal.key_id.clone();
-        tokio::spawn(record_runs(store, key_id, session.clone(), subscription));
+        let ledger = Ledger {
+            store: state.store().clone(),
+            quotas: state.quotas().clone(),
+            key_id: principal.key_id.clone(),
+            cpu_ms_per_minute: principal.quota.cpu_ms_per_minute,
+        };
+        tokio::spawn(record_runs(ledger, session.clone(), subscription));
     }
     Ok(session)
 }
 
-/// Write every run of the session into the store's run history, under the key that owns the
-/// session, until the session ends.
-async fn record_runs(
+/// Where a session's runs are accounted: the store's run history and the key's CPU budget.
+struct Ledger {
     store: runnel_store::Store,
+    quotas: crate::quota::QuotaTracker,
     key_id: String,
+    cpu_ms_per_minute: u64,
+}
+
+/// Write every run of the session into the store's run history, and take its CPU time out of
+/// the key's budget, under the key that owns the session, until the session ends.
+async fn record_runs(
+    Ledger {
+        store,
+        quotas,
+        key_id,
+        cpu_ms_per_minute,
+    }: Ledger,
     session: SessionHandle,
     mut subscription: runnel_engine::Subscription,
 ) {
@@ -93,6 +109,7 @@ async fn record_runs(
         };
         for event in events {
             if let SessionEventKind::Exit { run, outcome } = &event.kind {
+                quotas.charge_cpu(&key_id, outcome.cpu_time, cpu_ms_per_minute);
                 store.record_run(runnel_store::RunRecord {
                     key_id: key_id.clone(),
                     run_id: run.clone(),

@@ -351,10 +351,7 @@ pub(crate) fn session_run(
     request: ExecuteRequest,
     principal: &Principal,
 ) -> Result<SessionRun, ApiError> {
-    let admission = Admission {
-        max_concurrency: 0,
-        rate_per_minute: principal.quota.rate_per_minute,
-    };
+    let admission = Admission::of(&principal.quota, 0);
     drop(state.quotas().admit(&principal.key_id, admission)?);
     let id = match request.id {
         Some(id) if !id.is_empty() && id.len() <= 128 && !id.chars().any(char::is_control) => id,

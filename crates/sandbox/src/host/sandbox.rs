@@ -16,6 +16,32 @@ use crate::spec::{CommandSpec, FileEntry, StdioMode, TreeListing};
 /// counted and reported) trips first.
 const NPROC_SLACK: u64 = 16;
 
+/// Reads one sandbox's cgroup counters; see [`Sandbox::meter`].
+#[derive(Debug, Clone)]
+pub struct Meter {
+    cgroups: CgroupPaths,
+}
+
+impl Meter {
+    /// As [`Sandbox::counters`].
+    pub fn counters(&self) -> Result<Counters, SandboxError> {
+        cgroup::read_counters(&self.cgroups)
+    }
+
+    /// The CPU time every process of the sandbox used so far (one read; the `cpu_usage` of
+    /// the counters).
+    pub fn cpu_usage(&self) -> Result<std::time::Duration, SandboxError> {
+        cgroup::read_cpu_usage(&self.cgroups)
+    }
+
+    /// Start the memory peak of the counters again from the current use, as a session does
+    /// before each cell. `false` where the host cannot (cgroup v2: the peak then counts from
+    /// the sandbox's start).
+    pub fn reset_memory_peak(&self) -> Result<bool, SandboxError> {
+        cgroup::reset_memory_peak(&self.cgroups)
+    }
+}
+
 /// A sandbox. Dropping it without [`Sandbox::destroy`] destroys it in the background.
 #[derive(Debug)]
 pub struct Sandbox {
@@ -155,9 +181,19 @@ impl Sandbox {
         }
     }
 
-    /// Counters of the sandbox's cgroup: OOM kills so far, pids-limit hits, memory peak.
+    /// Counters of the sandbox's cgroup: OOM kills so far, pids-limit hits, memory peak, CPU
+    /// time.
     pub fn counters(&self) -> Result<Counters, SandboxError> {
         cgroup::read_counters(&self.inner.cgroups)
+    }
+
+    /// A handle that reads this sandbox's counters without holding the sandbox (a session's
+    /// cells and its CPU budget read them while the sandbox may be closed under them: reads
+    /// then fail).
+    pub fn meter(&self) -> Meter {
+        Meter {
+            cgroups: self.inner.cgroups.clone(),
+        }
     }
 
     /// Starts a command. Several commands may run in one sandbox at once.
