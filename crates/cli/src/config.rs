@@ -85,6 +85,11 @@ pub(crate) struct ServeOptions {
     /// Runs executing at once; more wait.
     #[arg(long, env = "RUNNEL_MAX_RUNS", default_value_t = 64)]
     pub(crate) max_runs: usize,
+    /// MiB that the memory limits of every run and session at once must fit in (the warm
+    /// pools set aside first): runs wait for room, sessions are refused. Default: three
+    /// quarters of the host's RAM.
+    #[arg(long, env = "RUNNEL_MAX_COMMITTED_MEMORY_MB")]
+    pub(crate) max_committed_memory_mb: Option<u64>,
     /// Largest WebSocket frame accepted, bytes.
     #[arg(long, env = "RUNNEL_MAX_FRAME_BYTES", default_value_t = 1 << 20)]
     pub(crate) max_frame_bytes: usize,
@@ -179,6 +184,10 @@ pub(crate) struct CreateKeyArgs {
     /// of a minute's worth; past it runs are refused `rate_limited`). 0: none.
     #[arg(long)]
     pub(crate) cpu_ms_per_minute: Option<u64>,
+    /// Memory limits of the key's runs and sessions at once, MiB (0: only the server's
+    /// budget).
+    #[arg(long)]
+    pub(crate) max_total_memory_mb: Option<u64>,
     /// `operator` keys may also read the server-wide figures (`/metrics`, `/api/v1/stats`),
     /// which show every tenant's activity.
     #[arg(long, value_enum, default_value_t = Scope::Tenant)]

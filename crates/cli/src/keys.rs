@@ -31,6 +31,9 @@ pub(crate) fn keys(options: KeysOptions) -> Result<()> {
             if let Some(value) = args.cpu_ms_per_minute {
                 quota.cpu_ms_per_minute = value;
             }
+            if let Some(value) = args.max_total_memory_mb {
+                quota.max_total_memory_mb = value;
+            }
             let scope = match args.scope {
                 crate::config::Scope::Tenant => KeyScope::Tenant,
                 crate::config::Scope::Operator => KeyScope::Operator,

@@ -55,6 +55,10 @@ pub(crate) async fn serve(options: ServeOptions) -> Result<()> {
     engine_config.pool_size = options.pool_size;
     engine_config.pool_languages = options.pool_languages.clone();
     engine_config.max_concurrent_runs = options.max_runs;
+    if let Some(mib) = options.max_committed_memory_mb {
+        anyhow::ensure!(mib > 0, "--max-committed-memory-mb must be at least 1");
+        engine_config.max_committed_memory_bytes = mib.saturating_mul(1 << 20);
+    }
     anyhow::ensure!(
         options.session_idle_timeout.is_finite() && options.session_idle_timeout > 0.0,
         "--session-idle-timeout must be a positive number of seconds"

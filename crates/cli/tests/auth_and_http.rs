@@ -332,15 +332,7 @@ async fn languages_stats_health_and_metrics() {
         .await
         .expect("request");
     assert_eq!(health.status(), 200);
-    let metrics = client
-        .get(server.http_url("/metrics"))
-        .bearer_auth(&server.operator_key)
-        .send()
-        .await
-        .expect("request")
-        .text()
-        .await
-        .expect("text");
+    let metrics = metrics_text(server).await;
     assert!(
         metrics.contains("runnel_runs_total{language=\"python\",status=\"ok\"}"),
         "{metrics}"

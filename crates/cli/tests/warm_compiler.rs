@@ -11,15 +11,7 @@ use serde_json::{json, Value};
 
 /// The `runnel_pool_*` sample for `language` in `/metrics`.
 async fn pool_metric(server: &Server, name: &str, language: &str) -> u64 {
-    let metrics = reqwest::Client::new()
-        .get(server.http_url("/metrics"))
-        .bearer_auth(&server.operator_key)
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = metrics_text(server).await;
     let prefix = format!("{name}{{language=\"{language}\"}} ");
     metrics
         .lines()

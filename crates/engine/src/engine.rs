@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, Semaphore};
 use crate::cache::CompileCache;
 use crate::error::EngineError;
 use crate::executor;
+use crate::memory::{self, MemoryBudget};
 use crate::pool::{self, Pool};
 use crate::run::{Limits, RunController, RunHandle, RunRequest};
 use crate::session::manager::{self, SessionManager};
@@ -47,6 +48,9 @@ pub struct EngineConfig {
     pub cpus_per_sandbox: Option<f64>,
     /// Sessions: idle timeout, replay log, warm pool.
     pub sessions: SessionConfig,
+    /// The memory limits of every run and session at once fit in this many bytes (the warm
+    /// pools' sandboxes set aside first); runs wait for room, sessions are refused.
+    pub max_committed_memory_bytes: u64,
 }
 
 impl EngineConfig {
@@ -63,6 +67,7 @@ impl EngineConfig {
             default_limits: Limits::DEFAULT,
             cpus_per_sandbox: Some(1.0),
             sessions: SessionConfig::default(),
+            max_committed_memory_bytes: crate::memory::default_committed_memory_bytes(),
         }
     }
 }
@@ -81,6 +86,7 @@ pub(crate) struct Inner {
     pub(crate) pool: Pool,
     pub(crate) stats: StatsRecorder,
     pub(crate) slots: Arc<Semaphore>,
+    pub(crate) memory: MemoryBudget,
     pub(crate) sessions: SessionManager,
     shutting_down: AtomicBool,
 }
@@ -137,7 +143,20 @@ impl Engine {
         } else {
             pooled_languages(&config.pool_languages, &registry)
         };
+        // The pools' sandboxes have the default limits.
+        let pooled_memory = |size: usize, languages: &[String]| -> u64 {
+            languages
+                .iter()
+                .filter_map(|id| registry.get(id))
+                .map(|language| memory::sandbox_memory(language, &config.default_limits))
+                .sum::<u64>()
+                .saturating_mul(size as u64)
+        };
+        let reserved = pooled_memory(config.pool_size, &pooled)
+            + pooled_memory(config.sessions.pool_size, &session_pooled);
+        let memory = MemoryBudget::new(config.max_committed_memory_bytes, reserved);
         let inner = Arc::new(Inner {
+            memory,
             pool: Pool::new(config.pool_size, pooled.clone()),
             sessions: SessionManager::new(session_pooled.clone()),
             slots: Arc::new(Semaphore::new(config.max_concurrent_runs.max(1))),
@@ -174,6 +193,10 @@ impl Engine {
             .cloned()
             .ok_or_else(|| EngineError::UnknownLanguage(request.language.clone()))?;
         let files = executor::prepare_files(&language, &request.files)?;
+        // A run that could never fit the memory budget is refused now, not left waiting.
+        self.inner
+            .memory
+            .check_run(memory::sandbox_memory(&language, &request.limits))?;
         let (event_sender, event_receiver) = mpsc::channel(EVENT_BUFFER);
         let (input_sender, input_receiver) = crate::input::channel();
         let handle = RunHandle {
@@ -254,6 +277,13 @@ impl Engine {
             .collect()
     }
 
+    /// The memory a run or session of `language` (id or alias) with `limits` commits: its
+    /// sandbox's limit, which a compile may raise. `None` for an unknown language.
+    pub fn committed_memory(&self, language: &str, limits: &Limits) -> Option<u64> {
+        let language = self.inner.registry.get(language)?;
+        Some(memory::sandbox_memory(language, limits))
+    }
+
     /// The canonical id of a language id or alias, if installed.
     pub fn resolve_language(&self, id_or_alias: &str) -> Option<String> {
         self.inner
@@ -264,7 +294,13 @@ impl Engine {
 
     /// A snapshot of the counters.
     pub fn stats(&self) -> EngineStats {
-        self.inner.stats.snapshot(self.inner.pool.counts())
+        let mut stats = self.inner.stats.snapshot(self.inner.pool.counts());
+        (
+            stats.memory_committed,
+            stats.memory_budget,
+            stats.waiting_for_memory,
+        ) = self.inner.memory.figures();
+        stats
     }
 
     /// Stop taking runs, destroy the warm pool and stop the spawner (which kills every

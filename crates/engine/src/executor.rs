@@ -118,6 +118,10 @@ impl Run {
     }
 
     async fn execute_steps(&mut self) -> Result<RunOutcome, EngineError> {
+        // Room for the sandbox's memory limit first (in order), then a run slot: both are
+        // held until the sandbox is gone.
+        let memory = crate::memory::sandbox_memory(&self.language, &self.request.limits);
+        let committed = self.inner.memory.commit_run(memory).await?;
         let slot = self
             .inner
             .slots
@@ -125,6 +129,7 @@ impl Run {
             .acquire_owned()
             .await
             .map_err(|_| EngineError::Unavailable("the engine is closed".to_owned()))?;
+        let slot = (slot, committed);
         let limits = self.request.limits;
         let (sandbox, warm) = self.take_sandbox().await?;
         let result = self.in_sandbox(&sandbox, warm).await;
@@ -551,12 +556,11 @@ async fn drain(pumps: &mut [JoinHandle<()>], grace: Duration) -> bool {
     true
 }
 
+/// A run's slot and its committed memory, held until its sandbox is gone.
+type Slot = (tokio::sync::OwnedSemaphorePermit, crate::memory::Committed);
+
 /// Tear a sandbox down after its run has been answered; the run's slot is held until then.
-fn destroy_in_background(
-    inner: Arc<Inner>,
-    sandbox: Sandbox,
-    slot: tokio::sync::OwnedSemaphorePermit,
-) {
+fn destroy_in_background(inner: Arc<Inner>, sandbox: Sandbox, slot: Slot) {
     tokio::spawn(async move {
         match sandbox.destroy().await {
             Ok(()) => {}

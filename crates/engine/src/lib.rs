@@ -21,6 +21,7 @@ mod engine;
 mod error;
 mod executor;
 mod input;
+mod memory;
 mod output;
 mod pool;
 pub mod run;
@@ -30,6 +31,7 @@ mod stats;
 pub use engine::{Engine, EngineConfig};
 pub use error::EngineError;
 pub use input::{StdinRefused, MAX_PENDING_STDIN};
+pub use memory::default_committed_memory_bytes;
 pub use run::{
     Limits, RunController, RunEvent, RunHandle, RunOutcome, RunRequest, Signal, SourceFile,
 };

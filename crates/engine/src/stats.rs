@@ -67,6 +67,12 @@ pub struct EngineStats {
     pub cache_hits: u64,
     /// Compile cache misses.
     pub cache_misses: u64,
+    /// Memory limits of the sandboxes held now, bytes.
+    pub memory_committed: u64,
+    /// The committed-memory budget, bytes (the warm pools set aside).
+    pub memory_budget: u64,
+    /// Runs waiting for room in the budget.
+    pub waiting_for_memory: u64,
 }
 
 impl EngineStats {
@@ -160,6 +166,10 @@ impl StatsRecorder {
             pool_taken: counters.pool_taken.clone(),
             cache_hits: counters.cache_hits,
             cache_misses: counters.cache_misses,
+            // Filled in by the engine from its memory budget.
+            memory_committed: 0,
+            memory_budget: 0,
+            waiting_for_memory: 0,
         })
     }
 }

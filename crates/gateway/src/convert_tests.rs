@@ -40,6 +40,7 @@ const QUOTA: KeyQuota = KeyQuota {
     max_sessions: 2,
     max_connections: 8,
     cpu_ms_per_minute: 0,
+    max_total_memory_mb: 0,
 };
 
 fn execute(json: &str) -> Result<Execute, ApiError> {

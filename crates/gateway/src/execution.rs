@@ -31,7 +31,13 @@ pub(crate) fn start(
     principal: &Principal,
     run: RunRequest,
 ) -> Result<Execution, ApiError> {
-    let admission = Admission::of(&principal.quota, principal.quota.max_concurrency);
+    // What the run's sandbox may take counts against the key's memory maximum while it runs.
+    let memory = state
+        .engine()
+        .committed_memory(&run.language, &run.limits)
+        .unwrap_or(run.limits.memory_bytes);
+    let admission =
+        Admission::of(&principal.quota, principal.quota.max_concurrency).committing(memory);
     let permit = state.quotas().admit(&principal.key_id, admission)?;
     let output_limit = run.limits.output_bytes;
     let handle = state.engine().run(run)?;

@@ -150,6 +150,24 @@ pub(crate) fn render(stats: &EngineStats, gateway: &GatewayCounters) -> String {
     out.family("runnel_runs_in_flight", "Runs in flight.", "gauge");
     out.sample("runnel_runs_in_flight", &[], stats.running);
 
+    let name = "runnel_memory_committed_bytes";
+    out.family(
+        name,
+        "Memory limits of the sandboxes of runs and sessions held now.",
+        "gauge",
+    );
+    out.sample(name, &[], stats.memory_committed);
+    let name = "runnel_memory_budget_bytes";
+    out.family(
+        name,
+        "The budget those limits must fit in (the warm pools set aside).",
+        "gauge",
+    );
+    out.sample(name, &[], stats.memory_budget);
+    let name = "runnel_runs_waiting_for_memory";
+    out.family(name, "Runs waiting for room in the memory budget.", "gauge");
+    out.sample(name, &[], stats.waiting_for_memory);
+
     out.family("runnel_connections", "Open WebSocket connections.", "gauge");
     out.sample("runnel_connections", &[], gateway.connections);
 
@@ -295,6 +313,9 @@ mod tests {
             pool_taken: BTreeMap::from([("python".to_owned(), 9)]),
             cache_hits: 7,
             cache_misses: 3,
+            memory_committed: 512 << 20,
+            memory_budget: 4 << 30,
+            waiting_for_memory: 1,
         }
     }
 

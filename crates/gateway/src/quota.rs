@@ -30,6 +30,11 @@ pub(crate) struct Admission {
     pub rate_per_minute: u32,
     /// CPU of the key's runs per minute, ms (0: unlimited).
     pub cpu_ms_per_minute: u64,
+    /// Memory limits of the key's runs and sessions at once, bytes (0: unlimited).
+    pub max_total_memory_bytes: u64,
+    /// The memory limit this run commits while it runs, bytes (0 for session executes: the
+    /// session committed its memory when it was created).
+    pub memory_bytes: u64,
 }
 
 impl Admission {
@@ -40,7 +45,15 @@ impl Admission {
             max_concurrency,
             rate_per_minute: quota.rate_per_minute,
             cpu_ms_per_minute: quota.cpu_ms_per_minute,
+            max_total_memory_bytes: quota.max_total_memory_mb.saturating_mul(1 << 20),
+            memory_bytes: 0,
         }
+    }
+
+    /// The same admission, for a run that commits `memory_bytes` while it runs.
+    pub(crate) fn committing(mut self, memory_bytes: u64) -> Admission {
+        self.memory_bytes = memory_bytes;
+        self
     }
 }
 
@@ -64,6 +77,20 @@ pub(crate) enum QuotaError {
         /// When one more run will be admitted.
         retry_after: Duration,
     },
+    /// The key's runs and sessions hold memory limits up to its maximum.
+    #[error(
+        "memory limit of the key reached: its runs and sessions hold {} MiB of memory limits, \
+         {} MiB more would pass its maximum of {} MiB at once",
+        committed >> 20, asked >> 20, limit >> 20
+    )]
+    Memory {
+        /// The key's maximum, bytes.
+        limit: u64,
+        /// What its runs and sessions hold now, bytes.
+        committed: u64,
+        /// What was asked for, bytes.
+        asked: u64,
+    },
     /// The key's runs used its CPU budget.
     #[error(
         "CPU budget used: at most {limit} ms of CPU per minute per key; retry in {:.1} s",
@@ -80,7 +107,7 @@ pub(crate) enum QuotaError {
 impl From<QuotaError> for ApiError {
     fn from(error: QuotaError) -> ApiError {
         match error {
-            QuotaError::Concurrency { .. } => {
+            QuotaError::Concurrency { .. } | QuotaError::Memory { .. } => {
                 ApiError::new(ErrorCode::ConcurrencyLimit, error.to_string())
             }
             QuotaError::Rate { retry_after, .. } | QuotaError::Cpu { retry_after, .. } => {
@@ -100,32 +127,64 @@ pub(crate) struct QuotaTracker {
 #[derive(Debug)]
 struct KeyState {
     in_flight: u32,
-    tokens: f64,
+    /// Runs left in the rate bucket; full (`None`) until a run with a rate is admitted, so
+    /// that a key first seen by a session's memory commit does not start with it empty.
+    tokens: Option<f64>,
     refilled_at: Instant,
-    /// Milliseconds of CPU left in the budget (below zero after runs that used more).
-    cpu_tokens: f64,
+    /// Milliseconds of CPU left in the budget (below zero after runs that used more); full
+    /// (`None`) until first refilled.
+    cpu_tokens: Option<f64>,
     cpu_refilled_at: Instant,
+    /// Memory limits of the key's runs and sessions now, bytes.
+    committed: u64,
 }
 
 impl KeyState {
-    fn new(admission: &Admission, now: Instant) -> KeyState {
+    fn new(now: Instant) -> KeyState {
         KeyState {
             in_flight: 0,
-            tokens: f64::from(admission.rate_per_minute),
+            tokens: None,
             refilled_at: now,
-            cpu_tokens: admission.cpu_ms_per_minute as f64,
+            cpu_tokens: None,
             cpu_refilled_at: now,
+            committed: 0,
         }
     }
 
-    /// Refill the CPU bucket of capacity `per_minute` ms up to `now`.
-    fn refill_cpu(&mut self, per_minute: u64, now: Instant) {
+    /// Whether `asked` more bytes fit the key's maximum `limit` (0: no maximum).
+    fn memory_fits(&self, asked: u64, limit: u64) -> Result<(), QuotaError> {
+        if limit > 0 && asked > 0 && self.committed.saturating_add(asked) > limit {
+            return Err(QuotaError::Memory {
+                limit,
+                committed: self.committed,
+                asked,
+            });
+        }
+        Ok(())
+    }
+
+    /// Refill the CPU bucket of capacity `per_minute` ms up to `now`; what it holds then.
+    fn refill_cpu(&mut self, per_minute: u64, now: Instant) -> &mut f64 {
         let capacity = per_minute as f64;
         let elapsed = now
             .saturating_duration_since(self.cpu_refilled_at)
             .as_secs_f64();
-        self.cpu_tokens = (self.cpu_tokens + elapsed * capacity / 60.0).min(capacity);
         self.cpu_refilled_at = now;
+        let tokens = self.cpu_tokens.get_or_insert(capacity);
+        *tokens = (*tokens + elapsed * capacity / 60.0).min(capacity);
+        tokens
+    }
+
+    /// Refill the rate bucket of `per_minute` runs up to `now`; what it holds then.
+    fn refill_rate(&mut self, per_minute: u32, now: Instant) -> &mut f64 {
+        let capacity = f64::from(per_minute);
+        let elapsed = now
+            .saturating_duration_since(self.refilled_at)
+            .as_secs_f64();
+        self.refilled_at = now;
+        let tokens = self.tokens.get_or_insert(capacity);
+        *tokens = (*tokens + elapsed * capacity / 60.0).min(capacity);
+        tokens
     }
 }
 
@@ -134,6 +193,10 @@ impl KeyState {
 pub(crate) struct RunPermit {
     keys: Arc<Mutex<HashMap<String, KeyState>>>,
     key_id: String,
+    /// Whether it holds a run slot (a session's memory permit holds none).
+    in_flight: bool,
+    /// The memory it holds committed, bytes.
+    memory: u64,
 }
 
 impl QuotaTracker {
@@ -153,17 +216,18 @@ impl QuotaTracker {
         let mut keys = lock(&self.keys);
         let state = keys
             .entry(key_id.to_owned())
-            .or_insert_with(|| KeyState::new(&admission, now));
+            .or_insert_with(|| KeyState::new(now));
         if admission.max_concurrency > 0 && state.in_flight >= admission.max_concurrency {
             return Err(QuotaError::Concurrency {
                 limit: admission.max_concurrency,
             });
         }
+        state.memory_fits(admission.memory_bytes, admission.max_total_memory_bytes)?;
         if admission.cpu_ms_per_minute > 0 {
-            state.refill_cpu(admission.cpu_ms_per_minute, now);
-            if state.cpu_tokens <= 0.0 {
+            let left = *state.refill_cpu(admission.cpu_ms_per_minute, now);
+            if left <= 0.0 {
                 let per_second = admission.cpu_ms_per_minute as f64 / 60.0;
-                let retry_after = Duration::from_secs_f64((1.0 - state.cpu_tokens) / per_second);
+                let retry_after = Duration::from_secs_f64((1.0 - left) / per_second);
                 return Err(QuotaError::Cpu {
                     limit: admission.cpu_ms_per_minute,
                     retry_after,
@@ -171,26 +235,46 @@ impl QuotaTracker {
             }
         }
         if admission.rate_per_minute > 0 {
-            let capacity = f64::from(admission.rate_per_minute);
-            let per_second = capacity / 60.0;
-            let elapsed = now
-                .saturating_duration_since(state.refilled_at)
-                .as_secs_f64();
-            state.tokens = (state.tokens + elapsed * per_second).min(capacity);
-            state.refilled_at = now;
-            if state.tokens < 1.0 {
-                let retry_after = Duration::from_secs_f64((1.0 - state.tokens) / per_second);
+            let per_second = f64::from(admission.rate_per_minute) / 60.0;
+            let tokens = state.refill_rate(admission.rate_per_minute, now);
+            if *tokens < 1.0 {
+                let retry_after = Duration::from_secs_f64((1.0 - *tokens) / per_second);
                 return Err(QuotaError::Rate {
                     limit: admission.rate_per_minute,
                     retry_after,
                 });
             }
-            state.tokens -= 1.0;
+            *tokens -= 1.0;
         }
         state.in_flight += 1;
+        state.committed += admission.memory_bytes;
         Ok(RunPermit {
             keys: Arc::clone(&self.keys),
             key_id: key_id.to_owned(),
+            in_flight: true,
+            memory: admission.memory_bytes,
+        })
+    }
+
+    /// Commit a session's `memory_bytes` for `key_id`, whose runs and sessions may hold at
+    /// most `limit` bytes (0: no maximum), until the permit is dropped.
+    pub(crate) fn commit_memory(
+        &self,
+        key_id: &str,
+        memory_bytes: u64,
+        limit: u64,
+    ) -> Result<RunPermit, QuotaError> {
+        let mut keys = lock(&self.keys);
+        let state = keys
+            .entry(key_id.to_owned())
+            .or_insert_with(|| KeyState::new(Instant::now()));
+        state.memory_fits(memory_bytes, limit)?;
+        state.committed += memory_bytes;
+        Ok(RunPermit {
+            keys: Arc::clone(&self.keys),
+            key_id: key_id.to_owned(),
+            in_flight: false,
+            memory: memory_bytes,
         })
     }
 
@@ -206,8 +290,7 @@ impl QuotaTracker {
         let Some(state) = keys.get_mut(key_id) else {
             return;
         };
-        state.refill_cpu(cpu_ms_per_minute, now);
-        state.cpu_tokens -= cpu.as_secs_f64() * 1000.0;
+        *state.refill_cpu(cpu_ms_per_minute, now) -= cpu.as_secs_f64() * 1000.0;
     }
 
     /// Runs in flight for `key_id`.
@@ -223,7 +306,10 @@ impl Drop for RunPermit {
     fn drop(&mut self) {
         let mut keys = lock(&self.keys);
         if let Some(state) = keys.get_mut(&self.key_id) {
-            state.in_flight = state.in_flight.saturating_sub(1);
+            if self.in_flight {
+                state.in_flight = state.in_flight.saturating_sub(1);
+            }
+            state.committed = state.committed.saturating_sub(self.memory);
         }
     }
 }
@@ -234,154 +320,5 @@ fn lock(keys: &Mutex<HashMap<String, KeyState>>) -> MutexGuard<'_, HashMap<Strin
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const LIMITS: Admission = Admission {
-        max_concurrency: 2,
-        rate_per_minute: 0,
-        cpu_ms_per_minute: 0,
-    };
-
-    #[tokio::test]
-    async fn concurrency_counts_permits_per_key() {
-        let tracker = QuotaTracker::new();
-        let first = tracker.admit("k1", LIMITS).expect("first");
-        let _second = tracker.admit("k1", LIMITS).expect("second");
-        let error = tracker.admit("k1", LIMITS).expect_err("third refused");
-        assert_eq!(error, QuotaError::Concurrency { limit: 2 });
-        assert!(error.to_string().contains("at most 2 runs in flight"));
-        // Another key is independent.
-        let _other = tracker.admit("k2", LIMITS).expect("other key");
-        drop(first);
-        assert_eq!(tracker.in_flight("k1"), 1);
-        let _third = tracker.admit("k1", LIMITS).expect("slot freed");
-    }
-
-    #[tokio::test]
-    async fn zero_means_unlimited() {
-        let tracker = QuotaTracker::new();
-        let unlimited = Admission {
-            max_concurrency: 0,
-            rate_per_minute: 0,
-            cpu_ms_per_minute: 0,
-        };
-        let permits: Vec<_> = (0..1000)
-            .map(|_| tracker.admit("k", unlimited).expect("unlimited"))
-            .collect();
-        assert_eq!(tracker.in_flight("k"), 1000);
-        drop(permits);
-        assert_eq!(tracker.in_flight("k"), 0);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn rate_limit_bursts_then_refills() {
-        let tracker = QuotaTracker::new();
-        let limits = Admission {
-            max_concurrency: 0,
-            rate_per_minute: 6,
-            cpu_ms_per_minute: 0,
-        };
-        for _ in 0..6 {
-            drop(
-                tracker
-                    .admit("k", limits)
-                    .expect("burst of a minute's worth"),
-            );
-        }
-        match tracker.admit("k", limits) {
-            Err(QuotaError::Rate { limit, retry_after }) => {
-                assert_eq!(limit, 6);
-                assert!(
-                    (retry_after.as_secs_f64() - 10.0).abs() < 0.01,
-                    "{retry_after:?}"
-                );
-            }
-            other => panic!("expected rate limit, got {other:?}"),
-        }
-        tokio::time::advance(Duration::from_secs(9)).await;
-        assert!(
-            tracker.admit("k", limits).is_err(),
-            "not refilled after 9 s"
-        );
-        tokio::time::advance(Duration::from_secs(1)).await;
-        drop(tracker.admit("k", limits).expect("one token after 10 s"));
-        assert!(tracker.admit("k", limits).is_err());
-        // A long pause refills only up to the capacity.
-        tokio::time::advance(Duration::from_secs(3600)).await;
-        for _ in 0..6 {
-            drop(tracker.admit("k", limits).expect("full bucket"));
-        }
-        assert!(tracker.admit("k", limits).is_err());
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn concurrency_refusal_spends_no_token() {
-        let tracker = QuotaTracker::new();
-        let limits = Admission {
-            max_concurrency: 1,
-            rate_per_minute: 2,
-            cpu_ms_per_minute: 0,
-        };
-        let held = tracker.admit("k", limits).expect("first");
-        for _ in 0..5 {
-            assert!(matches!(
-                tracker.admit("k", limits),
-                Err(QuotaError::Concurrency { .. })
-            ));
-        }
-        drop(held);
-        drop(
-            tracker
-                .admit("k", limits)
-                .expect("second token still there"),
-        );
-    }
-
-    #[test]
-    fn errors_become_named_api_errors() {
-        let error = ApiError::from(QuotaError::Rate {
-            limit: 60,
-            retry_after: Duration::from_millis(1200),
-        });
-        assert_eq!(error.code, ErrorCode::RateLimited);
-        assert!(
-            error.message.contains("retry in 1.2 s"),
-            "{}",
-            error.message
-        );
-        assert_eq!(error.retry_after, Some(Duration::from_millis(1200)));
-        let error = ApiError::from(QuotaError::Concurrency { limit: 4 });
-        assert_eq!(error.code, ErrorCode::ConcurrencyLimit);
-        assert!(error.message.contains('4'));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn the_cpu_budget_refuses_once_used_and_refills() {
-        let tracker = QuotaTracker::new();
-        let limits = Admission {
-            max_concurrency: 0,
-            rate_per_minute: 0,
-            cpu_ms_per_minute: 6_000,
-        };
-        drop(tracker.admit("k", limits).expect("a full budget"));
-        tracker.charge_cpu("k", Duration::from_millis(4_000), 6_000);
-        drop(tracker.admit("k", limits).expect("2 s of CPU left"));
-        tracker.charge_cpu("k", Duration::from_millis(5_000), 6_000);
-        match tracker.admit("k", limits) {
-            Err(QuotaError::Cpu { limit, retry_after }) => {
-                assert_eq!(limit, 6_000);
-                // 3 s below zero at 100 ms per second: about 30 s.
-                assert!(
-                    (29.0..=31.0).contains(&retry_after.as_secs_f64()),
-                    "{retry_after:?}"
-                );
-            }
-            other => panic!("expected the CPU budget to refuse, got {other:?}"),
-        }
-        let other = tracker.admit("other", limits);
-        assert!(other.is_ok(), "another key has its own budget");
-        tokio::time::advance(Duration::from_secs(31)).await;
-        drop(tracker.admit("k", limits).expect("refilled"));
-    }
-}
+#[path = "quota_tests.rs"]
+mod tests;

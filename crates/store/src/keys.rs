@@ -36,6 +36,8 @@ pub const DEFAULT_MAX_OUTPUT_BYTES: u64 = 16 * 1024 * 1024;
 pub const DEFAULT_MAX_SESSIONS: u32 = 16;
 /// Default CPU budget of a key, ms of CPU per minute over all its runs and cells: none.
 pub const DEFAULT_CPU_MS_PER_MINUTE: u64 = 0;
+/// Default maximum of the memory limits of a key's runs and sessions at once, MiB.
+pub const DEFAULT_MAX_TOTAL_MEMORY_MB: u64 = 8192;
 /// Default maximum open connections (WebSockets and HTTP connections) per key.
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 256;
 
@@ -63,6 +65,9 @@ pub struct KeyQuota {
     /// CPU time of the key's runs and session cells per minute, ms (a bucket holding a
     /// minute's worth, refilled continuously; 0: no budget beyond each run's own limit).
     pub cpu_ms_per_minute: u64,
+    /// Memory limits of the key's runs in flight and sessions at once, MiB (0: no maximum
+    /// beyond the server's).
+    pub max_total_memory_mb: u64,
 }
 
 impl Default for KeyQuota {
@@ -78,6 +83,7 @@ impl Default for KeyQuota {
             max_sessions: DEFAULT_MAX_SESSIONS,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             cpu_ms_per_minute: DEFAULT_CPU_MS_PER_MINUTE,
+            max_total_memory_mb: DEFAULT_MAX_TOTAL_MEMORY_MB,
         }
     }
 }
@@ -134,7 +140,8 @@ pub struct KeyRecord {
 /// Columns of `api_keys` in the order [`key_from_row`] reads them.
 const KEY_COLUMNS: &str = "id, name, prefix, created_at, revoked_at IS NOT NULL, \
     max_concurrency, rate_per_minute, max_wall_ms, max_cpu_ms, max_memory_mb, max_pids, \
-    max_output_bytes, max_sessions, max_connections, scope, cpu_ms_per_minute";
+    max_output_bytes, max_sessions, max_connections, scope, cpu_ms_per_minute, \
+    max_total_memory_mb";
 
 fn key_from_row(row: &Row<'_>) -> rusqlite::Result<KeyRecord> {
     Ok(KeyRecord {
@@ -155,6 +162,7 @@ fn key_from_row(row: &Row<'_>) -> rusqlite::Result<KeyRecord> {
             max_sessions: row.get(12)?,
             max_connections: row.get(13)?,
             cpu_ms_per_minute: row.get(15)?,
+            max_total_memory_mb: row.get(16)?,
         },
     })
 }
@@ -198,9 +206,9 @@ impl Store {
                 "INSERT INTO api_keys (id, name, prefix, key_hash, created_at, revoked_at, \
                  max_concurrency, rate_per_minute, max_wall_ms, max_cpu_ms, max_memory_mb, \
                  max_pids, max_output_bytes, max_sessions, max_connections, scope, \
-                 cpu_ms_per_minute) \
+                 cpu_ms_per_minute, max_total_memory_mb) \
                  VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
-                 ?16)",
+                 ?16, ?17)",
                 rusqlite::params![
                     record.id,
                     record.name,
@@ -218,6 +226,7 @@ impl Store {
                     quota.max_connections,
                     scope.as_str(),
                     quota.cpu_ms_per_minute,
+                    quota.max_total_memory_mb,
                 ],
             )
             .map_err(|source| StoreError::InsertKey {

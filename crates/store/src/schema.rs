@@ -53,7 +53,8 @@ pub(crate) const MIGRATIONS: &[(u32, &str)] = &[
         "ALTER TABLE api_keys ADD COLUMN max_connections INTEGER NOT NULL DEFAULT 256;
     ALTER TABLE api_keys ADD COLUMN scope TEXT NOT NULL DEFAULT 'tenant'
         CHECK (scope IN ('tenant', 'operator'));
-    ALTER TABLE api_keys ADD COLUMN cpu_ms_per_minute INTEGER NOT NULL DEFAULT 0;",
+    ALTER TABLE api_keys ADD COLUMN cpu_ms_per_minute INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE api_keys ADD COLUMN max_total_memory_mb INTEGER NOT NULL DEFAULT 8192;",
     ),
 ];
 

@@ -183,6 +183,7 @@ fn reopening_keeps_keys_and_quotas() {
         max_sessions: 2,
         max_connections: 9,
         cpu_ms_per_minute: 30_000,
+        max_total_memory_mb: 2048,
     };
     let (record, plaintext) = {
         let store = Store::open(dir.path()).expect("open");

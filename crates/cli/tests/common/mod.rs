@@ -324,6 +324,20 @@ pub async fn session_execute_http(server: &Server, key: &str, session: &str, cod
     response.json().await.expect("json")
 }
 
+/// `GET /metrics` with the operator key: the exposition text.
+pub async fn metrics_text(server: &Server) -> String {
+    reqwest::Client::new()
+        .get(server.http_url("/metrics"))
+        .bearer_auth(&server.operator_key)
+        .timeout(PATIENCE)
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text")
+}
+
 /// `GET /api/v1/stats`, with the operator key.
 pub async fn stats(server: &Server) -> Value {
     reqwest::Client::new()

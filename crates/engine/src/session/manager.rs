@@ -146,6 +146,10 @@ pub(crate) async fn create(
         });
     }
     let limits = request.limits;
+    // The session's memory limit stays committed until it closes.
+    let committed = engine
+        .memory
+        .commit_session(crate::memory::sandbox_memory(&language, &limits))?;
     let pooled = if limits == engine.config.default_limits {
         manager
             .ready()
@@ -174,6 +178,7 @@ pub(crate) async fn create(
         engine: engine.clone(),
         meter: ready.sandbox.meter(),
         created: Instant::now(),
+        committed: Mutex::new(Some(committed)),
         sandbox: RwLock::new(Some(ready.sandbox)),
         log: EventLog::new(engine.config.sessions.log_bytes),
         kernel: tokio::sync::Mutex::new(ready.kernel),

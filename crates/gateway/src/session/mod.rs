@@ -62,6 +62,16 @@ pub(crate) async fn create(
         limits,
         idle_timeout,
     };
+    // The session's memory limit counts against the key's maximum while it is open.
+    let memory = state
+        .engine()
+        .committed_memory(&create.language, &create.limits)
+        .unwrap_or(create.limits.memory_bytes);
+    let committed = state.quotas().commit_memory(
+        &principal.key_id,
+        memory,
+        principal.quota.max_total_memory_mb.saturating_mul(1 << 20),
+    )?;
     let session = state
         .engine()
         .create_session(create, &principal.key_id, principal.quota.max_sessions)
@@ -72,6 +82,7 @@ pub(crate) async fn create(
             quotas: state.quotas().clone(),
             key_id: principal.key_id.clone(),
             cpu_ms_per_minute: principal.quota.cpu_ms_per_minute,
+            _committed: committed,
         };
         tokio::spawn(record_runs(ledger, session.clone(), subscription));
     }
@@ -84,6 +95,8 @@ struct Ledger {
     quotas: crate::quota::QuotaTracker,
     key_id: String,
     cpu_ms_per_minute: u64,
+    /// The session's memory, committed for the key until the session ends.
+    _committed: crate::quota::RunPermit,
 }
 
 /// Write every run of the session into the store's run history, and take its CPU time out of
@@ -94,6 +107,7 @@ async fn record_runs(
         quotas,
         key_id,
         cpu_ms_per_minute,
+        _committed,
     }: Ledger,
     session: SessionHandle,
     mut subscription: runnel_engine::Subscription,
