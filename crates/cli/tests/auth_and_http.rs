@@ -312,15 +312,7 @@ async fn languages_stats_health_and_metrics() {
         json!({"action": "execute", "language": "python", "code": "print(1)"}),
     )
     .await;
-    let stats: Value = client
-        .get(server.http_url("/api/v1/stats"))
-        .bearer_auth(&server.operator_key)
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
+    let stats = common::stats(server).await;
     assert!(
         stats["executions"].as_u64().expect("executions") >= 1,
         "{stats}"

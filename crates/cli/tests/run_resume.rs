@@ -172,21 +172,9 @@ async fn a_run_nobody_resumes_is_killed_after_the_grace_period() {
     .await;
     assert_eq!(recv(&mut socket).await["type"], "started");
     drop(socket);
-    let client = reqwest::Client::new();
-    let stats = || async {
-        client
-            .get(server.http_url("/api/v1/stats"))
-            .bearer_auth(&server.operator_key)
-            .send()
-            .await
-            .expect("stats")
-            .json::<Value>()
-            .await
-            .expect("json")
-    };
     // The run is killed within the grace period (plus slack), and then cannot be resumed.
     let deadline = tokio::time::Instant::now() + PATIENCE;
-    while stats().await["running"] != 0 {
+    while common::stats(&server).await["running"] != 0 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the run outlived its grace period"
