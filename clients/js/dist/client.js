@@ -34,7 +34,7 @@ export const DEFAULTS = {
     reconnect: { maxRetries: 10, minDelayMs: 100, maxDelayMs: 5000, factor: 2, jitter: 0.3 },
 };
 /** Events that end a session on the server. */
-const SESSION_ENDS = new Set(["closed", "expired", "shutdown", "cpu_limit"]);
+const SESSION_ENDS = new Set(["closed", "expired", "shutdown", "cpu_limit", "lost"]);
 export class RunnelClient extends Emitter {
     /** The WebSocket URL. */
     url;

@@ -78,7 +78,7 @@ interface PingEntry {
 type Outgoing = { op: Op } | { run: Run };
 
 /** Events that end a session on the server. */
-const SESSION_ENDS = new Set(["closed", "expired", "shutdown", "cpu_limit"]);
+const SESSION_ENDS = new Set(["closed", "expired", "shutdown", "cpu_limit", "lost"]);
 
 export class RunnelClient extends Emitter<ClientEvents> implements RunHost, SessionHost {
   /** The WebSocket URL. */

@@ -108,13 +108,31 @@ pub(crate) async fn serve(options: ServeOptions) -> Result<()> {
     println!("runnel listening on http://{address} (WebSocket ws://{address}/ws)");
     std::io::stdout().flush()?;
 
-    runnel_gateway::serve(listener, state, shutdown).await?;
+    // A spawner that cannot be started again stops the server too, which then exits non-zero
+    // so that its supervisor (systemd, Kubernetes) restarts it.
+    let (failed_sender, failed) = tokio::sync::oneshot::channel::<String>();
+    let stop = {
+        let engine = engine.clone();
+        async move {
+            tokio::select! {
+                () = shutdown => {}
+                error = engine.spawner_failed() => {
+                    tracing::error!(%error, "no sandbox spawner: stopping the server");
+                    let _ = failed_sender.send(error);
+                }
+            }
+        }
+    };
+    runnel_gateway::serve(listener, state, stop).await?;
     if let Some(metrics) = metrics {
         metrics.abort();
     }
     tracing::info!("shutting down");
     engine.shutdown().await;
     store.flush();
+    if let Ok(error) = failed.await {
+        anyhow::bail!("the sandbox spawner died and no new one could be started: {error}");
+    }
     Ok(())
 }
 

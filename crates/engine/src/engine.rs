@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use runnel_languages::{Language, Registry};
-use runnel_protocol::http::LanguageInfo;
-use runnel_sandbox::{Bind, SandboxSpec, Spawner};
+use runnel_protocol::http::{HealthResponse, LanguageInfo};
+use runnel_sandbox::{Bind, SandboxSpec, Spawner, SpawnerHealth};
 use tokio::sync::{mpsc, Semaphore};
 
 use crate::cache::CompileCache;
@@ -172,6 +172,7 @@ impl Engine {
             tokio::spawn(pool::refill_loop(Arc::downgrade(&inner)));
         }
         tokio::spawn(manager::reap_loop(Arc::downgrade(&inner)));
+        tokio::spawn(crate::health::recover_loop(Arc::downgrade(&inner)));
         if !session_pooled.is_empty() {
             tracing::info!(languages = ?session_pooled, "session pool filling");
             tokio::spawn(manager::refill_loop(Arc::downgrade(&inner)));
@@ -300,7 +301,36 @@ impl Engine {
             stats.memory_budget,
             stats.waiting_for_memory,
         ) = self.inner.memory.figures();
+        stats.spawner_restarts = self.inner.spawner.restarts();
+        stats.pool_refill_failures = self.inner.pool.refills.totals();
+        stats.session_pool_refill_failures = self.inner.sessions.refills.totals();
+        stats.health = self.health().status;
         stats
+    }
+
+    /// The engine's real state: `ready`, `degraded` (a part failing or recovering) or `down`.
+    pub fn health(&self) -> HealthResponse {
+        crate::health::report(&self.inner)
+    }
+
+    /// Resolves once no sandbox spawner can be started any more (after the restarts with
+    /// backoff failed), with why: the server should then exit non-zero, so that its
+    /// supervisor restarts it.
+    pub async fn spawner_failed(&self) -> String {
+        let mut health = self.inner.spawner.watch_health();
+        loop {
+            if let SpawnerHealth::Failed { error } = &*health.borrow_and_update() {
+                return error.clone();
+            }
+            if health.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+        }
+    }
+
+    /// The process id of the sandbox spawner serving now.
+    pub fn spawner_pid(&self) -> Option<u32> {
+        self.inner.spawner.pid()
     }
 
     /// Stop taking runs, destroy the warm pool and stop the spawner (which kills every

@@ -38,7 +38,7 @@ pub enum EngineError {
     Unavailable(String),
     /// The sandbox layer failed.
     #[error("sandbox: {0}")]
-    Sandbox(#[from] runnel_sandbox::SandboxError),
+    Sandbox(runnel_sandbox::SandboxError),
     /// A file of the engine's own (the compile cache) failed.
     #[error("{path}: {source}")]
     Io {
@@ -48,4 +48,17 @@ pub enum EngineError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl From<runnel_sandbox::SandboxError> for EngineError {
+    fn from(error: runnel_sandbox::SandboxError) -> EngineError {
+        match error {
+            // No spawner serves: the server cannot make sandboxes now, which the caller did
+            // not cause and may retry elsewhere.
+            down @ runnel_sandbox::SandboxError::SpawnerDown { .. } => {
+                EngineError::Unavailable(down.to_string())
+            }
+            other => EngineError::Sandbox(other),
+        }
+    }
 }

@@ -13,6 +13,8 @@
 //! - `output`: reading pipes, UTF-8-aligned chunks, the output cap.
 //! - `cache`: the compile cache keyed by toolchain version, sources and flags.
 //! - `pool`: warm sandboxes per language, each used exactly once.
+//! - `refill`: how the warm pools' refills are going (failures in a row, backoff).
+//! - `health`: the engine's real state for `/healthz`; recovery after a spawner restart.
 //! - [`session`]: sessions: state that persists, terminals, files, replay after reconnect.
 //! - `stats`: counters and latency histograms for `/api/v1/stats` and `/metrics`.
 
@@ -20,10 +22,12 @@ mod cache;
 mod engine;
 mod error;
 mod executor;
+mod health;
 mod input;
 mod memory;
 mod output;
 mod pool;
+mod refill;
 pub mod run;
 pub mod session;
 mod stats;
@@ -32,6 +36,7 @@ pub use engine::{Engine, EngineConfig};
 pub use error::EngineError;
 pub use input::{StdinRefused, MAX_PENDING_STDIN};
 pub use memory::default_committed_memory_bytes;
+pub use refill::FailingPool;
 pub use run::{
     Limits, RunController, RunEvent, RunHandle, RunOutcome, RunRequest, Signal, SourceFile,
 };

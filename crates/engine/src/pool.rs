@@ -11,9 +11,7 @@ use runnel_sandbox::{CommandSpec, ExtraEnd, ExtraPipe, FileEntry, Process, Sandb
 
 use crate::engine::Inner;
 use crate::error::EngineError;
-
-/// Pause after a failed refill, so a broken host does not spin.
-const REFILL_BACKOFF: Duration = Duration::from_secs(1);
+use crate::refill::RefillRecord;
 
 /// A sandbox ready for one run.
 pub(crate) struct WarmSandbox {
@@ -38,6 +36,8 @@ pub(crate) struct Pool {
     /// Sandboxes being prepared in tasks of their own (warm compilers, slow to warm up).
     warming: Mutex<HashMap<String, usize>>,
     wake: Arc<tokio::sync::Notify>,
+    /// How the refills are going.
+    pub(crate) refills: RefillRecord,
 }
 
 impl Pool {
@@ -48,6 +48,7 @@ impl Pool {
             ready: Mutex::new(HashMap::new()),
             warming: Mutex::new(HashMap::new()),
             wake: Arc::new(tokio::sync::Notify::new()),
+            refills: RefillRecord::default(),
         }
     }
 
@@ -59,13 +60,36 @@ impl Pool {
         action(&mut guard)
     }
 
-    /// Take a ready sandbox for `language`, if there is one; the refiller makes another.
+    /// Take a ready sandbox for `language`, if there is one; the refiller makes another. A
+    /// sandbox whose spawner died is never handed out.
     pub(crate) fn take(&self, language: &str) -> Option<WarmSandbox> {
-        let taken = self.with(|ready| ready.get_mut(language).and_then(VecDeque::pop_front));
-        if taken.is_some() {
-            self.wake.notify_one();
-        }
+        let taken = self.with(|ready| {
+            let queue = ready.get_mut(language)?;
+            while let Some(warm) = queue.pop_front() {
+                if !warm.sandbox.spawner_lost() {
+                    return Some(warm);
+                }
+            }
+            None
+        });
+        self.wake.notify_one();
         taken
+    }
+
+    /// Drop the ready sandboxes that died with their spawner; the refiller replaces them.
+    /// Returns how many went.
+    pub(crate) fn purge_lost(&self) -> usize {
+        let lost = self.with(|ready| {
+            let mut lost = 0;
+            for queue in ready.values_mut() {
+                let before = queue.len();
+                queue.retain(|warm| !warm.sandbox.spawner_lost());
+                lost += before - queue.len();
+            }
+            lost
+        });
+        self.wake.notify_one();
+        lost
     }
 
     /// Ready counts, for stats.
@@ -163,14 +187,17 @@ pub(crate) async fn refill_loop(inner: Weak<Inner>) {
                     let _ = warm.sandbox.destroy().await;
                     return;
                 }
+                engine.pool.refills.succeeded(&language_id);
                 engine.pool.with(|ready| {
                     ready.entry(language_id).or_default().push_back(warm);
                 });
             }
+            Err(_) if engine.is_shutting_down() => return,
             Err(error) => {
-                tracing::warn!(language = %language_id, %error, "warm pool refill failed");
+                let pause = engine.pool.refills.failed(&language_id, &error.to_string());
+                tracing::warn!(language = %language_id, %error, ?pause, "warm pool refill failed");
                 drop(engine);
-                tokio::time::sleep(REFILL_BACKOFF).await;
+                tokio::time::sleep(pause).await;
             }
         }
     }
@@ -188,6 +215,7 @@ async fn prepare_aside(inner: Weak<Inner>, language: Language) {
             let _ = warm.sandbox.destroy().await;
         }
         Ok(warm) => {
+            engine.pool.refills.succeeded(&language.id);
             engine.pool.with(|ready| {
                 ready
                     .entry(language.id.clone())
@@ -195,10 +223,15 @@ async fn prepare_aside(inner: Weak<Inner>, language: Language) {
                     .push_back(warm);
             });
         }
+        Err(_) if engine.is_shutting_down() => {}
         Err(error) => {
-            tracing::warn!(language = %language.id, %error, "warm compiler refill failed");
-            tokio::time::sleep(REFILL_BACKOFF).await;
-            engine.pool.wake();
+            let pause = engine.pool.refills.failed(&language.id, &error.to_string());
+            tracing::warn!(language = %language.id, %error, ?pause, "warm compiler refill failed");
+            drop(engine);
+            tokio::time::sleep(pause).await;
+            if let Some(engine) = inner.upgrade() {
+                engine.pool.wake();
+            }
         }
     }
 }

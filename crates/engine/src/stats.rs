@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use runnel_protocol::http::HealthStatus;
 use runnel_protocol::RunStatus;
 
 /// Upper bounds of the latency buckets, in seconds.
@@ -73,6 +74,14 @@ pub struct EngineStats {
     pub memory_budget: u64,
     /// Runs waiting for room in the budget.
     pub waiting_for_memory: u64,
+    /// Times the sandbox spawner died and was replaced.
+    pub spawner_restarts: u64,
+    /// Failed refills of the warm pool for runs, by language.
+    pub pool_refill_failures: BTreeMap<String, u64>,
+    /// Failed refills of the warm pool of sessions, by language.
+    pub session_pool_refill_failures: BTreeMap<String, u64>,
+    /// The state `/healthz` reports.
+    pub health: HealthStatus,
 }
 
 impl EngineStats {
@@ -166,10 +175,14 @@ impl StatsRecorder {
             pool_taken: counters.pool_taken.clone(),
             cache_hits: counters.cache_hits,
             cache_misses: counters.cache_misses,
-            // Filled in by the engine from its memory budget.
+            // Filled in by the engine from its memory budget, spawner and pools.
             memory_committed: 0,
             memory_budget: 0,
             waiting_for_memory: 0,
+            spawner_restarts: 0,
+            pool_refill_failures: BTreeMap::new(),
+            session_pool_refill_failures: BTreeMap::new(),
+            health: HealthStatus::Ready,
         })
     }
 }

@@ -8,7 +8,7 @@ use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use runnel_protocol::http::StatsResponse;
+use runnel_protocol::http::{HealthStatus, StatsResponse};
 use runnel_protocol::{ErrorCode, ExecuteRequest};
 
 use crate::auth::{unauthorized, Credentials};
@@ -106,9 +106,15 @@ pub(crate) async fn stats(
     }))
 }
 
-/// `GET /healthz`.
-pub(crate) async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok" }))
+/// `GET /healthz`: the engine's real state; 503 when it is `down`.
+pub(crate) async fn healthz(State(state): State<AppState>) -> Response {
+    let health = state.engine().health();
+    let status = if health.status == HealthStatus::Down {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    (status, Json(health)).into_response()
 }
 
 /// `GET /metrics`: Prometheus text exposition, for operator keys (or open on the separate

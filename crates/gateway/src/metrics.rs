@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use runnel_engine::EngineStats;
+use runnel_protocol::http::HealthStatus;
 
 /// Counters of the gateway itself. Shared through [`crate::AppState`].
 #[derive(Debug, Default)]
@@ -224,6 +225,46 @@ pub(crate) fn render(stats: &EngineStats, gateway: &GatewayCounters) -> String {
     out.family(name, "Compile cache misses.", "counter");
     out.sample(name, &[], stats.cache_misses);
 
+    let name = "runnel_health";
+    out.family(
+        name,
+        "The state /healthz reports: 1 for the current one of ready, degraded, down.",
+        "gauge",
+    );
+    for state in [
+        HealthStatus::Ready,
+        HealthStatus::Degraded,
+        HealthStatus::Down,
+    ] {
+        let value = u64::from(stats.health == state);
+        out.sample(name, &[("state", state.as_str())], value);
+    }
+    let name = "runnel_spawner_restarts_total";
+    out.family(
+        name,
+        "Times the sandbox spawner died and a new one was started.",
+        "counter",
+    );
+    out.sample(name, &[], stats.spawner_restarts);
+    let name = "runnel_pool_refill_failures_total";
+    out.family(
+        name,
+        "Failed refills of the warm pools, by pool (runs, sessions) and language.",
+        "counter",
+    );
+    for (pool, failures) in [
+        ("runs", &stats.pool_refill_failures),
+        ("sessions", &stats.session_pool_refill_failures),
+    ] {
+        for (language, count) in failures {
+            out.sample(
+                name,
+                &[("pool", pool), ("language", language.as_str())],
+                count,
+            );
+        }
+    }
+
     let name = "runnel_http_requests_total";
     out.family(
         name,
@@ -316,6 +357,10 @@ mod tests {
             memory_committed: 512 << 20,
             memory_budget: 4 << 30,
             waiting_for_memory: 1,
+            spawner_restarts: 2,
+            pool_refill_failures: BTreeMap::from([("python".to_owned(), 5)]),
+            session_pool_refill_failures: BTreeMap::new(),
+            health: HealthStatus::Degraded,
         }
     }
 
@@ -346,6 +391,10 @@ mod tests {
             "runnel_pool_taken_total{language=\"python\"} 9",
             "runnel_compile_cache_hits_total 7",
             "runnel_compile_cache_misses_total 3",
+            "runnel_health{state=\"ready\"} 0",
+            "runnel_health{state=\"degraded\"} 1",
+            "runnel_spawner_restarts_total 2",
+            "runnel_pool_refill_failures_total{pool=\"runs\",language=\"python\"} 5",
             "runnel_http_requests_total{route=\"/api/v1/execute\",status=\"200\"} 1",
         ] {
             assert!(

@@ -50,3 +50,49 @@ pub struct HttpError {
     /// What was wrong.
     pub message: String,
 }
+
+/// `GET /healthz`: the engine's real state. HTTP 200 while `ready` or `degraded`, 503 when
+/// `down`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealthResponse {
+    /// `ready`, `degraded` (serving, with the problems listed) or `down` (runs cannot start).
+    pub status: HealthStatus,
+    /// What is wrong, most serious first; empty when `ready`.
+    pub problems: Vec<HealthProblem>,
+    /// Times the sandbox spawner died and was replaced since the server started.
+    pub spawner_restarts: u64,
+}
+
+/// The state `GET /healthz` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthStatus {
+    /// Everything works.
+    Ready,
+    /// Runs work, but a part is failing or recovering (see the problems).
+    Degraded,
+    /// Runs cannot start: the spawner cannot be started again, or the server is stopping.
+    Down,
+}
+
+impl HealthStatus {
+    /// The wire name (`ready`, `degraded`, `down`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthStatus::Ready => "ready",
+            HealthStatus::Degraded => "degraded",
+            HealthStatus::Down => "down",
+        }
+    }
+}
+
+/// One thing `GET /healthz` found wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthProblem {
+    /// The part: `spawner`, `pool` (warm sandboxes for runs), `session_pool`, `server`.
+    pub component: String,
+    /// How bad it is for that part: `degraded` or `down`.
+    pub status: HealthStatus,
+    /// What is wrong, for a person.
+    pub detail: String,
+}

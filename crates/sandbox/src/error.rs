@@ -31,6 +31,12 @@ pub enum SandboxError {
     /// The spawner exited or closed its socket.
     #[error("spawner is gone")]
     SpawnerGone,
+    /// No spawner serves: it was shut down, or it died and none could be started again.
+    #[error("the sandbox spawner is down: {detail}")]
+    SpawnerDown {
+        /// Why.
+        detail: String,
+    },
     /// The spawner reported a failed step.
     #[error("spawner: {step}: {detail}")]
     Spawner {

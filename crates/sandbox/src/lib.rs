@@ -40,7 +40,7 @@ pub use error::SandboxError;
 pub use host::process::{ExtraEnd, Process};
 pub use host::pty::PtyMaster;
 pub use host::sandbox::{Meter, Sandbox};
-pub use host::spawner::Spawner;
+pub use host::spawner::{Spawner, SpawnerHealth};
 pub use probe::{doctor, Check, DoctorReport};
 pub use protocol::{Capabilities, CgroupMode, Missing};
 pub use spec::*;

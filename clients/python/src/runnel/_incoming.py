@@ -102,7 +102,7 @@ class Incoming(ConnectionState):
             self._resolve("close_session", notice.session, notice)
             if session is not None:
                 self._end_session(session, "closed")
-        elif notice.event in ("expired", "shutdown", "cpu_limit") and session is not None:
+        elif notice.event in ("expired", "shutdown", "cpu_limit", "lost") and session is not None:
             self._end_session(session, notice.event)
 
     def _on_error(self, notice: wire.ErrorNotice) -> None:

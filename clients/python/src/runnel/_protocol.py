@@ -143,7 +143,7 @@ class Pong:
 
 @dataclass(frozen=True)
 class SessionNotice:
-    """``session``: created, restarted, closed, resumed, expired, cpu_limit, shutdown."""
+    """``session``: created, restarted, closed, resumed, expired, cpu_limit, lost, shutdown."""
 
     session: str
     event: str

@@ -40,6 +40,15 @@ impl Server {
     /// As [`Server::start`], with the shell commands `prelude` (such as `ulimit -Sn 512`) run
     /// first in the shell that then becomes the server.
     pub fn start_under(prelude: Option<&str>, extra_args: &[&str]) -> Server {
+        Server::launch(Path::new(RUNNEL), prelude, extra_args)
+    }
+
+    /// As [`Server::start`], running the `runnel` binary at `binary` (a copy, say).
+    pub fn start_from(binary: &Path, extra_args: &[&str]) -> Server {
+        Server::launch(binary, None, extra_args)
+    }
+
+    fn launch(binary: &Path, prelude: Option<&str>, extra_args: &[&str]) -> Server {
         let data_dir = tempfile::tempdir().expect("tempdir");
         let key = create_key(data_dir.path(), &[]);
         let operator_key = create_key(
@@ -47,10 +56,12 @@ impl Server {
             &["--name", "operator", "--scope", "operator"],
         );
         let mut command = match prelude {
-            None => Command::new(RUNNEL),
+            None => Command::new(binary),
             Some(prelude) => {
                 let mut shell = Command::new("bash");
-                shell.args(["-c", &format!("{prelude} && exec \"$0\" \"$@\""), RUNNEL]);
+                shell
+                    .args(["-c", &format!("{prelude} && exec \"$0\" \"$@\"")])
+                    .arg(binary);
                 shell
             }
         };
@@ -123,6 +134,22 @@ impl Server {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Wait for the server to exit by itself (within [`PATIENCE`]).
+    pub fn wait_for_exit(mut self) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for runnel serve") {
+                self.stopped = true;
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "runnel serve did not exit within {PATIENCE:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Stop the server the way an operator does (SIGTERM) and wait for it.
@@ -350,4 +377,70 @@ pub async fn stats(server: &Server) -> Value {
         .json()
         .await
         .expect("json")
+}
+
+/// `GET /healthz`: the HTTP status and the body.
+pub async fn healthz(server: &Server) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .get(server.http_url("/healthz"))
+        .timeout(PATIENCE)
+        .send()
+        .await
+        .expect("healthz");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("healthz json"))
+}
+
+/// Polls `/healthz` until `accept` takes its body (within [`PATIENCE`]); the body.
+pub async fn healthz_until(
+    server: &Server,
+    what: &str,
+    accept: impl Fn(u16, &Value) -> bool,
+) -> Value {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let (status, body) = healthz(server).await;
+        if accept(status, &body) {
+            return body;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "/healthz never showed {what}; last: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The pids of the processes whose parent is `parent`.
+pub fn children_of(parent: u32) -> Vec<u32> {
+    let mut children = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("read /proc").flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+            continue;
+        };
+        let ppid = status
+            .lines()
+            .find_map(|line| line.strip_prefix("PPid:"))
+            .and_then(|value| value.trim().parse::<u32>().ok());
+        if ppid == Some(parent) {
+            children.push(pid);
+        }
+    }
+    children
+}
+
+/// The pid of the server's sandbox spawner (its child `runnel __spawner`), if one runs.
+pub fn spawner_pid(server: &Server) -> Option<u32> {
+    children_of(server.pid()).into_iter().find(|pid| {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|cmdline| cmdline.windows(9).any(|w| w == b"__spawner"))
+            .unwrap_or(false)
+    })
 }

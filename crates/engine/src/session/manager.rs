@@ -14,11 +14,10 @@ use super::repl::Kernel;
 use super::{driver_of, events::EventLog, CreateSession, Session, SessionHandle};
 use crate::engine::Inner;
 use crate::error::EngineError;
+use crate::refill::RefillRecord;
 
 /// How often the reaper looks for idle sessions, at most.
 const REAP_INTERVAL: Duration = Duration::from_millis(500);
-/// Pause after a failed pool refill, so a broken host does not spin.
-const REFILL_BACKOFF: Duration = Duration::from_secs(1);
 
 /// A sandbox with its driver already started, for one session.
 struct ReadySession {
@@ -32,6 +31,8 @@ pub(crate) struct SessionManager {
     ready: Mutex<HashMap<String, VecDeque<ReadySession>>>,
     pool_languages: Vec<String>,
     wake: Notify,
+    /// How the pool's refills are going.
+    pub(crate) refills: RefillRecord,
 }
 
 impl SessionManager {
@@ -41,6 +42,7 @@ impl SessionManager {
             ready: Mutex::new(HashMap::new()),
             pool_languages,
             wake: Notify::new(),
+            refills: RefillRecord::default(),
         }
     }
 
@@ -119,6 +121,40 @@ impl SessionManager {
     pub(crate) fn wake(&self) {
         self.wake.notify_one();
     }
+
+    /// Drop the ready sessions that died with their spawner (the refiller replaces them).
+    pub(crate) fn purge_lost(&self) -> usize {
+        let lost = {
+            let mut ready = self.ready();
+            let mut lost = 0;
+            for queue in ready.values_mut() {
+                let before = queue.len();
+                queue.retain(|ready| !ready.sandbox.spawner_lost());
+                lost += before - queue.len();
+            }
+            lost
+        };
+        self.wake();
+        lost
+    }
+
+    /// A ready session of `language`, if one is pooled and alive.
+    fn take_ready(&self, language: &str) -> Option<ReadySession> {
+        let taken = {
+            let mut ready = self.ready();
+            let queue = ready.get_mut(language)?;
+            let mut taken = None;
+            while let Some(candidate) = queue.pop_front() {
+                if !candidate.sandbox.spawner_lost() {
+                    taken = Some(candidate);
+                    break;
+                }
+            }
+            taken
+        };
+        self.wake();
+        taken
+    }
 }
 
 /// Create a session for `owner`, who may have at most `max_sessions` (0: no limit).
@@ -151,16 +187,10 @@ pub(crate) async fn create(
         .memory
         .commit_session(crate::memory::sandbox_memory(&language, &limits))?;
     let pooled = if limits == engine.config.default_limits {
-        manager
-            .ready()
-            .get_mut(&language.id)
-            .and_then(VecDeque::pop_front)
+        manager.take_ready(&language.id)
     } else {
         None
     };
-    if pooled.is_some() {
-        manager.wake();
-    }
     let ready = match pooled {
         Some(ready) => ready,
         None => prepare(engine, &language, limits).await?,
@@ -314,6 +344,7 @@ pub(crate) async fn refill_loop(engine: Weak<Inner>) {
         let limits = inner.config.default_limits;
         match prepare(&inner, &language, limits).await {
             Ok(ready) if !inner.is_shutting_down() => {
+                inner.sessions.refills.succeeded(&language.id);
                 inner
                     .sessions
                     .ready()
@@ -328,9 +359,13 @@ pub(crate) async fn refill_loop(engine: Weak<Inner>) {
             }
             Err(_) if inner.is_shutting_down() => return,
             Err(error) => {
-                tracing::warn!(language = %language.id, %error, "session pool refill failed");
+                let pause = inner
+                    .sessions
+                    .refills
+                    .failed(&language.id, &error.to_string());
+                tracing::warn!(language = %language.id, %error, ?pause, "session pool refill failed");
                 drop(inner);
-                tokio::time::sleep(REFILL_BACKOFF).await;
+                tokio::time::sleep(pause).await;
             }
         }
     }

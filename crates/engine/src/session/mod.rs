@@ -337,9 +337,17 @@ pub(crate) fn driver_of(language: &Language) -> Option<runnel_languages::Session
 }
 
 impl Session {
-    /// Why the reaper must end this session now, if it must: idle past its timeout or alive
-    /// past the longest life (`expired`), or its CPU budget used (`cpu_limit`).
+    /// Why the reaper must end this session now, if it must: its sandbox died with the
+    /// spawner (`lost`), idle past its timeout or alive past the longest life (`expired`), or
+    /// its CPU budget used (`cpu_limit`).
     pub(crate) fn end_reason(&self, config: &SessionConfig) -> Option<&'static str> {
+        let lost = self
+            .sandbox
+            .try_read()
+            .is_ok_and(|sandbox| sandbox.as_ref().is_some_and(Sandbox::spawner_lost));
+        if lost {
+            return Some("lost");
+        }
         if self.idle_for() >= self.idle_timeout || self.created.elapsed() >= config.max_lifetime {
             return Some("expired");
         }

@@ -3,6 +3,7 @@
 
 pub(crate) mod conn;
 pub(crate) mod files;
+pub(crate) mod instance;
 pub(crate) mod process;
 pub(crate) mod pty;
 pub(crate) mod sandbox;

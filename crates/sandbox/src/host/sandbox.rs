@@ -7,8 +7,8 @@ use std::sync::Arc;
 use crate::cgroup::{self, Counters};
 use crate::error::SandboxError;
 use crate::host::conn::Conn;
+use crate::host::instance::SpawnerInner;
 use crate::host::process::Process;
-use crate::host::spawner::SpawnerInner;
 use crate::protocol::{AgentRequest, CgroupPaths, SpawnerReply, SpawnerRequest};
 use crate::spec::{CommandSpec, FileEntry, StdioMode, TreeListing};
 
@@ -84,6 +84,12 @@ impl Sandbox {
                 destroyed: AtomicBool::new(false),
             }),
         }
+    }
+
+    /// Whether the spawner that made this sandbox died (and the sandbox with it): such a
+    /// sandbox can run nothing more.
+    pub fn spawner_lost(&self) -> bool {
+        !self.inner.spawner.is_alive()
     }
 
     /// The sandbox's id (unique within its spawner).
@@ -271,6 +277,11 @@ impl Sandbox {
 }
 
 async fn destroy(inner: &Arc<SandboxInner>) -> Result<(), SandboxError> {
+    if !inner.spawner.is_alive() {
+        // It died with its spawner; the next spawner removes what is left of its cgroups.
+        inner.conn.shutdown();
+        return Ok(());
+    }
     let request = SpawnerRequest::Destroy {
         id: inner.id.clone(),
     };
