@@ -114,6 +114,10 @@ pub(crate) struct ServeOptions {
     /// connection may stay idle between requests.
     #[arg(long, env = "RUNNEL_HEADER_TIMEOUT", default_value_t = runnel_gateway::DEFAULT_HEADER_TIMEOUT.as_secs_f64())]
     pub(crate) header_timeout: f64,
+    /// Seconds runs in flight get to finish once the server is asked to stop (SIGTERM or
+    /// SIGINT; new work is refused meanwhile). A second signal stops at once.
+    #[arg(long, env = "RUNNEL_SHUTDOWN_GRACE", default_value_t = runnel_gateway::DEFAULT_SHUTDOWN_GRACE.as_secs_f64())]
+    pub(crate) shutdown_grace: f64,
     /// Seconds a client has to send a request's whole body.
     #[arg(long, env = "RUNNEL_BODY_TIMEOUT", default_value_t = runnel_gateway::DEFAULT_BODY_TIMEOUT.as_secs_f64())]
     pub(crate) body_timeout: f64,

@@ -83,10 +83,18 @@ pub(crate) async fn serve(options: ServeOptions) -> Result<()> {
         door,
         header_timeout: seconds("--header-timeout", options.header_timeout)?,
         body_timeout: seconds("--body-timeout", options.body_timeout)?,
+        shutdown_grace: {
+            let grace = options.shutdown_grace;
+            anyhow::ensure!(
+                grace.is_finite() && (0.0..=86_400.0).contains(&grace),
+                "--shutdown-grace must be a number of seconds from 0 to 86400"
+            );
+            Duration::from_secs_f64(grace)
+        },
     };
     let state = AppState::new(engine.clone(), store.clone(), gateway_config);
     let address = listener.local_addr()?;
-    let shutdown = shutdown_signal(options.stop_on_stdin_close)?;
+    let (shutdown, now) = stop_signals(options.stop_on_stdin_close)?;
     let metrics = match metrics_listener {
         Some(metrics_listener) => {
             let metrics_address = metrics_listener.local_addr()?;
@@ -123,11 +131,13 @@ pub(crate) async fn serve(options: ServeOptions) -> Result<()> {
             }
         }
     };
-    runnel_gateway::serve(listener, state, stop).await?;
+    // Stops accepting, drains (runs in flight get `--shutdown-grace`), stops the engine and
+    // closes every socket with 1001.
+    runnel_gateway::serve(listener, state, stop, now).await?;
     if let Some(metrics) = metrics {
         metrics.abort();
     }
-    tracing::info!("shutting down");
+    tracing::info!("stopped");
     engine.shutdown().await;
     store.flush();
     if let Ok(error) = failed.await {
@@ -191,42 +201,68 @@ pub(crate) async fn load_registry(dir: Option<std::path::PathBuf>) -> Result<Reg
     .await?
 }
 
-/// Resolves on SIGINT, SIGTERM or (with `stop_on_stdin_close`) the end of stdin. The signal
-/// handlers are installed here, before the server says it listens: a signal sent as soon as it
-/// does then stops it cleanly instead of killing it.
-fn shutdown_signal(
+/// The stop signals: the first SIGTERM or SIGINT starts a graceful stop (`.0`), a second one
+/// stops at once (`.1`). With `stop_on_stdin_close`, stdin closing (the parent is gone) stops
+/// at once too.
+fn stop_signals(
     stop_on_stdin_close: bool,
-) -> std::io::Result<impl std::future::Future<Output = ()>> {
+) -> std::io::Result<(
+    impl std::future::Future<Output = ()>,
+    impl std::future::Future<Output = ()>,
+)> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
-    Ok(async move {
-        let stdin_closed = async move {
-            if !stop_on_stdin_close {
-                return std::future::pending::<()>().await;
+    // 0: serving, 1: stopping gracefully, 2: stopping at once.
+    let (stage, watch) = tokio::sync::watch::channel(0_u8);
+    tokio::spawn(async move {
+        let mut stdin_closed = std::pin::pin!(stdin_closed(stop_on_stdin_close));
+        while *stage.borrow() < 2 {
+            tokio::select! {
+                _ = interrupt.recv() => stage.send_modify(|stage| *stage += 1),
+                _ = terminate.recv() => stage.send_modify(|stage| *stage += 1),
+                () = &mut stdin_closed => {
+                    stage.send_replace(2);
+                }
             }
-            // A plain thread, not tokio's stdin: a blocking read on tokio's blocking pool would
-            // keep the runtime from shutting down on SIGTERM while stdin stays open.
-            let (closed, stdin_gone) = tokio::sync::oneshot::channel::<()>();
-            let watcher = std::thread::Builder::new()
-                .name("stdin-watch".to_owned())
-                .spawn(move || {
-                    use std::io::Read;
-                    let mut stdin = std::io::stdin();
-                    let mut buffer = [0u8; 256];
-                    while matches!(stdin.read(&mut buffer), Ok(n) if n > 0) {}
-                    let _ = closed.send(());
-                });
-            if let Err(error) = watcher {
-                tracing::warn!(%error, "cannot watch stdin");
-                return std::future::pending::<()>().await;
+            if *stage.borrow() == 1 {
+                tracing::info!(
+                    "stopping: runs in flight may finish (signal again to stop at once)"
+                );
             }
-            let _ = stdin_gone.await;
-        };
-        tokio::select! {
-            _ = interrupt.recv() => {}
-            _ = terminate.recv() => {}
-            () = stdin_closed => {}
         }
-    })
+        // Keep the sender, so that the receivers never see the channel closed.
+        std::future::pending::<()>().await;
+    });
+    let at = |level: u8| {
+        let mut watch = watch.clone();
+        async move {
+            let _ = watch.wait_for(|stage| *stage >= level).await;
+        }
+    };
+    Ok((at(1), at(2)))
+}
+
+/// Resolves when stdin closes, if `enabled` (else never).
+async fn stdin_closed(enabled: bool) {
+    if !enabled {
+        return std::future::pending::<()>().await;
+    }
+    // A plain thread, not tokio's stdin: a blocking read on tokio's blocking pool would keep
+    // the runtime from shutting down on SIGTERM while stdin stays open.
+    let (closed, stdin_gone) = tokio::sync::oneshot::channel::<()>();
+    let watcher = std::thread::Builder::new()
+        .name("stdin-watch".to_owned())
+        .spawn(move || {
+            use std::io::Read;
+            let mut stdin = std::io::stdin();
+            let mut buffer = [0u8; 256];
+            while matches!(stdin.read(&mut buffer), Ok(n) if n > 0) {}
+            let _ = closed.send(());
+        });
+    if let Err(error) = watcher {
+        tracing::warn!(%error, "cannot watch stdin");
+        return std::future::pending::<()>().await;
+    }
+    let _ = stdin_gone.await;
 }

@@ -24,6 +24,8 @@ use crate::stats::{EngineStats, StatsRecorder};
 /// (pipes fill up) rather than losing output. An event holds at most one 64 KiB read, so this
 /// bounds what a run's consumer can leave waiting here to 1 MiB.
 const EVENT_BUFFER: usize = 16;
+/// How often [`Engine::drained`] looks.
+const DRAIN_POLL: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Engine settings, built once by the CLI from its `Config`.
 #[derive(Debug, Clone)]
@@ -333,8 +335,29 @@ impl Engine {
         self.inner.spawner.pid()
     }
 
+    /// Stop taking work: new runs, sessions and session executes are refused (`unavailable`,
+    /// "the server is shutting down"); what runs goes on. See [`Engine::drained`].
+    pub fn begin_drain(&self) {
+        self.inner.shutting_down.store(true, Ordering::Release);
+        self.inner.pool.wake();
+        self.inner.sessions.wake();
+    }
+
+    /// Resolves once no run and no session execute is in flight or queued (checked every
+    /// 20 ms); with [`Engine::begin_drain`], the end of a graceful shutdown's wait.
+    pub async fn drained(&self) {
+        loop {
+            let queued: usize = self.inner.sessions.queued_executes();
+            if self.inner.stats.running() == 0 && queued == 0 {
+                return;
+            }
+            tokio::time::sleep(DRAIN_POLL).await;
+        }
+    }
+
     /// Stop taking runs, destroy the warm pool and stop the spawner (which kills every
-    /// sandbox still alive and removes their cgroups).
+    /// sandbox still alive and removes their cgroups): runs still going end with their `exit`
+    /// (`internal_error`, "the server shut down during the run"), sessions with `shutdown`.
     pub async fn shutdown(&self) {
         self.inner.shutting_down.store(true, Ordering::Release);
         self.inner.pool.wake();

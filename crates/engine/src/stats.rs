@@ -130,6 +130,11 @@ impl StatsRecorder {
         action(&mut guard)
     }
 
+    /// Runs and session executes in flight.
+    pub(crate) fn running(&self) -> u64 {
+        self.with(|counters| counters.running)
+    }
+
     pub(crate) fn run_started(&self) {
         self.with(|counters| counters.running += 1);
     }

@@ -56,6 +56,9 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 2 << 20;
 pub const DEFAULT_AUTH_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default time a streamed run outlives its dropped socket, waiting for a `resume`: 30 s.
 pub const DEFAULT_RUN_GRACE: Duration = Duration::from_secs(30);
+/// Default time runs in flight get to finish when the server is asked to stop: 25 s (under
+/// the 30 s a Kubernetes pod gets by default between SIGTERM and SIGKILL).
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
 
 /// The gateway's settings, built by the `cli` from its `Config`.
 #[derive(Debug, Clone)]
@@ -80,6 +83,8 @@ pub struct GatewayConfig {
     pub header_timeout: Duration,
     /// How long a client has to send a request's whole body.
     pub body_timeout: Duration,
+    /// How long runs in flight get to finish once the server is asked to stop.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for GatewayConfig {
@@ -94,6 +99,7 @@ impl Default for GatewayConfig {
             door: DoorConfig::default(),
             header_timeout: DEFAULT_HEADER_TIMEOUT,
             body_timeout: DEFAULT_BODY_TIMEOUT,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
         }
     }
 }

@@ -37,12 +37,18 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
 /// the close is a FIN after the answer and not a reset that may hide it.
 const REFUSED_DRAIN_BYTES: usize = 16 << 10;
 
-/// Serve `state`'s router on `listener` until `shutdown` resolves, with `TCP_NODELAY` set on
-/// every accepted socket (small frames must not wait for Nagle's algorithm).
+/// How long, at the end of a shutdown, the WebSockets get to send their last events and close
+/// (1001) before the server stops anyway.
+const CLOSE_PATIENCE: Duration = Duration::from_secs(5);
+
+/// Serve `state`'s router on `listener`, with `TCP_NODELAY` set on every accepted socket
+/// (small frames must not wait for Nagle's algorithm), until `shutdown` resolves; then drain
+/// and stop the engine (see [`drain`]). `now` cuts the drain short (a second signal).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    now: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router(state.clone());
     // Revoking a key ends its open sockets, sessions and runs, not only its next request.
@@ -90,11 +96,40 @@ pub async fn serve(
             }
         }
     }
-    // Upgraded WebSockets outlive their HTTP connection, so they are told separately.
-    state.begin_shutdown();
+    drop(listener);
+    // HTTP connections finish the request in flight, then close.
     closing.send_replace(true);
+    drain(&state, now).await;
     while connections.join_next().await.is_some() {}
     Ok(())
+}
+
+/// A graceful stop, once no connection is accepted any more: the engine refuses new work
+/// (`unavailable`) while what runs goes on, for up to the shutdown grace (or until `now`);
+/// then the engine stops what still runs (each run ends with its `exit`, each session with
+/// `shutdown`), and every WebSocket, having sent those last events, closes with 1001.
+async fn drain(state: &AppState, now: impl Future<Output = ()>) {
+    let engine = state.engine();
+    engine.begin_drain();
+    let grace = state.config().shutdown_grace;
+    tracing::info!(
+        grace_seconds = grace.as_secs_f64(),
+        "draining: new work is refused"
+    );
+    tokio::select! {
+        () = engine.drained() => tracing::info!("drained: nothing runs"),
+        () = tokio::time::sleep(grace) => {
+            tracing::warn!("the shutdown grace is over: stopping the runs still going");
+        }
+        () = now => tracing::warn!("asked again to stop: stopping the runs still going"),
+    }
+    engine.shutdown().await;
+    // Upgraded WebSockets outlive their HTTP connection, so they are told separately.
+    state.begin_shutdown();
+    let deadline = tokio::time::Instant::now() + CLOSE_PATIENCE;
+    while state.metrics().connections() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// Answer a refused connection and close it, without waiting for it.

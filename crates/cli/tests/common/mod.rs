@@ -152,6 +152,15 @@ impl Server {
         }
     }
 
+    /// Send the server SIGTERM (a graceful stop; again: at once) without waiting for it.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill {}", self.child.id());
+    }
+
     /// Stop the server the way an operator does (SIGTERM) and wait for it.
     pub fn stop(mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill")
@@ -168,9 +177,9 @@ impl Drop for Server {
         if self.stopped {
             return;
         }
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
+        // Closing its stdin stops it at once (`--stop-on-stdin-close`), without the grace a
+        // SIGTERM gives runs in flight.
+        drop(self.child.stdin.take());
         let _ = self.child.wait();
     }
 }
@@ -443,4 +452,25 @@ pub fn spawner_pid(server: &Server) -> Option<u32> {
             .map(|cmdline| cmdline.windows(9).any(|w| w == b"__spawner"))
             .unwrap_or(false)
     })
+}
+
+/// Every JSON message until the server's close frame: the messages and the close code
+/// (`None` if the connection ended without a close frame).
+pub async fn recv_until_close(socket: &mut Socket) -> (Vec<Value>, Option<u16>) {
+    let mut messages = Vec::new();
+    loop {
+        let frame = tokio::time::timeout(PATIENCE, socket.next())
+            .await
+            .expect("a message or a close within the patience window");
+        match frame {
+            Some(Ok(Message::Text(text))) => {
+                messages.push(serde_json::from_str(&text).expect("server sends JSON"))
+            }
+            Some(Ok(Message::Close(frame))) => {
+                return (messages, frame.map(|frame| u16::from(frame.code)))
+            }
+            None | Some(Err(_)) => return (messages, None),
+            Some(Ok(_)) => {}
+        }
+    }
 }

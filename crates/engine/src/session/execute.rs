@@ -40,6 +40,7 @@ impl Session {
             run: run.id.clone(),
         });
         let started = Instant::now();
+        self.engine.stats.run_started();
         let outcome = match driver_of(&self.language) {
             Some(driver) => {
                 self.run_cell(&mut kernel, &driver, &run, files, &mut input)

@@ -122,6 +122,14 @@ impl SessionManager {
         self.wake.notify_one();
     }
 
+    /// Session executes queued or running, over every session.
+    pub(crate) fn queued_executes(&self) -> usize {
+        self.sessions()
+            .values()
+            .map(|session| session.busy.load(std::sync::atomic::Ordering::Acquire))
+            .sum()
+    }
+
     /// Drop the ready sessions that died with their spawner (the refiller replaces them).
     pub(crate) fn purge_lost(&self) -> usize {
         let lost = {

@@ -201,6 +201,11 @@ impl SessionHandle {
     /// Queue an execute; it runs after those before it. Returns at once: the run's events
     /// arrive through [`SessionHandle::subscribe`].
     pub fn execute(&self, run: SessionRun) -> Result<(), EngineError> {
+        if self.session.engine.is_shutting_down() {
+            return Err(EngineError::Unavailable(
+                "the server is shutting down".to_owned(),
+            ));
+        }
         if self.is_closed() {
             return Err(EngineError::InvalidRequest(format!(
                 "session `{}` is closed",

@@ -17,7 +17,7 @@ use crate::auth::Credentials;
 use crate::error::ApiError;
 use crate::revocation::Revoked;
 use crate::state::AppState;
-use crate::ws::CLOSE_POLICY;
+use crate::ws::{CLOSE_GOING_AWAY, CLOSE_POLICY};
 
 /// Terminal size until the client says otherwise.
 const DEFAULT_ROWS: u16 = 24;
@@ -51,11 +51,20 @@ pub(crate) async fn handler(
         ));
     }
     let revoked = state.revocations().subscribe();
+    let shutdown = state.shutdown_signal();
     // The terminal's socket holds the connection's place at the door while it is open.
     let ticket = credentials.ticket;
     Ok(upgrade.on_upgrade(move |socket| async move {
         let _ticket = ticket;
-        serve(socket, session, service, (revoked, principal.key_id)).await;
+        let _open = state.metrics().connection_opened();
+        serve(
+            socket,
+            session,
+            service,
+            (revoked, principal.key_id),
+            shutdown,
+        )
+        .await;
     }))
 }
 
@@ -64,6 +73,7 @@ async fn serve(
     session: SessionHandle,
     service: String,
     (mut revoked, key_id): (Revoked, String),
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let (mut sink, mut stream) = socket.split();
     let mut size = (DEFAULT_ROWS, DEFAULT_COLS);
@@ -90,6 +100,12 @@ async fn serve(
             }
         };
         tokio::select! {
+            true = async { shutdown.wait_for(|stopping| *stopping).await.is_ok() } => {
+                let _ = send(&mut sink, error_message("the server is shutting down; reconnect later")).await;
+                let close = CloseFrame { code: CLOSE_GOING_AWAY, reason: "shutting down".into() };
+                let _ = sink.send(Message::Close(Some(close))).await;
+                return;
+            }
             () = revoked.of(Some(&key_id)) => {
                 let _ = send(&mut sink, error_message("this socket's API key was revoked")).await;
                 let close = CloseFrame { code: CLOSE_POLICY, reason: "key revoked".into() };

@@ -27,6 +27,8 @@ use crate::state::AppState;
 
 /// How long the writer gets to flush the last frames (a close) after the reader ends.
 const WRITER_GRACE: Duration = Duration::from_secs(2);
+/// How long, at shutdown, a connection waits for its runs' last events before it closes.
+const LAST_EVENTS_PATIENCE: Duration = Duration::from_secs(2);
 /// Signal names accepted by `signal`, for error messages.
 const SIGNALS: &str = "SIGINT, SIGTERM, SIGKILL, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2";
 
@@ -138,6 +140,12 @@ impl Connection {
             tokio::select! {
                 biased;
                 () = shutting_down(&mut shutdown) => {
+                    // The engine has stopped every run: let their tasks send the last events
+                    // (each run's `exit`) first.
+                    let last_events = async {
+                        while self.tasks.join_next().await.is_some() {}
+                    };
+                    let _ = tokio::time::timeout(LAST_EVENTS_PATIENCE, last_events).await;
                     let message = "the server is shutting down; reconnect later";
                     self.send(ServerMessage::error(ErrorCode::Unavailable, message, None)).await;
                     self.close(CLOSE_GOING_AWAY, "shutting down").await;

@@ -30,7 +30,7 @@ const TRANSPORT_FACTOR: usize = 16;
 /// WebSocket close code for policy violations (bad key, no key in time).
 pub(crate) const CLOSE_POLICY: u16 = 1008;
 /// WebSocket close code for a server going away.
-const CLOSE_GOING_AWAY: u16 = 1001;
+pub(crate) const CLOSE_GOING_AWAY: u16 = 1001;
 /// Initial read buffer per socket: small, so idle connections stay cheap; large frames grow it.
 const READ_BUFFER_BYTES: usize = 8 << 10;
 
