@@ -227,8 +227,16 @@ def main():
                         if at >= 0) if begin >= 0 or end >= 0 else None
             if found:
                 at, marker = found
-                os.write(2, bytes(pending[:at]))
-                seen.extend(pending[:at])
+                if marker == CHUNK_END:
+                    os.write(2, bytes(pending[:at]))
+                    seen.extend(pending[:at])
+                else:
+                    # Before the chunk began: GHCi's own output, not the chunk's. An
+                    # "Interrupted." there is the late report of a SIGINT of a burst that hit
+                    # GHCi after the cell it interrupted was over: that cell was reported
+                    # interrupted already, so it is dropped, never charged to this chunk.
+                    stale = re.sub(rb"(?m)^Interrupted\.\r?\n?", b"", bytes(pending[:at]))
+                    os.write(2, stale)
                 del pending[: at + len(marker)]
                 if marker == CHUNK_END:
                     del in_chunk[:]
@@ -246,7 +254,9 @@ def main():
                 if CHUNK_BEGIN.startswith(tail) or CHUNK_END.startswith(tail):
                     keep = size
                     break
-            if len(pending) > keep:
+            # Before the begin marker, wait for it (it follows at once): what comes first is
+            # handled with it, above.
+            if len(pending) > keep and in_chunk:
                 os.write(2, bytes(pending[: len(pending) - keep]))
                 seen.extend(pending[: len(pending) - keep])
                 del pending[: len(pending) - keep]
