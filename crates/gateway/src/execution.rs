@@ -22,7 +22,8 @@ pub(crate) struct Execution {
     handle: RunHandle,
     output_limit: u64,
     ledger: Ledger,
-    _permit: RunPermit,
+    /// The run's slot in its key's quota; a streamed run's log may hold it instead.
+    permit: Option<RunPermit>,
 }
 
 /// Admit a run for `principal` (concurrency and rate) and start it.
@@ -38,7 +39,16 @@ pub(crate) fn start(
         .unwrap_or(run.limits.memory_bytes);
     let admission =
         Admission::of(&principal.quota, principal.quota.max_concurrency).committing(memory);
-    let permit = state.quotas().admit(&principal.key_id, admission)?;
+    let permit = match state.quotas().admit(&principal.key_id, admission) {
+        // The key's streamed runs waiting for a resume never keep its new work out: the one
+        // detached the longest gives up its slot (and is stopped) instead.
+        Err(
+            crate::quota::QuotaError::Concurrency { .. } | crate::quota::QuotaError::Memory { .. },
+        ) if state.runs().evict_detached(&principal.key_id) => {
+            state.quotas().admit(&principal.key_id, admission)?
+        }
+        admitted => admitted?,
+    };
     let output_limit = run.limits.output_bytes;
     let handle = state.engine().run(run)?;
     let ledger = Ledger {
@@ -56,7 +66,7 @@ pub(crate) fn start(
         handle,
         output_limit,
         ledger,
-        _permit: permit,
+        permit: Some(permit),
     })
 }
 
@@ -64,6 +74,12 @@ impl Execution {
     /// The run id.
     pub(crate) fn id(&self) -> &str {
         &self.handle.id
+    }
+
+    /// The run's quota slot, for a holder that outlives this handle's socket (a streamed
+    /// run's log, which may give it up early).
+    pub(crate) fn take_permit(&mut self) -> Option<RunPermit> {
+        self.permit.take()
     }
 
     /// Stdin and signals.

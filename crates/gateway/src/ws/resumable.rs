@@ -29,6 +29,7 @@ use tokio::time::{sleep_until, Instant};
 
 use super::Outbound;
 use crate::execution::Execution;
+use crate::quota::RunPermit;
 use crate::state::AppState;
 
 /// Messages between the run and its log.
@@ -72,6 +73,29 @@ impl RunRegistry {
         logs.len()
     }
 
+    /// Stop `key_id`'s streamed run that has been waiting longest for a resume, giving its
+    /// quota slot back at once; false when the key has no such run. It ends `killed`, its
+    /// `exit` kept in its log for a late resume.
+    pub(crate) fn evict_detached(&self, key_id: &str) -> bool {
+        let victim = lock(&self.runs)
+            .iter()
+            .filter(|((key, _), log)| key == key_id && !log.is_finished())
+            .filter_map(|(_, log)| {
+                let since = lock(&log.attachment).detached_at?;
+                lock(&log.permit)
+                    .is_some()
+                    .then(|| (since, Arc::clone(log)))
+            })
+            .min_by_key(|(since, _)| *since);
+        let Some((_, log)) = victim else {
+            return false;
+        };
+        tracing::debug!(run_id = %log.run_id, %key_id, "stopping a detached run to free its key's slot");
+        drop(lock(&log.permit).take());
+        log.controller.signal(runnel_engine::Signal::Kill);
+        true
+    }
+
     fn insert(&self, log: Arc<RunLog>) {
         let key = (log.key_id.clone(), log.run_id.clone());
         lock(&self.runs).insert(key, log);
@@ -102,6 +126,8 @@ pub(crate) struct RunLog {
     attachment_changed: Notify,
     /// The highest client `stdin_seq` applied.
     stdin_seq: AtomicU64,
+    /// The run's slot in its key's quota, until it ends or is evicted.
+    permit: Mutex<Option<RunPermit>>,
 }
 
 /// The newest events of a run: event `seq` is at `events[seq - 1 - dropped]`.
@@ -311,9 +337,10 @@ impl RunLog {
 pub(crate) fn start(
     state: &AppState,
     key_id: &str,
-    execution: Execution,
+    mut execution: Execution,
     outbound: mpsc::Sender<Outbound>,
 ) -> Arc<RunLog> {
+    let permit = execution.take_permit();
     let log = Arc::new(RunLog {
         key_id: key_id.to_owned(),
         run_id: execution.id().to_owned(),
@@ -324,6 +351,7 @@ pub(crate) fn start(
         attachment: Mutex::new(Attachment::default()),
         attachment_changed: Notify::new(),
         stdin_seq: AtomicU64::new(0),
+        permit: Mutex::new(permit),
     });
     state.runs().insert(Arc::clone(&log));
     log.attach(outbound, 0, None);
@@ -359,12 +387,14 @@ async fn drive(execution: Execution, log: Arc<RunLog>, state: AppState) {
             () = &mut abandoned => {
                 tracing::debug!(run_id = %log.run_id, "no socket resumed the run in time; killing it");
                 log.finish();
+                drop(lock(&log.permit).take());
                 state.runs().remove(&log);
                 return;
             }
         }
     }
     log.finish();
+    drop(lock(&log.permit).take());
     let linger = if log.is_attached() {
         DELIVERED_LINGER.min(grace)
     } else {
