@@ -114,6 +114,9 @@ pub(crate) struct ServeOptions {
     /// connection may stay idle between requests.
     #[arg(long, env = "RUNNEL_HEADER_TIMEOUT", default_value_t = runnel_gateway::DEFAULT_HEADER_TIMEOUT.as_secs_f64())]
     pub(crate) header_timeout: f64,
+    /// Days of run history kept (older runs are deleted every hour); 0 keeps it for ever.
+    #[arg(long, env = "RUNNEL_HISTORY_DAYS", default_value_t = 90)]
+    pub(crate) history_days: u32,
     /// Seconds runs in flight get to finish once the server is asked to stop (SIGTERM or
     /// SIGINT; new work is refused meanwhile). A second signal stops at once.
     #[arg(long, env = "RUNNEL_SHUTDOWN_GRACE", default_value_t = runnel_gateway::DEFAULT_SHUTDOWN_GRACE.as_secs_f64())]

@@ -18,6 +18,7 @@ pub(crate) async fn serve(options: ServeOptions) -> Result<()> {
         .with_context(|| format!("create data dir {}", options.data_dir.display()))?;
     let store = Store::open(&options.data_dir)
         .with_context(|| format!("open the store in {}", options.data_dir.display()))?;
+    store.set_history_retention(options.history_days);
     if store.active_key_count()? == 0 {
         // The first key is the operator's: it can also read `/metrics` and `/api/v1/stats`.
         let (record, key) = store.create_key("initial", KeyScope::Operator, KeyQuota::default())?;

@@ -47,6 +47,10 @@ pub(crate) struct CompileCache {
     dir: PathBuf,
     max_total_bytes: u64,
     inflight: Mutex<HashMap<CacheKey, Arc<tokio::sync::Mutex<()>>>>,
+    /// Failed writes since start.
+    write_errors: std::sync::atomic::AtomicU64,
+    /// Why the last write failed, until one works again.
+    failing: Mutex<Option<String>>,
 }
 
 /// The cache key of a program compiled for `owner` (a key id).
@@ -97,6 +101,8 @@ impl CompileCache {
             dir: dir.to_owned(),
             max_total_bytes,
             inflight: Mutex::new(HashMap::new()),
+            write_errors: std::sync::atomic::AtomicU64::new(0),
+            failing: Mutex::new(None),
         })
     }
 
@@ -146,8 +152,39 @@ impl CompileCache {
     }
 
     /// Store the compiled tree of `key`, then evict the least recently used entries over the
-    /// key's share and over the whole cache's cap.
+    /// key's share and over the whole cache's cap. A failure (a full disk) is counted and kept
+    /// as the cache's problem until a write works again.
     pub(crate) fn put(&self, key: &CacheKey, entries: &[FileEntry]) -> Result<(), EngineError> {
+        let result = self.write(key, entries);
+        let mut failing = self
+            .failing
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        match &result {
+            Ok(()) => *failing = None,
+            Err(error) => {
+                self.write_errors
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                *failing = Some(error.to_string());
+            }
+        }
+        result
+    }
+
+    /// Failed writes since start, and why writes fail now (`None` while they work).
+    pub(crate) fn write_health(&self) -> (u64, Option<String>) {
+        let failing = self
+            .failing
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .clone();
+        (
+            self.write_errors.load(std::sync::atomic::Ordering::Relaxed),
+            failing,
+        )
+    }
+
+    fn write(&self, key: &CacheKey, entries: &[FileEntry]) -> Result<(), EngineError> {
         let partition = self.partition_dir(key);
         std::fs::create_dir_all(&partition).map_err(|source| EngineError::Io {
             path: partition.clone(),

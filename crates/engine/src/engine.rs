@@ -307,6 +307,7 @@ impl Engine {
         stats.pool_refill_failures = self.inner.pool.refills.totals();
         stats.session_pool_refill_failures = self.inner.sessions.refills.totals();
         stats.health = self.health().status;
+        stats.cache_write_errors = self.inner.cache.write_health().0;
         stats
     }
 

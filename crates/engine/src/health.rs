@@ -38,6 +38,13 @@ pub(crate) fn report(inner: &Inner) -> HealthResponse {
             format!("no sandbox spawner could be started: {error}"),
         ),
     }
+    if let (_, Some(error)) = inner.cache.write_health() {
+        problem(
+            "cache",
+            HealthStatus::Degraded,
+            format!("compile cache writes fail (programs compile on every run): {error}"),
+        );
+    }
     for failing in inner.pool.refills.failing() {
         problem(
             "pool",

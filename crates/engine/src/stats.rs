@@ -82,6 +82,8 @@ pub struct EngineStats {
     pub session_pool_refill_failures: BTreeMap<String, u64>,
     /// The state `/healthz` reports.
     pub health: HealthStatus,
+    /// Failed compile cache writes.
+    pub cache_write_errors: u64,
 }
 
 impl EngineStats {
@@ -188,6 +190,7 @@ impl StatsRecorder {
             pool_refill_failures: BTreeMap::new(),
             session_pool_refill_failures: BTreeMap::new(),
             health: HealthStatus::Ready,
+            cache_write_errors: 0,
         })
     }
 }

@@ -108,7 +108,7 @@ pub(crate) async fn stats(
 
 /// `GET /healthz`: the engine's real state; 503 when it is `down`.
 pub(crate) async fn healthz(State(state): State<AppState>) -> Response {
-    let health = state.engine().health();
+    let health = crate::health::report(&state);
     let status = if health.status == HealthStatus::Down {
         StatusCode::SERVICE_UNAVAILABLE
     } else {
@@ -134,7 +134,9 @@ pub(crate) async fn open_metrics(State(state): State<AppState>) -> Response {
 
 fn exposition(state: &AppState) -> Response {
     let counters = state.metrics().snapshot(state.door().open());
-    let text = metrics::render(&state.engine().stats(), &counters);
+    let mut stats = state.engine().stats();
+    stats.health = crate::health::report(state).status;
+    let text = metrics::render(&stats, &counters, &state.store().history_health());
     (
         [(
             header::CONTENT_TYPE,

@@ -24,6 +24,7 @@ mod convert;
 pub mod door;
 pub mod error;
 mod execution;
+mod health;
 mod http;
 pub mod metrics;
 mod openapi;

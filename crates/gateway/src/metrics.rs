@@ -110,7 +110,11 @@ impl Metrics {
 }
 
 /// Render every metric in the Prometheus text format.
-pub(crate) fn render(stats: &EngineStats, gateway: &GatewayCounters) -> String {
+pub(crate) fn render(
+    stats: &EngineStats,
+    gateway: &GatewayCounters,
+    history: &runnel_store::HistoryHealth,
+) -> String {
     let mut out = Exposition::default();
     out.family(
         "runnel_uptime_seconds",
@@ -265,6 +269,38 @@ pub(crate) fn render(stats: &EngineStats, gateway: &GatewayCounters) -> String {
         }
     }
 
+    let name = "runnel_compile_cache_write_errors_total";
+    out.family(
+        name,
+        "Failed compile cache writes (a full disk, say).",
+        "counter",
+    );
+    out.sample(name, &[], stats.cache_write_errors);
+    let name = "runnel_history_unwritten";
+    out.family(
+        name,
+        "Finished runs waiting in memory to be written to the run history (writes fail).",
+        "gauge",
+    );
+    out.sample(name, &[], history.unwritten);
+    let name = "runnel_history_dropped_total";
+    out.family(
+        name,
+        "Finished runs never written to the run history (a queue or the unwritten bound was full).",
+        "counter",
+    );
+    out.sample(name, &[], history.dropped);
+    let name = "runnel_history_write_errors_total";
+    out.family(name, "Failed writes of the run history.", "counter");
+    out.sample(name, &[], history.write_errors);
+    let name = "runnel_history_pruned_total";
+    out.family(
+        name,
+        "Runs deleted from the history by retention.",
+        "counter",
+    );
+    out.sample(name, &[], history.pruned);
+
     let name = "runnel_http_requests_total";
     out.family(
         name,
@@ -361,6 +397,18 @@ mod tests {
             pool_refill_failures: BTreeMap::from([("python".to_owned(), 5)]),
             session_pool_refill_failures: BTreeMap::new(),
             health: HealthStatus::Degraded,
+            cache_write_errors: 4,
+        }
+    }
+
+    fn history() -> runnel_store::HistoryHealth {
+        runnel_store::HistoryHealth {
+            unwritten: 12,
+            dropped: 1,
+            write_errors: 3,
+            failing: Some("full".to_owned()),
+            disk_full: true,
+            pruned: 0,
         }
     }
 
@@ -371,7 +419,7 @@ mod tests {
         metrics.frame_in();
         metrics.frames_out(2);
         metrics.http_request("/api/v1/execute", 200);
-        let text = render(&stats(), &metrics.snapshot(1));
+        let text = render(&stats(), &metrics.snapshot(1), &history());
         drop(guard);
         for line in [
             "# HELP runnel_runs_total Finished runs by language and status.",
@@ -394,6 +442,9 @@ mod tests {
             "runnel_health{state=\"ready\"} 0",
             "runnel_health{state=\"degraded\"} 1",
             "runnel_spawner_restarts_total 2",
+            "runnel_compile_cache_write_errors_total 4",
+            "runnel_history_unwritten 12",
+            "runnel_history_write_errors_total 3",
             "runnel_pool_refill_failures_total{pool=\"runs\",language=\"python\"} 5",
             "runnel_http_requests_total{route=\"/api/v1/execute\",status=\"200\"} 1",
         ] {
@@ -407,7 +458,7 @@ mod tests {
 
     #[test]
     fn every_sample_line_is_well_formed() {
-        let text = render(&stats(), &GatewayCounters::default());
+        let text = render(&stats(), &GatewayCounters::default(), &history());
         assert!(text.ends_with('\n'));
         for line in text.lines().filter(|line| !line.starts_with('#')) {
             let (series, value) = line.rsplit_once(' ').expect("name and value");

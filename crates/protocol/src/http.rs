@@ -89,7 +89,8 @@ impl HealthStatus {
 /// One thing `GET /healthz` found wrong.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HealthProblem {
-    /// The part: `spawner`, `pool` (warm sandboxes for runs), `session_pool`, `server`.
+    /// The part: `server`, `spawner`, `pool` (warm sandboxes for runs), `session_pool`,
+    /// `cache` (compile cache writes), `history` (run history writes).
     pub component: String,
     /// How bad it is for that part: `degraded` or `down`.
     pub status: HealthStatus,

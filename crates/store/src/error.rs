@@ -127,6 +127,20 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    /// The data directory is full: nothing could be written (what is stored is unchanged).
+    #[error(
+        "{action}: the data dir {dir} is full (no space left on device); free some space \
+         there. The keys and run history already stored are intact"
+    )]
+    DiskFull {
+        /// What was being done.
+        action: String,
+        /// The data directory.
+        dir: PathBuf,
+        /// The error SQLite gave.
+        #[source]
+        cause: Box<StoreError>,
+    },
     /// Starting the background run writer failed.
     #[error("start run writer thread for {path}")]
     SpawnWriter {

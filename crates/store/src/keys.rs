@@ -229,10 +229,13 @@ impl Store {
                     quota.max_total_memory_mb,
                 ],
             )
-            .map_err(|source| StoreError::InsertKey {
-                path: self.path().to_owned(),
-                id: record.id.clone(),
-                source,
+            .map_err(|source| {
+                StoreError::InsertKey {
+                    path: self.path().to_owned(),
+                    id: record.id.clone(),
+                    source,
+                }
+                .or_disk_full("create a key", self.dir())
             })?;
         tracing::debug!(key_id = %record.id, prefix = %record.prefix, "created api key");
         Ok((record, plaintext))
@@ -295,10 +298,13 @@ impl Store {
         if identifier.is_empty() {
             return Err(StoreError::EmptyIdentifier);
         }
-        let revoke_error = |source| StoreError::RevokeKey {
-            path: self.path().to_owned(),
-            identifier: identifier.to_owned(),
-            source,
+        let revoke_error = |source| {
+            StoreError::RevokeKey {
+                path: self.path().to_owned(),
+                identifier: identifier.to_owned(),
+                source,
+            }
+            .or_disk_full("revoke a key", self.dir())
         };
         let mut connection = self.connection();
         let transaction = connection

@@ -9,13 +9,17 @@
 //! - [`Store`] (this file): opening, the shared connection.
 //! - `schema`: connection settings and numbered migrations.
 //! - [`keys`] holds create, list, revoke, authenticate, and [`KeyQuota`] with its defaults.
-//! - [`runs`] holds the background run-history writer and usage queries.
+//! - [`runs`] holds run records and usage queries; `writer` the background writer (retries
+//!   while the disk is full, retention).
+//! - `space`: telling a full disk from other write failures.
 //! - [`error`] holds [`StoreError`].
 
 pub mod error;
 pub mod keys;
 pub mod runs;
 mod schema;
+mod space;
+mod writer;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -26,6 +30,7 @@ use rusqlite::Connection;
 pub use error::StoreError;
 pub use keys::{KeyQuota, KeyRecord, KeyScope};
 pub use runs::{KeyUsage, RunRecord};
+pub use writer::HistoryHealth;
 
 /// The database file's name inside the data directory.
 pub const DATABASE_FILE: &str = "runnel.db";
@@ -44,7 +49,7 @@ pub struct Store {
 struct Inner {
     path: PathBuf,
     connection: Mutex<Connection>,
-    writer: runs::RunWriter,
+    writer: writer::RunWriter,
 }
 
 impl Store {
@@ -56,9 +61,11 @@ impl Store {
             source,
         })?;
         let path = data_dir.join(DATABASE_FILE);
-        let mut connection = schema::open_connection(&path)?;
-        schema::migrate(&mut connection, &path)?;
-        let writer = runs::RunWriter::start(schema::open_connection(&path)?, &path)?;
+        let full = |error: StoreError| error.or_disk_full("open the store", data_dir);
+        let mut connection = schema::open_connection(&path).map_err(full)?;
+        schema::migrate(&mut connection, &path).map_err(full)?;
+        let writer =
+            writer::RunWriter::start(schema::open_connection(&path).map_err(full)?, &path)?;
         tracing::debug!(path = %path.display(), "opened store");
         Ok(Store {
             inner: Arc::new(Inner {
@@ -72,6 +79,11 @@ impl Store {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// The data directory (the database file's).
+    pub(crate) fn dir(&self) -> &Path {
+        self.inner.path.parent().unwrap_or(Path::new("."))
     }
 
     /// The shared connection. A panic while it was held leaves SQLite itself consistent (an

@@ -56,6 +56,8 @@ pub(crate) const MIGRATIONS: &[(u32, &str)] = &[
     ALTER TABLE api_keys ADD COLUMN cpu_ms_per_minute INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE api_keys ADD COLUMN max_total_memory_mb INTEGER NOT NULL DEFAULT 8192;",
     ),
+    // Retention (`--history-days`) deletes by age.
+    (3, "CREATE INDEX runs_finished ON runs (finished_at);"),
 ];
 
 /// The newest schema version this build knows.

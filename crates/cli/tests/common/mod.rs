@@ -28,6 +28,9 @@ pub struct Server {
     /// The `--metrics-listen` address, when the server was given one.
     pub metrics_address: Option<SocketAddr>,
     pub data_dir: tempfile::TempDir,
+    /// The `--data-dir` given to the server: `data_dir`'s path unless [`Server::start_in`]
+    /// named another.
+    pub data_path: PathBuf,
     child: Child,
     stopped: bool,
 }
@@ -40,21 +43,29 @@ impl Server {
     /// As [`Server::start`], with the shell commands `prelude` (such as `ulimit -Sn 512`) run
     /// first in the shell that then becomes the server.
     pub fn start_under(prelude: Option<&str>, extra_args: &[&str]) -> Server {
-        Server::launch(Path::new(RUNNEL), prelude, extra_args)
+        Server::launch(Path::new(RUNNEL), prelude, extra_args, None)
     }
 
     /// As [`Server::start`], running the `runnel` binary at `binary` (a copy, say).
     pub fn start_from(binary: &Path, extra_args: &[&str]) -> Server {
-        Server::launch(binary, None, extra_args)
+        Server::launch(binary, None, extra_args, None)
     }
 
-    fn launch(binary: &Path, prelude: Option<&str>, extra_args: &[&str]) -> Server {
+    /// As [`Server::start`], with its data in `data_path` (which the caller keeps).
+    pub fn start_in(data_path: &Path, extra_args: &[&str]) -> Server {
+        Server::launch(Path::new(RUNNEL), None, extra_args, Some(data_path))
+    }
+
+    fn launch(
+        binary: &Path,
+        prelude: Option<&str>,
+        extra_args: &[&str],
+        data_path: Option<&Path>,
+    ) -> Server {
         let data_dir = tempfile::tempdir().expect("tempdir");
-        let key = create_key(data_dir.path(), &[]);
-        let operator_key = create_key(
-            data_dir.path(),
-            &["--name", "operator", "--scope", "operator"],
-        );
+        let data_path = data_path.unwrap_or(data_dir.path()).to_owned();
+        let key = create_key(&data_path, &[]);
+        let operator_key = create_key(&data_path, &["--name", "operator", "--scope", "operator"]);
         let mut command = match prelude {
             None => Command::new(binary),
             Some(prelude) => {
@@ -68,7 +79,7 @@ impl Server {
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--stop-on-stdin-close"])
             .arg("--data-dir")
-            .arg(data_dir.path())
+            .arg(&data_path)
             .args(extra_args)
             // RUNNEL_TEST_LOG (a log filter) shows the server's log when debugging a test.
             .env(
@@ -115,6 +126,7 @@ impl Server {
             key,
             operator_key,
             data_dir,
+            data_path,
             child,
             stopped: false,
         }
@@ -129,7 +141,7 @@ impl Server {
     }
 
     pub fn create_key(&self, args: &[&str]) -> String {
-        create_key(self.data_dir.path(), args)
+        create_key(&self.data_path, args)
     }
 
     pub fn pid(&self) -> u32 {
