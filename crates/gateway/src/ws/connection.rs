@@ -125,7 +125,7 @@ impl Connection {
         key: Option<String>,
     ) {
         if let Some(key) = key {
-            if self.authenticate(key).await == Flow::Close {
+            if Box::pin(self.authenticate(key)).await == Flow::Close {
                 return;
             }
         }
@@ -184,7 +184,9 @@ impl Connection {
                     let flow = match frame {
                         Some(Ok(Message::Text(text))) => {
                             self.state.metrics().frame_in();
-                            self.on_text(text.as_str()).await
+                            // Boxed: an idle socket's task holds only the wait, not the
+                            // state of handling a message.
+                            Box::pin(self.on_text(text.as_str())).await
                         }
                         Some(Ok(Message::Binary(_))) => {
                             self.state.metrics().frame_in();

@@ -31,8 +31,10 @@ const TRANSPORT_FACTOR: usize = 16;
 pub(crate) const CLOSE_POLICY: u16 = 1008;
 /// WebSocket close code for a server going away.
 pub(crate) const CLOSE_GOING_AWAY: u16 = 1001;
-/// Initial read buffer per socket: small, so idle connections stay cheap; large frames grow it.
-const READ_BUFFER_BYTES: usize = 8 << 10;
+/// Read buffer per socket, and the most read at once. tungstenite zero-fills the whole buffer
+/// before each read, so every idle socket holds all of it: 2 KiB (8 KiB cost 6 KiB more per
+/// idle socket; see `benches/idle_connections.rs`). A large frame grows it to its size.
+const READ_BUFFER_BYTES: usize = 2 << 10;
 
 /// A frame for the writer task.
 #[derive(Debug)]
