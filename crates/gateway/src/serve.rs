@@ -121,7 +121,7 @@ async fn drain(state: &AppState, now: impl Future<Output = ()>) {
         () = tokio::time::sleep(grace) => {
             tracing::warn!("the shutdown grace is over: stopping the runs still going");
         }
-        () = now => tracing::warn!("asked again to stop: stopping the runs still going"),
+        () = now => tracing::info!("stopping at once (a second signal, or stdin closed)"),
     }
     engine.shutdown().await;
     // Upgraded WebSockets outlive their HTTP connection, so they are told separately.

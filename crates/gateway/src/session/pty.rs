@@ -3,7 +3,7 @@
 //! `resize` (`rows`, `cols`), `ping`, `restart`. Server: `out` (base64 `data`), `error`
 //! (`data`, a message). Output is xterm-compatible (`TERM=xterm-256color`).
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use base64::Engine as _;
@@ -17,7 +17,7 @@ use crate::auth::Credentials;
 use crate::error::ApiError;
 use crate::revocation::Revoked;
 use crate::state::AppState;
-use crate::ws::{CLOSE_GOING_AWAY, CLOSE_POLICY};
+use crate::ws::{close, CLOSE_GOING_AWAY, CLOSE_POLICY};
 
 /// Terminal size until the client says otherwise.
 const DEFAULT_ROWS: u16 = 24;
@@ -54,18 +54,20 @@ pub(crate) async fn handler(
     let shutdown = state.shutdown_signal();
     // The terminal's socket holds the connection's place at the door while it is open.
     let ticket = credentials.ticket;
-    Ok(upgrade.on_upgrade(move |socket| async move {
-        let _ticket = ticket;
-        let _open = state.metrics().connection_opened();
-        serve(
-            socket,
-            session,
-            service,
-            (revoked, principal.key_id),
-            shutdown,
-        )
-        .await;
-    }))
+    Ok(
+        crate::ws::configure(upgrade, &state).on_upgrade(move |socket| async move {
+            let _ticket = ticket;
+            let _open = state.metrics().connection_opened();
+            serve(
+                socket,
+                session,
+                service,
+                (revoked, principal.key_id),
+                shutdown,
+            )
+            .await;
+        }),
+    )
 }
 
 async fn serve(
@@ -102,14 +104,14 @@ async fn serve(
         tokio::select! {
             true = async { shutdown.wait_for(|stopping| *stopping).await.is_ok() } => {
                 let _ = send(&mut sink, error_message("the server is shutting down; reconnect later")).await;
-                let close = CloseFrame { code: CLOSE_GOING_AWAY, reason: "shutting down".into() };
-                let _ = sink.send(Message::Close(Some(close))).await;
+                close::send(&mut sink, CLOSE_GOING_AWAY, "shutting down").await;
+                close::await_reply(&mut stream).await;
                 return;
             }
             () = revoked.of(Some(&key_id)) => {
                 let _ = send(&mut sink, error_message("this socket's API key was revoked")).await;
-                let close = CloseFrame { code: CLOSE_POLICY, reason: "key revoked".into() };
-                let _ = sink.send(Message::Close(Some(close))).await;
+                close::send(&mut sink, CLOSE_POLICY, "key revoked").await;
+                close::await_reply(&mut stream).await;
                 return;
             }
             read = read => match read {
@@ -133,7 +135,19 @@ async fn serve(
             frame = stream.next() => {
                 let text = match frame {
                     Some(Ok(Message::Text(text))) => text,
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                    Some(Ok(Message::Close(_))) => {
+                        // Answer it (tungstenite queued the echo of the client's code).
+                        close::send(&mut sink, close::CLOSE_NORMAL, "").await;
+                        return;
+                    }
+                    Some(Err(error)) => {
+                        if let Some((code, reason)) = close::code_for_read_error(&error) {
+                            close::send(&mut sink, code, reason).await;
+                            close::await_reply(&mut stream).await;
+                        }
+                        return;
+                    }
+                    None => return,
                     Some(Ok(_)) => continue,
                 };
                 session.touch();

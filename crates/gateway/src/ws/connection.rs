@@ -67,9 +67,10 @@ async fn serve_with(
     let Credentials { key, ticket } = credentials;
     let _open = state.metrics().connection_opened();
     let span = tracing::debug_span!("ws", key_id = tracing::field::Empty);
-    let (sink, stream) = socket.split();
+    let (sink, mut stream) = socket.split();
     let (outbound, outbound_receiver) = mpsc::channel(OUTBOUND_CAPACITY);
-    let writer = tokio::spawn(write_frames(sink, outbound_receiver, state.clone()));
+    let (stop_writer, stop) = tokio::sync::oneshot::channel();
+    let mut writer = tokio::spawn(write_frames(sink, outbound_receiver, state.clone(), stop));
     let mut connection = Connection {
         state,
         outbound,
@@ -86,11 +87,22 @@ async fn serve_with(
         connection.sessions.bound = Some(session.id().to_owned());
         connection.follow(&session, session.last_seq());
     }
-    connection.read_frames(stream, key).instrument(span).await;
-    // Dropping the connection aborts its run tasks (killing the runs) and closes the channel,
-    // so the writer drains what is queued and stops.
+    connection
+        .read_frames(&mut stream, key)
+        .instrument(span)
+        .await;
+    // Dropping the connection aborts its run tasks (killing the runs) and detaches its
+    // streamed runs; the writer writes what is queued, then answers the client's close frame
+    // or sends its own. Then, for the server's close, the client's reply is awaited.
     drop(connection);
-    let _ = tokio::time::timeout(WRITER_GRACE, writer).await;
+    let _ = stop_writer.send(());
+    if tokio::time::timeout(WRITER_GRACE, &mut writer)
+        .await
+        .is_err()
+    {
+        writer.abort();
+    }
+    super::close::await_reply(&mut stream).await;
 }
 
 /// Whether to keep reading.
@@ -121,7 +133,7 @@ pub(crate) struct Connection {
 impl Connection {
     async fn read_frames(
         &mut self,
-        mut stream: futures_util::stream::SplitStream<WebSocket>,
+        stream: &mut futures_util::stream::SplitStream<WebSocket>,
         key: Option<String>,
     ) {
         if let Some(key) = key {
@@ -197,6 +209,9 @@ impl Connection {
                         Some(Ok(Message::Close(_))) | None => Flow::Close,
                         Some(Err(error)) => {
                             tracing::debug!(%error, "websocket read failed");
+                            if let Some((code, reason)) = super::close::code_for_read_error(&error) {
+                                self.close(code, reason).await;
+                            }
                             Flow::Close
                         }
                     };

@@ -6,10 +6,11 @@
 //! drops their handles and so kills the runs; streamed runs outlive it for the run grace
 //! period, waiting for a `resume` ([`resumable`]).
 
+pub(crate) mod close;
 pub(crate) mod connection;
 pub(crate) mod resumable;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
 use futures_util::stream::SplitSink;
@@ -63,26 +64,42 @@ pub(crate) async fn handler(
     credentials: Credentials,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let max_frame = state.config().max_frame_bytes;
-    // Well above the protocol's maximum, so that a frame too large is answered with a named
-    // `payload_too_large` error instead of a bare protocol close; only frames over this
-    // transport bound get the close (1009).
-    let transport_max = max_frame.saturating_mul(TRANSPORT_FACTOR);
-    upgrade
-        .read_buffer_size(READ_BUFFER_BYTES)
-        .max_message_size(transport_max)
-        .max_frame_size(transport_max)
+    configure(upgrade, &state)
         .on_failed_upgrade(|error| tracing::debug!(%error, "websocket upgrade failed"))
         .on_upgrade(move |socket| connection::serve(socket, state, credentials))
 }
 
-/// Write queued frames, batching what is already queued before one flush.
+/// The transport settings of every WebSocket the server accepts (`/ws`, a session's bound
+/// socket, a terminal): the small read buffer, and the frame bound past which the socket is
+/// closed with 1009. The bound is well above the protocol's maximum, so that a frame too large
+/// for the protocol is answered with a named `payload_too_large` error instead.
+pub(crate) fn configure(upgrade: WebSocketUpgrade, state: &AppState) -> WebSocketUpgrade {
+    let transport_max = state
+        .config()
+        .max_frame_bytes
+        .saturating_mul(TRANSPORT_FACTOR);
+    upgrade
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .max_message_size(transport_max)
+        .max_frame_size(transport_max)
+}
+
+/// Write queued frames, batching what is already queued before one flush, until a close
+/// frame is queued or `stop` fires (the connection is over: what is queued is written, then the
+/// close handshake is answered or begun, see [`close`]).
 async fn write_frames(
     mut sink: SplitSink<WebSocket, Message>,
     mut outbound: mpsc::Receiver<Outbound>,
     state: AppState,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
 ) {
-    while let Some(first) = outbound.recv().await {
+    loop {
+        let first = tokio::select! {
+            biased;
+            frame = outbound.recv() => frame,
+            _ = &mut stop => None,
+        };
+        let Some(first) = first else { break };
         let mut written = 0_u64;
         let mut next = Some(first);
         while let Some(frame) = next.take() {
@@ -94,11 +111,7 @@ async fn write_frames(
                     written += 1;
                 }
                 Outbound::Close { code, reason } => {
-                    let close = CloseFrame {
-                        code,
-                        reason: reason.into(),
-                    };
-                    let _ = sink.send(Message::Close(Some(close))).await;
+                    close::send(&mut sink, code, reason).await;
                     state.metrics().frames_out(written);
                     return;
                 }
@@ -112,4 +125,5 @@ async fn write_frames(
             return;
         }
     }
+    close::send(&mut sink, close::CLOSE_NORMAL, "").await;
 }
