@@ -141,7 +141,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_problem() {
-        let cases: [(&str, &str); 6] = [
+        let cases: [(&str, &str); 8] = [
             ("not json", "not valid JSON"),
             ("[1,2]", "JSON object"),
             (r#"{"language":"python"}"#, "missing string field `action`"),
@@ -150,6 +150,15 @@ mod tests {
             (
                 r#"{"action":"execute","language":5}"#,
                 "invalid `execute` message",
+            ),
+            // serde's sequence form of a struct is not a way to give limits.
+            (
+                r#"{"action":"execute","language":"python","code":"1","limits":[1]}"#,
+                "an object of limits",
+            ),
+            (
+                r#"{"action":"create_session","language":"python","limits":[1, 2]}"#,
+                "an object of limits",
             ),
         ];
         for (frame, expected) in cases {

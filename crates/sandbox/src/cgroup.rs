@@ -19,6 +19,8 @@ mod counters;
 pub use counters::Counters;
 pub(crate) use counters::{read_counters, read_cpu_usage, reset_memory_peak};
 
+/// Processes of the sandbox itself in its pids cgroup: the agent.
+const AGENT_PIDS: u32 = 1;
 const ROOT: &str = "/sys/fs/cgroup";
 const UNIFIED: &str = "/sys/fs/cgroup/unified";
 /// How long removing a cgroup may keep getting `EBUSY` while its last tasks exit.
@@ -415,8 +417,10 @@ impl SandboxCgroups {
         self.set_limits(memory_bytes, pids)
     }
 
-    /// Sets memory (no swap) and pids limits.
+    /// Sets memory (no swap) and pids limits. `pids` are the commands' processes: the
+    /// sandbox's own init (the agent, pid 1, which the pids cgroup counts too) comes on top.
     pub(crate) fn set_limits(&self, memory_bytes: u64, pids: u32) -> io::Result<()> {
+        let pids = pids.saturating_add(AGENT_PIDS);
         if self.v2 {
             let dir = self.unified.as_deref().unwrap_or_default();
             write_knob(dir, "memory.max", &memory_bytes.to_string())?;

@@ -31,7 +31,8 @@ pub struct SandboxSpec {
     pub binds: Vec<Bind>,
     /// Memory limit of the whole sandbox in bytes (no swap), tmpfs pages included.
     pub memory_bytes: u64,
-    /// Maximum processes plus threads.
+    /// Maximum processes plus threads of the commands (the sandbox's own init, its agent, is
+    /// counted on top).
     pub pids: u32,
     /// CPU bandwidth in CPUs (1.0 = one core), if limited.
     pub cpus: Option<f64>,
