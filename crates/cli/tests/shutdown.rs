@@ -73,18 +73,7 @@ async fn sigterm_lets_runs_in_flight_finish_and_closes_every_socket_with_1001() 
     let mut runner = connect(&server).await;
     start_run(&mut runner, "inflight", true).await;
     let session = common::create_session_http(&server, &server.key, "python").await;
-    let mut follower = connect(&server).await;
-    send(
-        &mut follower,
-        json!({"action": "resume", "session": session, "last_seq": 0}),
-    )
-    .await;
-    loop {
-        let message = recv(&mut follower).await;
-        if message["type"] == "session" && message["event"] == "resumed" {
-            break;
-        }
-    }
+    let mut follower = common::follow_session(&server, &session).await;
     let mut idle = connect(&server).await;
     let mut terminal = common::connect_plain(&format!(
         "ws://{}/stream/session/{session}/pty?app=shell&api_key={}",

@@ -103,18 +103,7 @@ async fn a_killed_spawner_is_replaced_and_every_later_run_and_session_works() {
     let cell = common::session_execute_http(&server, &server.key, &session, "x = 41").await;
     assert_eq!(cell["status"], "ok", "{cell}");
     // A socket that follows the session.
-    let mut follower = connect(&server).await;
-    send(
-        &mut follower,
-        json!({"action": "resume", "session": session, "last_seq": 0}),
-    )
-    .await;
-    loop {
-        let message = recv(&mut follower).await;
-        if message["type"] == "session" && message["event"] == "resumed" {
-            break;
-        }
-    }
+    let mut follower = common::follow_session(&server, &session).await;
 
     // A run in flight when the spawner dies.
     let mut socket = connect(&server).await;

@@ -486,3 +486,19 @@ pub async fn recv_until_close(socket: &mut Socket) -> (Vec<Value>, Option<u16>) 
         }
     }
 }
+
+/// A socket that follows `session` (resumed from its start), once the server said so.
+pub async fn follow_session(server: &Server, session: &str) -> Socket {
+    let mut socket = connect(server).await;
+    send(
+        &mut socket,
+        serde_json::json!({"action": "resume", "session": session, "last_seq": 0}),
+    )
+    .await;
+    loop {
+        let message = recv(&mut socket).await;
+        if message["type"] == "session" && message["event"] == "resumed" {
+            return socket;
+        }
+    }
+}

@@ -82,13 +82,7 @@ impl Spawner {
             restarts: AtomicU64::new(0),
             stopped: AtomicBool::new(false),
         });
-        tokio::spawn(watch_process(
-            Arc::downgrade(&supervisor),
-            Arc::downgrade(&instance),
-            instance.kill.clone(),
-            child,
-            exited,
-        ));
+        watch(&supervisor, &instance, child, exited);
         Ok(Spawner { inner: supervisor })
     }
 
@@ -235,6 +229,22 @@ async fn create_on(
     }
 }
 
+/// Starts the task that waits for `instance`'s process (see [`watch_process`]).
+fn watch(
+    supervisor: &Arc<Supervisor>,
+    instance: &Arc<SpawnerInner>,
+    child: tokio::process::Child,
+    exited: watch::Sender<bool>,
+) {
+    tokio::spawn(watch_process(
+        Arc::downgrade(supervisor),
+        Arc::downgrade(instance),
+        instance.kill.clone(),
+        child,
+        exited,
+    ));
+}
+
 /// Waits for one spawner process to exit (killing it when asked), then, unless the spawner
 /// was shut down, starts its successor. Boxed: it spawns itself again through [`restart`].
 fn watch_process(
@@ -301,13 +311,7 @@ async fn restart(supervisor: Arc<Supervisor>, mut error: String) {
                     .write()
                     .unwrap_or_else(|poison| poison.into_inner()) = instance.clone();
                 supervisor.restarts.fetch_add(1, Ordering::Relaxed);
-                tokio::spawn(watch_process(
-                    Arc::downgrade(&supervisor),
-                    Arc::downgrade(&instance),
-                    instance.kill.clone(),
-                    child,
-                    exited,
-                ));
+                watch(&supervisor, &instance, child, exited);
                 if supervisor.stopped.load(Ordering::SeqCst) {
                     // Shut down while this one started: it stops when its socket closes.
                     instance.mark_lost();
