@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::limits::LimitsSpec;
+
 /// One client frame on `/ws` or `/stream/session/:id/execute`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
@@ -125,68 +127,6 @@ pub struct FileSpec {
     pub encoding: Option<String>,
 }
 
-/// Limits a request asks for; each is capped by the key's maximum. Only a JSON object
-/// deserializes into it (serde would take `[1]` as `{wall_ms: 1}`, a struct's sequence form).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
-pub struct LimitsSpec {
-    /// Wall-clock time of the run stage, ms.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub wall_ms: Option<u64>,
-    /// CPU time of the run stage, ms.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cpu_ms: Option<u64>,
-    /// Memory, MiB.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub memory_mb: Option<u64>,
-    /// Processes and threads.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pids: Option<u32>,
-    /// Bytes of stdout plus stderr.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub output_bytes: Option<u64>,
-}
-
-impl<'de> Deserialize<'de> for LimitsSpec {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        /// The fields, read from a map only.
-        #[derive(Deserialize)]
-        struct Fields {
-            #[serde(default)]
-            wall_ms: Option<u64>,
-            #[serde(default)]
-            cpu_ms: Option<u64>,
-            #[serde(default)]
-            memory_mb: Option<u64>,
-            #[serde(default)]
-            pids: Option<u32>,
-            #[serde(default)]
-            output_bytes: Option<u64>,
-        }
-        struct ObjectOnly;
-        impl<'de> serde::de::Visitor<'de> for ObjectOnly {
-            type Value = LimitsSpec;
-            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                formatter.write_str("an object of limits such as {\"wall_ms\": 5000}")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                map: A,
-            ) -> Result<LimitsSpec, A::Error> {
-                let fields =
-                    Fields::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
-                Ok(LimitsSpec {
-                    wall_ms: fields.wall_ms,
-                    cpu_ms: fields.cpu_ms,
-                    memory_mb: fields.memory_mb,
-                    pids: fields.pids,
-                    output_bytes: fields.output_bytes,
-                })
-            }
-        }
-        deserializer.deserialize_map(ObjectOnly)
-    }
-}
-
 /// `create_session` (WS) and `POST /api/v1/sessions` (HTTP).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CreateSessionRequest {
@@ -199,7 +139,11 @@ pub struct CreateSessionRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<LimitsSpec>,
     /// Idle timeout in seconds; `ping` and executes keep it off.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::limits::idle_timeout"
+    )]
     pub idle_timeout: Option<u64>,
     /// Authentication in the message itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -15,12 +15,14 @@
 pub mod client;
 pub mod decode;
 pub mod http;
+pub mod limits;
 pub mod server;
 pub mod session;
 pub mod status;
 
-pub use client::{ClientMessage, ExecuteRequest, FileSpec, LimitsSpec};
+pub use client::{ClientMessage, ExecuteRequest, FileSpec};
 pub use decode::{decode_client_frame, DecodeError};
+pub use limits::LimitsSpec;
 pub use server::{ErrorMessage, ExitMessage, OutputChunk, ResultMessage, ServerMessage};
 pub use status::{ErrorCode, RunStatus, Stage, StreamName};
 
