@@ -13,6 +13,9 @@
 //!   languages); a syntax error is `runtime_error` with the message on stderr (interpreted ones).
 //! - `crash`: a runtime error: runtime_error, non-zero exit (or a signal), the message on stderr.
 //! - `memory`: allocating far more than `limits.memory_mb` gives `memory_limit`.
+//! - `floors`: hello with the smallest limits a client may ask for (`pids: 1`, `memory_mb: 1`)
+//!   still runs: the engine raises them to the language's floors (`min_pids`,
+//!   `min_memory_mb`), for the sandbox and for the runtime's own settings (`-Xmx`, V8's heap).
 //!
 //! A check that cannot apply to a language is a [`Check::Skip`] with the reason; nothing is
 //! skipped silently. All failures of all languages are collected and reported together.
@@ -845,6 +848,19 @@ async fn conform(socket: &mut Socket, case: &Case) -> Vec<String> {
                 && text(&hello, "stdout") == "Hello, World!\n",
             "want `Hello, World!`, ok",
             &hello,
+        ),
+    );
+
+    let mut smallest = request("floors", id, &case.hello, case.feed);
+    smallest["limits"]["pids"] = json!(1);
+    smallest["limits"]["memory_mb"] = json!(1);
+    let floors = run_once(socket, smallest).await;
+    note(
+        "floors",
+        expect(
+            floors["status"] == "ok" && text(&floors, "stdout") == "Hello, World!\n",
+            "want `Hello, World!`, ok, with limits {pids: 1, memory_mb: 1} raised to the floors",
+            &floors,
         ),
     );
 

@@ -183,7 +183,7 @@ impl Engine {
     }
 
     /// Start a run. Events arrive on the returned handle; dropping the handle kills the run.
-    pub fn run(&self, request: RunRequest) -> Result<RunHandle, EngineError> {
+    pub fn run(&self, mut request: RunRequest) -> Result<RunHandle, EngineError> {
         if self.inner.is_shutting_down() {
             return Err(EngineError::Unavailable(
                 "the server is shutting down".to_owned(),
@@ -195,6 +195,7 @@ impl Engine {
             .get(&request.language)
             .cloned()
             .ok_or_else(|| EngineError::UnknownLanguage(request.language.clone()))?;
+        request.limits = request.limits.at_least_floors_of(&language);
         let files = executor::prepare_files(&language, &request.files)?;
         // A run that could never fit the memory budget is refused now, not left waiting.
         self.inner

@@ -36,6 +36,13 @@ pub enum EngineError {
     /// The engine is shutting down or out of capacity.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// A command could not start in a sandbox whose process slots (`limits.pids`) are all
+    /// taken by the processes running there.
+    #[error(
+        "the sandbox's process limit is reached: every slot of `limits.pids` is taken by a \
+         process running there ({0}); end one of them, or ask for a higher limit"
+    )]
+    ProcessLimit(String),
     /// The sandbox layer failed.
     #[error("sandbox: {0}")]
     Sandbox(runnel_sandbox::SandboxError),
@@ -58,6 +65,7 @@ impl From<runnel_sandbox::SandboxError> for EngineError {
             down @ runnel_sandbox::SandboxError::SpawnerDown { .. } => {
                 EngineError::Unavailable(down.to_string())
             }
+            full if full.is_process_limit() => EngineError::ProcessLimit(full.to_string()),
             other => EngineError::Sandbox(other),
         }
     }

@@ -1,32 +1,34 @@
 //! One run, from sandbox to outcome: take a sandbox, write the files, compile through the
 //! cache, run with stdin and signals wired, map what the sandbox reports to a status.
 
+mod compile;
 mod files;
 mod outcome;
+mod supervise;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use runnel_languages::Language;
-use runnel_protocol::{RunStatus, Stage, StreamName};
-use runnel_sandbox::{
-    CommandSpec, FileEntry, LimitHit, Outcome, Process, Sandbox, SandboxError, StdioMode,
-};
+use runnel_protocol::{RunStatus, Stage};
+use runnel_sandbox::{CommandSpec, FileEntry, Outcome, Process, Sandbox, StdioMode};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::cache::{cache_key, CacheKey, MAX_ENTRY_BYTES};
 use crate::engine::Inner;
 use crate::error::EngineError;
 use crate::input::{RunInput, StdinChunk};
-use crate::output::{pump, OutputBudget};
+use crate::output::OutputBudget;
 use crate::pool::WarmProcess;
-use crate::run::{RunEvent, RunOutcome, RunRequest, Signal};
+use crate::run::{RunEvent, RunOutcome, RunRequest};
 
+use compile::Compiled;
 pub(crate) use files::prepare_files;
-pub(crate) use outcome::internal_error;
-use outcome::{compile_failure, name_limits_hit_by_orphans, outcome_of};
+pub(crate) use outcome::{internal_error, outcome_of_error};
+use outcome::{name_limits_hit_by_orphans, name_output_limit_read_late, outcome_of};
+use supervise::drain;
+pub(crate) use supervise::spawn_stdin_writer;
 
 /// The program's working directory (and `HOME`) inside the sandbox.
 pub(crate) const WORK_DIR: &str = "/work";
@@ -61,6 +63,15 @@ pub(crate) enum CacheUse {
     Bypass,
 }
 
+/// What a run in its sandbox came to, before its output has all been read.
+struct Ran {
+    outcome: RunOutcome,
+    /// The tasks still reading the program's output.
+    pumps: Vec<JoinHandle<()>>,
+    /// The run step's output budget (none when the compile failed).
+    budget: Option<Arc<OutputBudget>>,
+}
+
 /// What one step (compile or run) came to.
 struct StepResult {
     outcome: Outcome,
@@ -81,10 +92,7 @@ impl Run {
                 tracing::debug!(%error, "run ended by the shutdown");
                 internal_error("the server shut down during the run".to_owned())
             }
-            Err(error) => {
-                tracing::error!(%error, "run failed inside the engine");
-                internal_error(format!("engine error: {error}"))
-            }
+            Err(error) => outcome_of_error(&error, "run"),
         };
         self.inner
             .stats
@@ -99,17 +107,19 @@ impl Run {
         let started = Instant::now();
         let _ = self.events.send(RunEvent::Started).await;
         let outcome = match self.in_sandbox(sandbox, None).await {
-            Ok((outcome, pumps)) => {
+            Ok(Ran {
+                mut outcome,
+                pumps,
+                budget,
+            }) => {
                 for pump in pumps {
                     // A background process of the session may hold the pipes open.
                     let _ = tokio::time::timeout(DRAIN_GRACE, pump).await;
                 }
+                name_output_limit_read_late(&mut outcome, budget.as_deref(), &self.request.limits);
                 outcome
             }
-            Err(error) => {
-                tracing::error!(%error, "session run failed inside the engine");
-                internal_error(format!("engine error: {error}"))
-            }
+            Err(error) => outcome_of_error(&error, "session run"),
         };
         self.inner
             .stats
@@ -133,8 +143,12 @@ impl Run {
         let limits = self.request.limits;
         let (sandbox, warm) = self.take_sandbox().await?;
         let result = self.in_sandbox(&sandbox, warm).await;
-        let (mut outcome, mut pumps) = match result {
-            Ok(done) => done,
+        let Ran {
+            mut outcome,
+            mut pumps,
+            budget,
+        } = match result {
+            Ok(ran) => ran,
             Err(error) => {
                 destroy_in_background(Arc::clone(&self.inner), sandbox, slot);
                 return Err(error);
@@ -160,6 +174,7 @@ impl Run {
                 tracing::warn!("output still draining after the sandbox was destroyed");
             }
         }
+        name_output_limit_read_late(&mut outcome, budget.as_deref(), &limits);
         if outcome.status == RunStatus::Timeout && outcome.message.is_none() {
             outcome.message = Some(format!(
                 "wall-clock limit of {} ms",
@@ -171,7 +186,11 @@ impl Run {
 
     async fn take_sandbox(&self) -> Result<(Sandbox, Option<WarmProcess>), EngineError> {
         let limits = self.request.limits;
-        let defaults = self.inner.config.default_limits;
+        let defaults = self
+            .inner
+            .config
+            .default_limits
+            .at_least_floors_of(&self.language);
         if let Some(warm) = self.inner.pool.take(&self.language.id) {
             self.inner.stats.pool_taken(&self.language.id);
             if self.language.compiled && warm.warm.is_some() {
@@ -184,9 +203,8 @@ impl Run {
                 || limits.memory_bytes != warm.memory_bytes
                 || limits.pids != defaults.pids
             {
-                let memory = limits.memory_bytes.max(self.language.min_memory_bytes);
                 warm.sandbox
-                    .set_limits(memory, limits.pids.max(self.language.min_pids))
+                    .set_limits(limits.memory_bytes, limits.pids)
                     .await?;
             }
             // The warm interpreter was started with the default limits in its environment
@@ -214,7 +232,7 @@ impl Run {
         &mut self,
         sandbox: &Sandbox,
         warm: Option<WarmProcess>,
-    ) -> Result<(RunOutcome, Vec<JoinHandle<()>>), EngineError> {
+    ) -> Result<Ran, EngineError> {
         sandbox.write_files(&self.files).await?;
         let mut pending_stdin = Vec::new();
         let mut compile_time = Duration::ZERO;
@@ -225,15 +243,16 @@ impl Run {
                     compile_time = time;
                     cached = from_cache;
                 }
-                Compiled::Failed(outcome) => return Ok((outcome, Vec::new())),
+                Compiled::Failed(outcome) => {
+                    return Ok(Ran {
+                        outcome,
+                        pumps: Vec::new(),
+                        budget: None,
+                    })
+                }
             }
             let limits = self.request.limits;
-            sandbox
-                .set_limits(
-                    limits.memory_bytes.max(self.language.min_memory_bytes),
-                    limits.pids.max(self.language.min_pids),
-                )
-                .await?;
+            sandbox.set_limits(limits.memory_bytes, limits.pids).await?;
             None
         } else {
             warm
@@ -291,269 +310,12 @@ impl Run {
             step.outcome.wall_time = launched.elapsed();
         }
         let outcome = outcome_of(&step, compile_time, cached, &self.request);
-        Ok((outcome, step.pumps))
-    }
-
-    /// Compile through the cache, with the warm compiler `warm` when the pool had one (it is
-    /// stopped unused on a cache hit).
-    async fn compile(
-        &mut self,
-        sandbox: &Sandbox,
-        warm: Option<WarmProcess>,
-        pending_stdin: &mut Vec<StdinChunk>,
-    ) -> Result<Compiled, EngineError> {
-        // With the cache: the key, and its lock held until the compile is stored.
-        let (key, _held) = match self.cache {
-            CacheUse::Shared => {
-                let key = cache_key(
-                    &self.request.owner,
-                    &self.language.toolchain_key(),
-                    &self.files,
-                    &self.request.compiler_args,
-                );
-                let held = self.inner.cache.key_lock(&key).lock_owned().await;
-                if let Some(artifacts) = self.inner.cache.get(&key) {
-                    self.inner.stats.cache(true);
-                    stop_unused(warm).await;
-                    sandbox.write_files(&artifacts).await?;
-                    return Ok(Compiled::Ready {
-                        time: Duration::ZERO,
-                        from_cache: true,
-                    });
-                }
-                self.inner.stats.cache(false);
-                (Some(key), Some(held))
-            }
-            CacheUse::Bypass => (None, None),
-        };
-        let compile_limits = self.language.compile_limits();
-        sandbox
-            .set_limits(compile_limits.memory_bytes, compile_limits.pids)
-            .await?;
-        let names: Vec<String> = self.files.iter().map(|file| file.path.clone()).collect();
-        let Some(argv) = self
-            .language
-            .compile_command(&names, &self.request.compiler_args)
-        else {
-            stop_unused(warm).await;
-            return Ok(Compiled::Ready {
-                time: Duration::ZERO,
-                from_cache: false,
-            });
-        };
-        let warm_line = warm.as_ref().and(self.language.warm_start()).map(|start| {
-            let compiler_args = argv.get(1..).unwrap_or_default();
-            start.launch_request("", compiler_args)
-        });
-        let command = CommandSpec {
-            argv: in_work_dir(argv),
-            env: self
-                .language
-                .compile_environment(compile_limits.memory_bytes),
-            cwd: WORK_DIR.to_owned(),
-            stdio: StdioMode::Pipes,
-            cpu_time: Some(compile_limits.wall),
-            file_size: self.inner.config.work_bytes,
-            extra_pipes: Vec::new(),
-        };
-        // Compiler output does not count against the program's output limit, but it is
-        // bounded all the same.
-        let budget = OutputBudget::new(self.request.limits.output_bytes.max(256 << 10));
-        let launched = Instant::now();
-        let process = match (warm, warm_line) {
-            (Some(warm), Some(line)) => launch_warm(warm, line).await?,
-            (warm, _) => {
-                stop_unused(warm).await;
-                sandbox.start(&command).await?
-            }
-        };
-        let closed_stdin = vec![StdinChunk::unbounded(Vec::new(), true)];
-        let mut step = self
-            .supervise(
-                process,
-                Stage::Compile,
-                compile_limits.wall,
-                closed_stdin,
-                &budget,
-                pending_stdin,
-            )
-            .await?;
-        // A warm compiler's clock started with the pool, not with this compile.
-        step.outcome.wall_time = step.outcome.wall_time.min(launched.elapsed());
-        for pump in step.pumps {
-            let _ = tokio::time::timeout(DRAIN_GRACE, pump).await;
-        }
-        let outcome = &step.outcome;
-        let succeeded = outcome.exit_code == Some(0) && outcome.limit.is_none();
-        if step.killed_by_request {
-            return Ok(Compiled::Failed(RunOutcome {
-                status: RunStatus::Killed,
-                message: Some("killed during compilation".to_owned()),
-                ..compile_failure(outcome)
-            }));
-        }
-        if !succeeded {
-            let message = match outcome.limit {
-                Some(LimitHit::Wall) => format!(
-                    "compilation exceeded its time limit of {} ms",
-                    compile_limits.wall.as_millis()
-                ),
-                Some(LimitHit::Memory) => "compilation exceeded its memory limit".to_owned(),
-                Some(LimitHit::Cpu) => "compilation exceeded its CPU limit".to_owned(),
-                Some(LimitHit::Pids) => "compilation exceeded its process limit".to_owned(),
-                None => "compilation failed".to_owned(),
-            };
-            return Ok(Compiled::Failed(RunOutcome {
-                message: Some(message),
-                ..compile_failure(outcome)
-            }));
-        }
-        if let Some(key) = &key {
-            self.store_artifacts(sandbox, key).await;
-        }
-        Ok(Compiled::Ready {
-            time: outcome.wall_time,
-            from_cache: false,
-        })
-    }
-
-    /// Keep what the compile left that the language declares as its artifacts, at most
-    /// [`MAX_ENTRY_BYTES`]; anything else in the work dir is never read. A compile that left
-    /// more is not cached (its run goes on from the sandbox it compiled in).
-    async fn store_artifacts(&self, sandbox: &Sandbox, key: &CacheKey) {
-        let language = self.language.clone();
-        let read = sandbox
-            .read_tree_matching(MAX_ENTRY_BYTES, move |path| language.is_artifact(path))
-            .await;
-        let tree = match read {
-            Ok(tree) => tree,
-            Err(SandboxError::TreeTooLarge { .. }) => {
-                tracing::debug!(
-                    max_bytes = MAX_ENTRY_BYTES,
-                    "compiled artifacts too large to cache"
-                );
-                return;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "compiled artifacts unreadable; not cached");
-                return;
-            }
-        };
-        let artifacts: Vec<FileEntry> = tree
-            .into_iter()
-            .filter(|entry| !self.files.iter().any(|source| source == entry))
-            .collect();
-        if artifacts.is_empty() {
-            tracing::debug!("the compile left none of its declared artifacts; not cached");
-            return;
-        }
-        if let Err(error) = self.inner.cache.put(key, &artifacts) {
-            tracing::warn!(%error, "compile cache write failed");
-        }
-    }
-
-    /// Wire stdin, signals and output of a started process and wait for it.
-    async fn supervise(
-        &mut self,
-        mut process: Process,
-        stage: Stage,
-        wall: Duration,
-        initial_stdin: Vec<StdinChunk>,
-        budget: &Arc<OutputBudget>,
-        held_stdin: &mut Vec<StdinChunk>,
-    ) -> Result<StepResult, EngineError> {
-        let started = tokio::time::Instant::now();
-        let deadline = started + wall;
-        let mut pumps = Vec::new();
-        if let Some(stdout) = process.stdout.take() {
-            pumps.push(tokio::spawn(pump(
-                stdout,
-                stage,
-                StreamName::Stdout,
-                budget.clone(),
-                self.events.clone(),
-            )));
-        }
-        if let Some(stderr) = process.stderr.take() {
-            pumps.push(tokio::spawn(pump(
-                stderr,
-                stage,
-                StreamName::Stderr,
-                budget.clone(),
-                self.events.clone(),
-            )));
-        }
-        let stdin = spawn_stdin_writer(process.stdin.take(), initial_stdin);
-        let mut killed_by_request = false;
-        let mut output_exceeded = false;
-        let mut client_gone = false;
-        // Input ends when every controller is gone, which may be seen before the event
-        // channel's close: it must not disable the watch on the latter (the run would then go
-        // on to its wall limit with nobody reading).
-        let mut input_open = true;
-        let outcome = loop {
-            tokio::select! {
-                outcome = process.wait(Some(deadline)) => break outcome?,
-                input = self.input.recv(), if input_open => match input {
-                    // Held or queued, the chunk still counts against the run's stdin bound
-                    // until it is written to the program.
-                    Some(RunInput::Stdin(chunk)) => {
-                        if stage == Stage::Compile {
-                            held_stdin.push(chunk);
-                        } else if let Some(stdin) = &stdin {
-                            let _ = stdin.send(chunk);
-                        }
-                    }
-                    Some(RunInput::Signal(signal)) => {
-                        killed_by_request = true;
-                        let number = if stage == Stage::Compile {
-                            Signal::Kill.number()
-                        } else {
-                            signal.number()
-                        };
-                        signal_quietly(&process, number);
-                    }
-                    None => input_open = false,
-                },
-                () = budget.exceeded_notify.notified(), if !output_exceeded => {
-                    output_exceeded = true;
-                    signal_quietly(&process, Signal::Kill.number());
-                }
-                () = self.events.closed(), if !client_gone => {
-                    client_gone = true;
-                    signal_quietly(&process, Signal::Kill.number());
-                }
-            }
-        };
-        drop(stdin);
-        // A signal the client sent only counts as the cause if a signal ended the program.
-        let killed_by_request = killed_by_request && outcome.signal.is_some();
-        Ok(StepResult {
+        Ok(Ran {
             outcome,
-            killed_by_request,
-            output_exceeded: output_exceeded || budget.exceeded(),
-            pumps,
+            pumps: step.pumps,
+            budget: Some(budget),
         })
     }
-}
-
-enum Compiled {
-    Ready { time: Duration, from_cache: bool },
-    Failed(RunOutcome),
-}
-
-/// Wait up to `grace` for every output pump to finish; true when all did.
-async fn drain(pumps: &mut [JoinHandle<()>], grace: Duration) -> bool {
-    let deadline = tokio::time::Instant::now() + grace;
-    for pump in pumps.iter_mut() {
-        if pump.is_finished() {
-            continue;
-        }
-        if tokio::time::timeout_at(deadline, pump).await.is_err() {
-            return false;
-        }
-    }
-    true
 }
 
 /// A run's slot and its committed memory, held until its sandbox is gone.
@@ -585,23 +347,7 @@ fn in_work_dir(mut argv: Vec<String>) -> Vec<String> {
     argv
 }
 
-/// Signal a process that may already have exited (then there is nothing to do).
-fn signal_quietly(process: &Process, number: i32) {
-    if let Err(error) = process.signal(number) {
-        tracing::debug!(%error, number, "signal not delivered");
-    }
-}
-
 /// Send the launch request to a warm driver: the program's files are in place now.
-/// Stop a warm driver that will not be used, before anything else runs in its sandbox.
-async fn stop_unused(warm: Option<WarmProcess>) {
-    let Some(mut warm) = warm else { return };
-    let _ = warm.process.signal(Signal::Kill.number());
-    drop(warm.launch);
-    let deadline = tokio::time::Instant::now() + DRAIN_GRACE;
-    let _ = warm.process.wait(Some(deadline)).await;
-}
-
 async fn launch_warm(mut warm: WarmProcess, line: String) -> Result<Process, EngineError> {
     warm.launch
         .write_all(line.as_bytes())
@@ -613,31 +359,4 @@ async fn launch_warm(mut warm: WarmProcess, line: String) -> Result<Process, Eng
     // Closing the launch pipe tells the driver nothing more comes.
     drop(warm.launch);
     Ok(warm.process)
-}
-
-/// A task that writes stdin in order without ever blocking the run's control loop. The queue
-/// is bounded by the chunks' charges (see [`crate::input`]), each released once written.
-pub(crate) fn spawn_stdin_writer(
-    pipe: Option<tokio::net::unix::pipe::Sender>,
-    initial: Vec<StdinChunk>,
-) -> Option<mpsc::UnboundedSender<StdinChunk>> {
-    let mut pipe = pipe?;
-    let (sender, mut receiver) = mpsc::unbounded_channel::<StdinChunk>();
-    for item in initial {
-        let _ = sender.send(item);
-    }
-    tokio::spawn(async move {
-        while let Some(mut chunk) = receiver.recv().await {
-            if !chunk.data.is_empty() && pipe.write_all(&chunk.data).await.is_err() {
-                return; // the program closed its stdin
-            }
-            if let Some(written) = chunk.written.take() {
-                let _ = written.send(());
-            }
-            if chunk.eof {
-                return; // dropping the pipe closes the program's stdin
-            }
-        }
-    });
-    Some(sender)
 }

@@ -239,7 +239,7 @@ async fn prepare_aside(inner: Weak<Inner>, language: Language) {
 /// Create a sandbox for `language` and start its warm driver. A compiled language's driver
 /// is its compiler, so its sandbox starts with the compile step's limits.
 async fn prepare(engine: &Arc<Inner>, language: &Language) -> Result<WarmSandbox, EngineError> {
-    let limits = engine.config.default_limits;
+    let limits = engine.config.default_limits.at_least_floors_of(language);
     let (memory_bytes, pids) = if language.compiled && language.warm_start().is_some() {
         let compile = language.compile_limits();
         (compile.memory_bytes, compile.pids)
@@ -271,7 +271,7 @@ async fn start_driver(
     sandbox: &Sandbox,
     warm_start: runnel_languages::WarmStart,
 ) -> Result<WarmProcess, EngineError> {
-    let limits = engine.config.default_limits;
+    let limits = engine.config.default_limits.at_least_floors_of(language);
     let (env, cpu_time) = if language.compiled {
         let compile = language.compile_limits();
         (

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use runnel_languages::Language;
 use runnel_protocol::{RunStatus, Stage, StreamName};
 use tokio::sync::mpsc;
 
@@ -31,6 +32,29 @@ impl Limits {
         pids: 64,
         output_bytes: 1 << 20,
     };
+
+    /// These limits raised to what `language` needs to start at all (its `min_memory_mb` and
+    /// `min_pids`). Done once, where a request enters the engine, so the sandbox, the
+    /// runtime's environment (`-Xmx{memory_mb}m`), the result's messages and the warm pools'
+    /// matching all see the same figures.
+    pub fn at_least_floors_of(self, language: &Language) -> Limits {
+        Limits {
+            memory_bytes: self.memory_bytes.max(language.min_memory_bytes),
+            pids: self.pids.max(language.min_pids),
+            ..self
+        }
+    }
+}
+
+/// When a step that started at `start` with a wall limit of `wall` must end. A limit past
+/// what the clock can hold (a client's `timeout: 1e300` with no key maximum) means no end in
+/// practice: a century.
+pub(crate) fn deadline_after(start: tokio::time::Instant, wall: Duration) -> tokio::time::Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    start
+        .checked_add(wall.min(CENTURY))
+        .or_else(|| start.checked_add(Duration::from_secs(365 * 24 * 3600)))
+        .unwrap_or(start)
 }
 
 /// One source file of a request.

@@ -85,6 +85,9 @@ impl From<EngineError> for ApiError {
             EngineError::Unavailable(message) => ApiError::new(ErrorCode::Unavailable, message),
             EngineError::NotFound(message) => ApiError::new(ErrorCode::NotFound, message),
             EngineError::Conflict(message) => ApiError::new(ErrorCode::Conflict, message),
+            full @ EngineError::ProcessLimit(_) => {
+                ApiError::new(ErrorCode::Conflict, full.to_string())
+            }
             full @ EngineError::QueueFull { .. } => {
                 ApiError::new(ErrorCode::ConcurrencyLimit, full.to_string())
             }

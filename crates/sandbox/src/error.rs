@@ -172,3 +172,14 @@ pub enum SandboxError {
         source: io::Error,
     },
 }
+
+impl SandboxError {
+    /// Whether a command could not start because the sandbox's process limit is reached:
+    /// its `fork` failed with `EAGAIN` (the pids cgroup, or the per-user process limit).
+    pub fn is_process_limit(&self) -> bool {
+        matches!(
+            self,
+            SandboxError::StartCommand { source, .. } if source.raw_os_error() == Some(libc::EAGAIN)
+        )
+    }
+}

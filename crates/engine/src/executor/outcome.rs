@@ -6,6 +6,8 @@ use runnel_protocol::RunStatus;
 use runnel_sandbox::{LimitHit, Outcome, Sandbox};
 
 use super::StepResult;
+use crate::error::EngineError;
+use crate::output::OutputBudget;
 use crate::run::{Limits, RunOutcome, RunRequest};
 
 /// Processes the program left behind (a fork bomb's parent returns at once) may hit a limit
@@ -30,6 +32,28 @@ pub(super) fn name_limits_hit_by_orphans(
     }
 }
 
+/// The pumps may read the last of the output after the program's exit was seen (`puts("hi")`
+/// with `output_bytes: 1`): once they are done, a budget that ran out names the run's status
+/// and marks it truncated, as if the kill had come in time.
+pub(super) fn name_output_limit_read_late(
+    outcome: &mut RunOutcome,
+    budget: Option<&OutputBudget>,
+    limits: &Limits,
+) {
+    if outcome.truncated || !budget.is_some_and(OutputBudget::exceeded) {
+        return;
+    }
+    outcome.truncated = true;
+    if matches!(outcome.status, RunStatus::Ok | RunStatus::RuntimeError) {
+        outcome.status = RunStatus::OutputLimit;
+        outcome.message = Some(output_limit_message(limits));
+    }
+}
+
+fn output_limit_message(limits: &Limits) -> String {
+    format!("output limit of {} bytes reached", limits.output_bytes)
+}
+
 /// Map what the sandbox saw to the run's status.
 pub(super) fn outcome_of(
     step: &StepResult,
@@ -41,10 +65,7 @@ pub(super) fn outcome_of(
     let (status, message) = if step.output_exceeded {
         (
             RunStatus::OutputLimit,
-            Some(format!(
-                "output limit of {} bytes reached",
-                request.limits.output_bytes
-            )),
+            Some(output_limit_message(&request.limits)),
         )
     } else if step.killed_by_request {
         (RunStatus::Killed, Some("killed on request".to_owned()))
@@ -102,6 +123,18 @@ pub(super) fn compile_failure(outcome: &Outcome) -> RunOutcome {
         truncated: false,
         message: None,
     }
+}
+
+/// The outcome of a run the engine could not carry through: the program's own doing when no
+/// process slot was free for it (`runtime_error`, naming the limit), else an engine fault.
+pub(crate) fn outcome_of_error(error: &EngineError, what: &str) -> RunOutcome {
+    if let EngineError::ProcessLimit(_) = error {
+        let mut outcome = internal_error(error.to_string());
+        outcome.status = RunStatus::RuntimeError;
+        return outcome;
+    }
+    tracing::error!(%error, "{what} failed inside the engine");
+    internal_error(format!("engine error: {error}"))
 }
 
 pub(crate) fn internal_error(message: String) -> RunOutcome {

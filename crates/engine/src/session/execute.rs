@@ -51,10 +51,8 @@ impl Session {
                 self.run_program(&run, files, input).await
             }
         };
-        let outcome = outcome.unwrap_or_else(|error| {
-            tracing::error!(%error, "session run failed inside the engine");
-            executor::internal_error(format!("engine error: {error}"))
-        });
+        let outcome =
+            outcome.unwrap_or_else(|error| executor::outcome_of_error(&error, "session run"));
         self.engine
             .stats
             .run_finished(&self.language.id, outcome.status, started.elapsed());

@@ -189,12 +189,12 @@ pub(crate) async fn create(
             limit: max_sessions,
         });
     }
-    let limits = request.limits;
+    let limits = request.limits.at_least_floors_of(&language);
     // The session's memory limit stays committed until it closes.
     let committed = engine
         .memory
         .commit_session(crate::memory::sandbox_memory(&language, &limits))?;
-    let pooled = if limits == engine.config.default_limits {
+    let pooled = if limits == engine.config.default_limits.at_least_floors_of(&language) {
         manager.take_ready(&language.id)
     } else {
         None
@@ -349,7 +349,7 @@ pub(crate) async fn refill_loop(engine: Weak<Inner>) {
             manager.sessions.wake.notified().await;
             continue;
         };
-        let limits = inner.config.default_limits;
+        let limits = inner.config.default_limits.at_least_floors_of(&language);
         match prepare(&inner, &language, limits).await {
             Ok(ready) if !inner.is_shutting_down() => {
                 inner.sessions.refills.succeeded(&language.id);

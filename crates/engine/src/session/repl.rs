@@ -225,7 +225,7 @@ impl Kernel {
             )
         };
         tokio::pin!(all);
-        let deadline = tokio::time::Instant::now() + limits.wall;
+        let deadline = crate::run::deadline_after(tokio::time::Instant::now(), limits.wall);
         let mut kill_at: Option<tokio::time::Instant> = None;
         let mut timed_out = false;
         let mut over_cpu = false;
