@@ -37,6 +37,20 @@ async fn execute(server: &Server, language: &str, code: &str, limits: &Value) ->
     (status, response.json().await.expect("json"))
 }
 
+/// Create a session over HTTP with `body`, with `key`; its id.
+async fn create_session(server: &Server, key: &str, body: &Value) -> String {
+    let created = reqwest::Client::new()
+        .post(server.http_url("/api/v1/sessions"))
+        .bearer_auth(key)
+        .json(body)
+        .send()
+        .await
+        .expect("create session");
+    assert_eq!(created.status(), 201, "{body}");
+    let session: Value = created.json().await.expect("json");
+    session["id"].as_str().expect("id").to_owned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_limit_value_runs_or_gets_a_named_error() {
     let server = Server::start(&[]);
@@ -124,16 +138,8 @@ async fn every_limit_value_runs_or_gets_a_named_error() {
         ("python", ["x = 1", "print(x + 1)"]),
         ("javascript", ["var x = 1;", "console.log(x + 1);"]),
     ] {
-        let created = reqwest::Client::new()
-            .post(server.http_url("/api/v1/sessions"))
-            .bearer_auth(&server.key)
-            .json(&json!({"language": language, "limits": {"pids": 1, "memory_mb": 1}}))
-            .send()
-            .await
-            .expect("create session");
-        assert_eq!(created.status(), 201, "{language}");
-        let session: Value = created.json().await.expect("json");
-        let id = session["id"].as_str().expect("id");
+        let body = json!({"language": language, "limits": {"pids": 1, "memory_mb": 1}});
+        let id = &create_session(&server, &server.key, &body).await;
         let mut last = Value::Null;
         for cell in cells {
             last = common::session_execute_http(&server, &server.key, id, cell).await;
@@ -166,16 +172,8 @@ async fn limits_past_the_clock_run_on_a_key_without_maximums() {
         let result: Value = response.json().await.expect("json");
         assert_eq!(result["status"], "ok", "{body}: {result}");
     }
-    let created = reqwest::Client::new()
-        .post(server.http_url("/api/v1/sessions"))
-        .bearer_auth(&unbounded)
-        .json(&json!({"language": "python", "limits": {"wall_ms": u64::MAX}}))
-        .send()
-        .await
-        .expect("create session");
-    assert_eq!(created.status(), 201);
-    let session: Value = created.json().await.expect("json");
-    let id = session["id"].as_str().expect("id");
+    let body = json!({"language": "python", "limits": {"wall_ms": u64::MAX}});
+    let id = &create_session(&server, &unbounded, &body).await;
     let result = common::session_execute_http(&server, &unbounded, id, "print(6 * 7)").await;
     assert_eq!(result["status"], "ok", "{result}");
     assert_eq!(result["stdout"], "42\n", "{result}");
@@ -214,16 +212,8 @@ async fn output_read_after_the_exit_still_counts_against_the_limit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_start_with_no_process_slot_left_names_the_limit() {
     let server = Server::start(&[]);
-    let created = reqwest::Client::new()
-        .post(server.http_url("/api/v1/sessions"))
-        .bearer_auth(&server.key)
-        .json(&json!({"language": "python", "limits": {"pids": 1}}))
-        .send()
-        .await
-        .expect("create session");
-    assert_eq!(created.status(), 201);
-    let session: Value = created.json().await.expect("json");
-    let id = session["id"].as_str().expect("id");
+    let body = json!({"language": "python", "limits": {"pids": 1}});
+    let id = &create_session(&server, &server.key, &body).await;
     let first = common::session_execute_http(&server, &server.key, id, "x = 41").await;
     assert_eq!(first["status"], "ok", "{first}");
     let url = format!(
