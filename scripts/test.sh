@@ -16,6 +16,9 @@ cargo fmt --all --check
 step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "generated files up to date (runnel-codegen --check)"
+cargo run -q --locked -p runnel-codegen -- --check
+
 step "cargo test"
 # Integration tests start real servers and sandboxes; two test threads suit two cores.
 log=$(mktemp)

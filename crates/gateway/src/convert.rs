@@ -16,14 +16,7 @@ use runnel_store::KeyQuota;
 
 use crate::error::ApiError;
 
-/// Most files one request may carry.
-const MAX_FILES: usize = 256;
-/// Longest file name (whole relative path), bytes.
-const MAX_FILE_NAME_BYTES: usize = 1024;
-/// Longest component of a file name, bytes (the usual `NAME_MAX`).
-const MAX_COMPONENT_BYTES: usize = 255;
-/// Longest client-chosen run id, bytes.
-const MAX_ID_BYTES: usize = 128;
+use runnel_protocol::client::{MAX_COMPONENT_BYTES, MAX_FILES, MAX_FILE_NAME_BYTES, MAX_ID_BYTES};
 
 /// The languages the engine has, as the conversion needs them (a trait so tests need no engine).
 pub(crate) trait LanguageCatalog {

@@ -1,5 +1,6 @@
-//! `GET /api/v1/openapi.json`: the OpenAPI 3.1 document of the HTTP API, hand-written next to
-//! this file and checked by a test to parse and to name every route.
+//! `GET /api/v1/openapi.json`: the OpenAPI 3.1 document of the HTTP API. `runnel-codegen`
+//! writes it from `openapi/operations.json` (the routes, written by hand) and the schemas of
+//! `runnel-protocol` (generated); a test here checks that it names every route.
 
 use axum::http::header;
 use axum::response::IntoResponse;

@@ -1,11 +1,21 @@
 //! Messages from a client, tagged by `action`.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::limits::LimitsSpec;
 
+/// Longest client-chosen run id, in bytes.
+pub const MAX_ID_BYTES: usize = 128;
+/// Most files one `execute` or upload may carry.
+pub const MAX_FILES: usize = 256;
+/// Longest file name (the whole relative path), in bytes.
+pub const MAX_FILE_NAME_BYTES: usize = 1024;
+/// Longest component of a file name, in bytes (the usual `NAME_MAX`).
+pub const MAX_COMPONENT_BYTES: usize = 255;
+
 /// One client frame on `/ws` or `/stream/session/:id/execute`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum ClientMessage {
     /// Authenticate the socket (the first message may instead carry `api_key` itself).
@@ -72,19 +82,24 @@ pub enum ClientMessage {
 }
 
 /// `execute`: run a program once, or a snippet in a session.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+///
+/// Give `code` or `files`, not both.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ExecuteRequest {
-    /// Client-chosen run id; the server makes one when absent.
+    /// Client-chosen run id (1 to 128 bytes, no control characters); the server makes one when
+    /// absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = MAX_ID_BYTES))]
     pub id: Option<String>,
     /// Language id or alias (`python`, `py`, `c++`, ...). Optional in a session.
     #[serde(default)]
     pub language: String,
-    /// The program. Either this or `files`.
+    /// The program, saved as the language's default source file. Either this or `files`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
-    /// Several files; the first one is the main file.
+    /// Several files (at most 256); the first one is the main file.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = MAX_FILES))]
     pub files: Vec<FileSpec>,
     /// Text given to stdin up front.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -95,17 +110,21 @@ pub struct ExecuteRequest {
     /// Extra compiler flags, for languages that accept them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub compiler_args: Vec<String>,
-    /// Requested runtime version (`*` or absent for the installed one).
+    /// Requested runtime version: `*` (or absent) for the installed one, or a prefix of its
+    /// version (`3` or `3.11` match 3.11.2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
-    /// Run in this session instead of a fresh sandbox.
+    /// WebSocket only: run in this session instead of a fresh sandbox. A socket following the
+    /// session gets the events (with the session's `seq`); otherwise `stream` decides between
+    /// events and one `result`. Over HTTP, use `POST /api/v1/sessions/{id}/execute`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<String>,
-    /// Limits, capped by the key's maximums.
+    /// Limits, each capped by the key's maximum.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<LimitsSpec>,
     /// Wall-clock limit in seconds (the HTTP seed's `timeout`); `limits.wall_ms` wins.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("exclusiveMinimum" = 0))]
     pub timeout: Option<f64>,
     /// Stream `started`/`stdout`/`stderr`/`exit` instead of one `result`.
     #[serde(default)]
@@ -115,20 +134,24 @@ pub struct ExecuteRequest {
     pub api_key: Option<String>,
 }
 
-/// One file of a multi-file program.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One file of a multi-file program, or of a session upload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct FileSpec {
-    /// Relative path inside the work dir (no `..`, no absolute paths).
+    /// Relative path inside the work dir: no leading `/`, no `.` or `..` components, no empty
+    /// components, no control characters or `\`; at most 1024 bytes, 255 per component.
+    #[schemars(length(min = 1, max = MAX_FILE_NAME_BYTES))]
     pub name: String,
     /// The content, in `encoding`.
     pub content: String,
-    /// `utf8` (default), `base64` or `hex`.
+    /// `utf8` (the default), `base64` or `hex` (any case).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("examples" = ["utf8", "base64", "hex"]))]
     pub encoding: Option<String>,
 }
 
 /// `create_session` (WS) and `POST /api/v1/sessions` (HTTP).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "CreateSession")]
 pub struct CreateSessionRequest {
     /// Language id or alias.
     pub language: String,
@@ -138,12 +161,14 @@ pub struct CreateSessionRequest {
     /// Limits of each execute in the session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<LimitsSpec>,
-    /// Idle timeout in seconds; `ping` and executes keep it off.
+    /// Seconds without activity (execute, ping, keystroke) before the session closes; the
+    /// server's `--session-idle-timeout` when absent.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         deserialize_with = "crate::limits::idle_timeout"
     )]
+    #[schemars(range(min = 1))]
     pub idle_timeout: Option<u64>,
     /// Authentication in the message itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,9 +1,10 @@
 //! Bodies of the HTTP API (`/api/v1/*`).
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// One installed language, as listed by `GET /api/v1/languages`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct LanguageInfo {
     /// The id (`python`).
     pub id: String,
@@ -22,7 +23,8 @@ pub struct LanguageInfo {
 }
 
 /// `GET /api/v1/stats`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "Stats")]
 pub struct StatsResponse {
     /// Seconds since the server started.
     pub uptime_seconds: f64,
@@ -43,7 +45,7 @@ pub struct StatsResponse {
 }
 
 /// Error body of every HTTP error.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct HttpError {
     /// The named error, as on the WebSocket.
     pub error: crate::status::ErrorCode,
@@ -53,7 +55,7 @@ pub struct HttpError {
 
 /// `GET /healthz`: the engine's real state. HTTP 200 while `ready` or `degraded`, 503 when
 /// `down`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct HealthResponse {
     /// `ready`, `degraded` (serving, with the problems listed) or `down` (runs cannot start).
     pub status: HealthStatus,
@@ -64,7 +66,9 @@ pub struct HealthResponse {
 }
 
 /// The state `GET /healthz` reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum HealthStatus {
     /// Everything works.
@@ -87,10 +91,11 @@ impl HealthStatus {
 }
 
 /// One thing `GET /healthz` found wrong.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct HealthProblem {
     /// The part: `server`, `spawner`, `pool` (warm sandboxes for runs), `session_pool`,
     /// `cache` (compile cache writes), `history` (run history writes).
+    #[schemars(extend("examples" = ["server", "spawner", "pool", "session_pool", "cache", "history"]))]
     pub component: String,
     /// How bad it is for that part: `degraded` or `down`.
     pub status: HealthStatus,

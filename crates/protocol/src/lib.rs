@@ -16,6 +16,7 @@ pub mod client;
 pub mod decode;
 pub mod http;
 pub mod limits;
+pub mod schema;
 pub mod server;
 pub mod session;
 pub mod status;

@@ -3,26 +3,35 @@
 //! known fields, each once, each a whole number in its range, and an error that names the field
 //! and the range when one is not.
 
+use schemars::JsonSchema;
 use serde::de::{Error as _, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
-/// Limits a request asks for; each is capped by the key's maximum.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+/// Limits a request asks for. Each is capped by the key's maximum; absent ones take the server's
+/// defaults; values under a language's floors (`min_memory_mb`, `min_pids`) are raised to them.
+/// Unknown fields are refused.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, JsonSchema)]
+#[schemars(rename = "Limits", deny_unknown_fields)]
 pub struct LimitsSpec {
     /// Wall-clock time of the run stage, ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
     pub wall_ms: Option<u64>,
     /// CPU time of the run stage, ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
     pub cpu_ms: Option<u64>,
     /// Memory, MiB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
     pub memory_mb: Option<u64>,
     /// Processes and threads.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = u32::MAX))]
     pub pids: Option<u32>,
     /// Bytes of stdout plus stderr.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
     pub output_bytes: Option<u64>,
 }
 

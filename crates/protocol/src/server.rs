@@ -1,11 +1,12 @@
 //! Messages from the server, tagged by `type`.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::status::{ErrorCode, RunStatus, Stage};
 
 /// One server frame.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
     /// The whole outcome of a non-streamed run.
@@ -30,8 +31,10 @@ pub enum ServerMessage {
     Error(ErrorMessage),
 }
 
-/// `result`: everything about a finished run, in one message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `result`: everything about a finished run, in one message (the body of `POST
+/// /api/v1/execute` too, where it has no `type`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "Result")]
 pub struct ResultMessage {
     /// The run id.
     pub id: String,
@@ -39,9 +42,9 @@ pub struct ResultMessage {
     pub language: String,
     /// The runtime's version.
     pub version: String,
-    /// Standard output of the run stage (lossy UTF-8).
+    /// Standard output of the run stage (lossy UTF-8), up to the output limit.
     pub stdout: String,
-    /// Standard error of the run stage (lossy UTF-8).
+    /// Standard error of the run stage (lossy UTF-8), up to the output limit.
     pub stderr: String,
     /// Output of the compile stage, stdout and stderr merged, when there was one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -57,7 +60,8 @@ pub struct ResultMessage {
     /// Wall time of the compile stage in milliseconds (0 on a cache hit or without one).
     #[serde(default)]
     pub compile_time: f64,
-    /// Whether the compiled program came from the cache.
+    /// Whether the compiled program came from the compile cache: this key compiled the same
+    /// sources before (the cache is per key; see docs/security.md).
     #[serde(default)]
     pub cached: bool,
     /// CPU time of the run stage in milliseconds.
@@ -67,13 +71,14 @@ pub struct ResultMessage {
     /// Whether the output was cut at the output limit.
     #[serde(default)]
     pub truncated: bool,
-    /// A human-readable detail for `internal_error` and limits.
+    /// A detail for people (which limit, what failed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
 
-/// `started`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `started`: a streamed run was accepted and is starting.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "StartedEvent")]
 pub struct StartedMessage {
     /// The run id.
     pub id: String,
@@ -84,12 +89,12 @@ pub struct StartedMessage {
     /// The session, for runs in a session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<String>,
-    /// Sequence number of this event.
+    /// Sequence number of this event (1 for a one-shot run's `started`).
     pub seq: u64,
 }
 
 /// `stdout` / `stderr` chunk.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct OutputChunk {
     /// The run id.
     pub id: String,
@@ -102,6 +107,7 @@ pub struct OutputChunk {
     pub stage: Option<Stage>,
     /// `base64` when the bytes were not valid UTF-8.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["base64", null]))]
     pub encoding: Option<String>,
     /// The session, for runs in a session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -109,7 +115,7 @@ pub struct OutputChunk {
 }
 
 /// `input_request`: the program waits for input (with the prompt it printed).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct InputRequestMessage {
     /// The run id.
     pub id: String,
@@ -126,7 +132,8 @@ pub struct InputRequestMessage {
 }
 
 /// `exit`: the end of a streamed run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "ExitEvent")]
 pub struct ExitMessage {
     /// The run id.
     pub id: String,
@@ -141,7 +148,7 @@ pub struct ExitMessage {
     /// Wall time of the compile stage in milliseconds.
     #[serde(default)]
     pub compile_time: f64,
-    /// Whether the compiled program came from the cache.
+    /// Whether the compiled program came from the compile cache (per key).
     #[serde(default)]
     pub cached: bool,
     /// CPU time in milliseconds.
@@ -151,10 +158,10 @@ pub struct ExitMessage {
     /// Whether output was cut at the output limit.
     #[serde(default)]
     pub truncated: bool,
-    /// A human-readable detail.
+    /// A detail for people (which limit, what failed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    /// Sequence number.
+    /// The last sequence number of the run.
     pub seq: u64,
     /// The session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -162,7 +169,7 @@ pub struct ExitMessage {
 }
 
 /// `pong`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PongMessage {
     /// The client's `t`, echoed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -172,14 +179,16 @@ pub struct PongMessage {
 }
 
 /// `session`: the state of a session after an action.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SessionMessage {
     /// The client's correlation id, if it sent one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// The session id.
     pub session: String,
-    /// `created`, `restarted`, `closed`, `resumed`, `expired`.
+    /// `created`, `restarted`, `resumed`; or why it ended: `closed`, `expired` (idle),
+    /// `cpu_limit` (its CPU budget), `shutdown` (the server stops).
+    #[schemars(extend("examples" = ["created", "restarted", "resumed", "closed", "expired", "cpu_limit", "shutdown"]))]
     pub event: String,
     /// The language.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -196,7 +205,7 @@ pub struct SessionMessage {
 }
 
 /// `resumed`: a streamed one-shot run re-attached to this socket.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ResumedMessage {
     /// The run id.
     pub id: String,
@@ -207,7 +216,7 @@ pub struct ResumedMessage {
 }
 
 /// `error`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorMessage {
     /// The named error.
     pub code: ErrorCode,

@@ -1,10 +1,11 @@
 //! Sessions on the wire: the HTTP bodies of `/api/v1/sessions*` and the terminal protocol of
 //! `/stream/session/:id/pty` (the seed's, word for word).
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// A session, as `POST /api/v1/sessions` and `GET /api/v1/sessions/:id` return it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SessionInfo {
     /// The session id.
     pub id: String,
@@ -29,21 +30,21 @@ pub struct SessionInfo {
 }
 
 /// `GET /api/v1/sessions`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SessionList {
     /// The key's sessions.
     pub sessions: Vec<SessionInfo>,
 }
 
 /// `POST /api/v1/sessions/:id/files`: files to write under the session's work directory.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct FilesUpload {
     /// The files (`name` relative, `encoding` `utf8`, `base64` or `hex`).
     pub files: Vec<crate::FileSpec>,
 }
 
 /// One file of a session.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct FileEntryInfo {
     /// Path relative to the work directory.
     pub name: String,
@@ -54,7 +55,7 @@ pub struct FileEntryInfo {
 }
 
 /// `GET /api/v1/sessions/:id/files`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct FileList {
     /// The regular files under the work directory (symlinks are not listed), at most 10,000.
     pub files: Vec<FileEntryInfo>,
@@ -64,7 +65,7 @@ pub struct FileList {
 }
 
 /// A client frame on `/stream/session/:id/pty`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum PtyClientMessage {
     /// Keystrokes: base64 of the raw bytes (control characters included).
@@ -86,7 +87,7 @@ pub enum PtyClientMessage {
 }
 
 /// A server frame on `/stream/session/:id/pty`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum PtyServerMessage {
     /// Terminal output (stdout and stderr merged): base64 of the raw bytes.

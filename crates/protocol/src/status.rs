@@ -1,9 +1,12 @@
 //! Run statuses, stages and error codes: the closed sets that clients switch on.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// How a run ended. User programs failing is a status, never a protocol error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     /// The program exited with code 0.
@@ -57,7 +60,7 @@ impl RunStatus {
 }
 
 /// The step of a run that produced some output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     /// The compile (or transpile) step of a compiled language.
@@ -67,7 +70,7 @@ pub enum Stage {
 }
 
 /// Which output stream a chunk belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StreamName {
     /// Standard output.
@@ -77,7 +80,7 @@ pub enum StreamName {
 }
 
 /// Named protocol errors (`{"type":"error","code":...}`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The frame was not valid JSON or not a valid message; `message` names what was wrong.
