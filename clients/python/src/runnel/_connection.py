@@ -26,13 +26,14 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
 from . import _protocol as wire
 from ._incoming import Incoming
+from ._messages import ClientMessage
 from ._restore import Restoring
 from ._state import Dead, Item, Request
 from .errors import (
@@ -150,7 +151,7 @@ class Connection(Restoring, Incoming):
             )
         )
 
-    async def request(self, kind: str, key: str, message: dict[str, Any]) -> Any:
+    async def request(self, kind: str, key: str, message: ClientMessage) -> Any:
         """Send a request and wait for its reply (bounded by ``request_timeout``)."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         request = Request(kind, key, message, future)
@@ -166,7 +167,9 @@ class Connection(Restoring, Incoming):
                 "check that the server is up, or raise request_timeout"
             ) from None
 
-    async def session_request(self, action: str, session: Session) -> None:
+    async def session_request(
+        self, action: Literal["close_session", "restart_session"], session: Session
+    ) -> None:
         """``close_session`` or ``restart_session``, answered by a ``session`` event."""
         kind = action
         try:

@@ -13,8 +13,21 @@ import json
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
+from ._messages import (
+    ClientCloseSession,
+    ClientCreateSession,
+    ClientExecute,
+    ClientMessage,
+    ClientPing,
+    ClientRestartSession,
+    ClientResume,
+    ClientSignal,
+    ClientStdin,
+    FileSpec,
+    Limits,
+)
 from .errors import ConfigurationError
 from .models import (
     ExitEvent,
@@ -34,7 +47,7 @@ LATENCY_HISTORY = 10
 # Client to server
 
 
-def encode(message: dict[str, Any]) -> str:
+def encode(message: ClientMessage) -> str:
     """One JSON text frame."""
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
 
@@ -44,16 +57,16 @@ def execute_message(
     *,
     language: str | None,
     code: str | None,
-    files: list[dict[str, str]] | None = None,
+    files: list[FileSpec] | None = None,
     stdin: str | None = None,
     args: list[str] | None = None,
     version: str | None = None,
-    limits: dict[str, int] | None = None,
+    limits: Limits | None = None,
     timeout: float | None = None,
     session: str | None = None,
-) -> dict[str, Any]:
+) -> ClientExecute:
     """A streamed ``execute`` (the SDK always streams, so that every run can be resumed)."""
-    message: dict[str, Any] = {"action": "execute", "id": run_id, "stream": True}
+    message: ClientExecute = {"action": "execute", "id": run_id, "stream": True}
     if language:
         message["language"] = language
     if code is not None:
@@ -75,9 +88,9 @@ def execute_message(
     return message
 
 
-def stdin_message(target: str, data: str, *, eof: bool, stdin_seq: int) -> dict[str, Any]:
+def stdin_message(target: str, data: str, *, eof: bool, stdin_seq: int) -> ClientStdin:
     """``stdin`` numbered with ``stdin_seq`` so that the server applies it exactly once."""
-    message: dict[str, Any] = {
+    message: ClientStdin = {
         "action": "stdin",
         "id": target,
         "data": data,
@@ -88,12 +101,12 @@ def stdin_message(target: str, data: str, *, eof: bool, stdin_seq: int) -> dict[
     return message
 
 
-def signal_message(target: str, signal: str) -> dict[str, Any]:
+def signal_message(target: str, signal: str) -> ClientSignal:
     """``signal`` (``SIGINT`` interrupts, ``SIGKILL`` kills)."""
     return {"action": "signal", "id": target, "signal": signal}
 
 
-def ping_message(token: int) -> dict[str, Any]:
+def ping_message(token: int) -> ClientPing:
     """``ping``; ``token`` comes back in the ``pong``."""
     return {"action": "ping", "t": token}
 
@@ -102,11 +115,15 @@ def create_session_message(
     request_id: str,
     language: str,
     *,
-    limits: dict[str, int] | None = None,
+    limits: Limits | None = None,
     idle_timeout: int | None = None,
-) -> dict[str, Any]:
+) -> ClientCreateSession:
     """``create_session`` with a correlation id echoed in the reply."""
-    message: dict[str, Any] = {"action": "create_session", "language": language, "id": request_id}
+    message: ClientCreateSession = {
+        "action": "create_session",
+        "language": language,
+        "id": request_id,
+    }
     if limits:
         message["limits"] = limits
     if idle_timeout is not None:
@@ -114,17 +131,21 @@ def create_session_message(
     return message
 
 
-def session_action_message(action: str, session: str) -> dict[str, Any]:
+def session_action_message(
+    action: Literal["close_session", "restart_session"], session: str
+) -> ClientCloseSession | ClientRestartSession:
     """``close_session`` or ``restart_session``."""
-    return {"action": action, "session": session}
+    if action == "close_session":
+        return {"action": "close_session", "session": session}
+    return {"action": "restart_session", "session": session}
 
 
-def resume_run_message(run_id: str, last_seq: int) -> dict[str, Any]:
+def resume_run_message(run_id: str, last_seq: int) -> ClientResume:
     """``resume`` of a one-shot run after a reconnect."""
     return {"action": "resume", "id": run_id, "last_seq": last_seq}
 
 
-def resume_session_message(session: str, last_seq: int) -> dict[str, Any]:
+def resume_session_message(session: str, last_seq: int) -> ClientResume:
     """``resume`` of a session after a reconnect."""
     return {"action": "resume", "session": session, "last_seq": last_seq}
 

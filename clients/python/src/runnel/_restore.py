@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from websockets.asyncio.client import ClientConnection
 
 from . import _protocol as wire
+from ._messages import ClientMessage
 from ._state import ConnectionState, Dead, Request, Resumed
 from .errors import ResumeGapError, RunLostError, RunnelError
 from .session import Session
@@ -135,11 +136,11 @@ class Restoring(ConnectionState):
                     logger.info("runnel: run %s was lost on the wire; sending it again", run.id)
                     self.resubmit(run)
 
-    def _direct_request(self, kind: str, key: str, message: dict[str, Any]) -> Request:
+    def _direct_request(self, kind: str, key: str, message: ClientMessage) -> Request:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         return Request(kind, key, message, future)
 
-    async def _send_now(self, ws: ClientConnection, message: dict[str, Any]) -> None:
+    async def _send_now(self, ws: ClientConnection, message: ClientMessage) -> None:
         await ws.send(wire.encode(message))
 
     async def _await(self, future: asyncio.Future[Any], reader: asyncio.Task[None]) -> Any:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from websockets.asyncio.client import ClientConnection
 
 from . import _protocol as wire
+from ._messages import ClientMessage
 from .errors import RunnelError, SessionClosedError
 from .session import Session
 
@@ -39,7 +40,7 @@ class Request:
 
     kind: str
     key: str
-    message: dict[str, Any]
+    message: ClientMessage
     future: asyncio.Future[Any]
 
 
@@ -47,7 +48,7 @@ class Request:
 class Item:
     """One entry of the outbox; the frame is built when it is sent."""
 
-    build: Callable[[], dict[str, Any] | None]
+    build: Callable[[], ClientMessage | None]
     sent: Callable[[], None] = field(default=lambda: None)
     #: Count the frame as sent even if the socket fails while sending it (safe when a repeat
     #: is harmless or detected: numbered stdin, resumable runs, re-sent requests).
@@ -116,7 +117,7 @@ class ConnectionState:
         return run.id
 
     def _queue_request(self, request: Request, *, front: bool = False) -> None:
-        def build() -> dict[str, Any] | None:
+        def build() -> ClientMessage | None:
             return None if request.future.done() else request.message
 
         def sent() -> None:
@@ -133,7 +134,7 @@ class ConnectionState:
             self._inflight.remove(request)
 
     def _queue_ping(self, future: asyncio.Future[float], *, front: bool = False) -> None:
-        def build() -> dict[str, Any] | None:
+        def build() -> ClientMessage | None:
             if future.done():
                 return None
             token = self._next_token()
@@ -199,7 +200,7 @@ class ConnectionState:
     def resubmit(self, run: Run) -> None:
         """Queue a run's ``execute`` again (first), followed by the stdin it was given."""
 
-        def build() -> dict[str, Any] | None:
+        def build() -> ClientMessage | None:
             return None if run.done else run.message
 
         def sent() -> None:
@@ -220,7 +221,7 @@ class ConnectionState:
                 self.enqueue(self._stdin_item(run, write), front=True)
 
     def _stdin_item(self, run: Run, write: wire.StdinWrite) -> Item:
-        def build() -> dict[str, Any] | None:
+        def build() -> ClientMessage | None:
             if run.done:
                 return None
             return wire.stdin_message(

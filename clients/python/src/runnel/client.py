@@ -14,6 +14,7 @@ from . import _http
 from . import _protocol as wire
 from ._connection import Connection
 from ._emitter import Callback, Emitter
+from ._messages import FileSpec
 from ._protocol import ReconnectPolicy
 from ._settings import Settings, resolve
 from .errors import ConfigurationError, ConnectionLostError, RunnelError
@@ -248,8 +249,8 @@ class RunnelClient:
         return answer
 
 
-def _files_to_wire(files: Mapping[str, FileContent]) -> list[dict[str, str]]:
-    wire_files = []
+def _files_to_wire(files: Mapping[str, FileContent]) -> list[FileSpec]:
+    wire_files: list[FileSpec] = []
     for name, content in files.items():
         if isinstance(content, bytes):
             encoded = base64.b64encode(content).decode("ascii")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ._messages import Limits as WireLimits
+
 __all__ = [
     "ExitEvent",
     "FileEntry",
@@ -43,9 +45,20 @@ class Limits:
     pids: int | None = None
     output_bytes: int | None = None
 
-    def to_wire(self) -> dict[str, int]:
+    def to_wire(self) -> WireLimits:
         """The ``limits`` object of an ``execute``, without the unset fields."""
-        return {name: value for name, value in self.__dict__.items() if value is not None}
+        limits: WireLimits = {}
+        if self.wall_ms is not None:
+            limits["wall_ms"] = self.wall_ms
+        if self.cpu_ms is not None:
+            limits["cpu_ms"] = self.cpu_ms
+        if self.memory_mb is not None:
+            limits["memory_mb"] = self.memory_mb
+        if self.pids is not None:
+            limits["pids"] = self.pids
+        if self.output_bytes is not None:
+            limits["output_bytes"] = self.output_bytes
+        return limits
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 from ._emitter import Callback, Emitter
+from ._messages import ClientExecute
 from ._protocol import SeqTracker, StdinLedger, build_result
 from .errors import RunnelError, StdinClosedError
 from .models import ExitEvent, RunEvent, RunResult
@@ -38,7 +39,7 @@ class Run:
         self,
         connection: Connection,
         run_id: str,
-        message: dict[str, Any],
+        message: ClientExecute,
         session: Session | None,
     ) -> None:
         self._connection = connection
@@ -71,7 +72,7 @@ class Run:
         return self._session
 
     @property
-    def message(self) -> dict[str, Any]:
+    def message(self) -> ClientExecute:
         """The ``execute`` frame, as sent (and sent again if the server never received it)."""
         return self._message
 
