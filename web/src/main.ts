@@ -3,33 +3,14 @@
 import "@xterm/xterm/css/xterm.css";
 import "./styles.css";
 import { RunnelClient } from "@runnel/client";
-import type { LatencyStats, Run, RunResult, Session, ConnectionState } from "@runnel/client";
-import { byId, svgById, clockTime, describeError, drawSparkline, errorCode, formatBytes, formatDuration, formatMs } from "./dom.ts";
+import type { ConnectionState, LanguageInfo, Run, RunResult, Session } from "@runnel/client";
+import { byId, describeError, errorCode } from "./dom.ts";
 import { createEditor } from "./editor.ts";
 import { examples } from "./languages.ts";
-import { OutputView } from "./output.ts";
+import { type LogKind, MonitorView } from "./monitor.ts";
+import { OutputView, RUN_HEADLINES, showResultBar } from "./output.ts";
 import { store } from "./store.ts";
 import { TerminalView } from "./terminal.ts";
-
-interface Language {
-  id: string;
-  name: string;
-  version: string;
-  aliases: string[];
-  compiled: boolean;
-  repl: boolean;
-  source_file: string;
-}
-
-interface ServerStats {
-  uptime_seconds: number;
-  executions: number;
-  running: number;
-  connections: number;
-  sessions: number;
-  languages: number;
-  version: string;
-}
 
 type Mode = "oneshot" | "session";
 type Tab = "output" | "terminal" | "monitor";
@@ -50,7 +31,6 @@ const el = {
   keyButton: byId<HTMLButtonElement>("key-button"),
   fileName: byId("file-name"),
   languageVersion: byId("language-version"),
-  serverVersion: byId("server-version"),
   editor: byId("editor"),
   tabs: {
     output: byId<HTMLButtonElement>("tab-output"),
@@ -74,29 +54,10 @@ const el = {
   terminalApp: byId<HTMLSelectElement>("terminal-app"),
   terminalStatus: byId("terminal-status"),
   terminalRestart: byId<HTMLButtonElement>("terminal-restart"),
-  monitorState: byId("monitor-state"),
-  latCurrent: byId("lat-current"),
-  latAverage: byId("lat-average"),
-  latMinMax: byId("lat-minmax"),
-  latThroughput: byId("lat-throughput"),
-  latCount: byId("lat-count"),
-  sparkline: svgById("sparkline"),
-  sparkValues: byId("spark-values"),
-  miniSpark: svgById("mini-spark"),
-  statExecutions: byId("stat-executions"),
-  statRunning: byId("stat-running"),
-  statLanguages: byId("stat-languages"),
-  statConnections: byId("stat-connections"),
-  statSessions: byId("stat-sessions"),
-  statUptime: byId("stat-uptime"),
-  reconnectCount: byId("reconnect-count"),
-  connLog: byId<HTMLOListElement>("conn-log"),
   statusConn: byId("status-conn"),
   statusConnText: byId("status-conn-text"),
   statusUrl: byId("status-url"),
   statusLatency: byId<HTMLButtonElement>("status-latency"),
-  statusPing: byId("status-ping"),
-  statusStats: byId("status-stats"),
   keyDialog: byId<HTMLDialogElement>("key-dialog"),
   keyForm: byId<HTMLFormElement>("key-form"),
   keyInput: byId<HTMLInputElement>("key-input"),
@@ -107,17 +68,19 @@ const el = {
 // ---- state -----------------------------------------------------------------------------------
 let client: RunnelClient | null = null;
 let apiKey: string | null = store.apiKey();
-let languages: Language[] = [];
+let languages: LanguageInfo[] = [];
 let language = store.language() ?? "python";
 let mode: Mode = store.mode();
 let session: { language: string; promise: Promise<Session> } | null = null;
 let currentRun: Run | null = null;
 let stopEscalation: ReturnType<typeof setTimeout> | undefined;
-let reconnects = 0;
 let connectionState: ConnectionState | "offline" = "connecting";
 let activeTab: Tab = "output";
 
 const output = new OutputView(el.output, el.outputScroll, el.stdinForm);
+const monitor = new MonitorView();
+const log = (text: string, kind?: LogKind): void => monitor.log(text, kind);
+const refreshStats = (): Promise<void> => monitor.refreshStats(client);
 const editor = createEditor(el.editor, {
   onRun: () => void runProgram(),
   onChange: (code) => saveDraft(code),
@@ -130,26 +93,13 @@ function saveDraft(code: string): void {
   draftTimer = setTimeout(() => store.setDraft(lang, code), 300);
 }
 
-// ---- connection log --------------------------------------------------------------------------
-function log(text: string, kind: "info" | "ok" | "warn" | "error" = "info"): void {
-  const item = document.createElement("li");
-  item.className = `log-${kind}`;
-  const time = document.createElement("time");
-  time.textContent = clockTime();
-  const body = document.createElement("span");
-  body.textContent = text;
-  item.append(time, body);
-  el.connLog.prepend(item);
-  while (el.connLog.children.length > 60) el.connLog.lastElementChild?.remove();
-}
-
 // ---- connection ------------------------------------------------------------------------------
 function setConnectionState(state: ConnectionState | "offline", detail?: string): void {
   connectionState = state;
   const label = detail ?? (state === "open" ? "connected" : state);
-  for (const node of [el.statusConn, el.monitorState]) node.dataset.state = state;
+  el.statusConn.dataset.state = state;
   el.statusConnText.textContent = label;
-  el.monitorState.textContent = label;
+  monitor.showState(state, label);
   updateRunButtons();
 }
 
@@ -176,9 +126,7 @@ async function connect(key: string): Promise<void> {
   });
   next.on("reconnected", ({ attempt }) => {
     if (client !== next) return;
-    reconnects += 1;
-    el.reconnectCount.textContent = `${reconnects} reconnect${reconnects === 1 ? "" : "s"}`;
-    log(`reconnected after ${attempt} attempt${attempt === 1 ? "" : "s"}`, "ok");
+    monitor.reconnected(attempt);
     void refreshStats();
   });
   next.on("giveup", ({ attempts, error }) => {
@@ -188,7 +136,7 @@ async function connect(key: string): Promise<void> {
   });
   next.on("latency", (stats) => {
     if (client !== next) return;
-    showLatency(stats);
+    monitor.showLatency(stats);
   });
   setConnectionState("connecting");
   log(`connecting to ${wsUrl}`);
@@ -269,12 +217,17 @@ function authHeaders(): HeadersInit {
   return apiKey ? { Authorization: `Bearer ${apiKey}` } : {};
 }
 
+/**
+ * The language list is public and loads once, at page start: before the key dialog is answered
+ * there is no client yet, so this is a plain fetch (typed with the SDK's `LanguageInfo`, the
+ * protocol's generated type) rather than `client.languages()`.
+ */
 async function loadLanguages(): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     try {
       const response = await fetch(`${httpBase}/api/v1/languages`, { headers: authHeaders() });
       if (!response.ok) throw new Error(`GET /api/v1/languages: HTTP ${response.status}`);
-      languages = (await response.json()) as Language[];
+      languages = (await response.json()) as LanguageInfo[];
       break;
     } catch (error) {
       if (attempt === 0) log(`could not load languages: ${describeError(error)}; retrying`, "warn");
@@ -296,7 +249,7 @@ async function loadLanguages(): Promise<void> {
   selectLanguage(language, { keepDraft: true });
 }
 
-function currentLanguage(): Language | undefined {
+function currentLanguage(): LanguageInfo | undefined {
   return languages.find((lang) => lang.id === language);
 }
 
@@ -545,47 +498,9 @@ async function runProgram(): Promise<void> {
 }
 
 function showResult(result: RunResult, roundTripMs: number): void {
-  const ok = result.status === "ok";
-  const parts: Array<[string, string, string?]> = [];
-  parts.push(["status", result.status.replace(/_/g, " "), ok ? "ok" : "error"]);
-  if (result.signal) parts.push(["signal", result.signal]);
-  else parts.push(["exit", String(result.exitCode ?? "–")]);
-  if (result.compileTime > 0) parts.push(["compile", formatMs(result.compileTime)]);
-  parts.push(["time", formatMs(result.executionTime)]);
-  if (result.cpuTime > 0) parts.push(["cpu", formatMs(result.cpuTime)]);
-  if (result.memory > 0) parts.push(["memory", formatBytes(result.memory)]);
-  parts.push(["round trip", formatMs(roundTripMs)]);
-  if (result.truncated) parts.push(["output", "truncated", "error"]);
-  el.resultBar.replaceChildren(
-    ...parts.map(([label, value, kind]) => {
-      const item = document.createElement("span");
-      item.className = `result-item${kind ? ` result-${kind}` : ""}`;
-      item.dataset.field = label;
-      const l = document.createElement("span");
-      l.className = "result-label";
-      l.textContent = label;
-      const v = document.createElement("span");
-      v.className = "result-value";
-      v.textContent = value;
-      item.append(l, v);
-      return item;
-    }),
-  );
-  el.resultBar.dataset.status = result.status;
-  el.resultBar.hidden = false;
+  showResultBar(el.resultBar, result, roundTripMs);
   if (result.message && result.status !== "ok") output.note(result.message, result.status === "compile_error" ? "compile" : "stderr");
-  const headline: Record<string, string> = {
-    ok: "finished",
-    compile_error: "compile error",
-    runtime_error: "runtime error",
-    timeout: "timed out",
-    cpu_limit: "CPU limit",
-    memory_limit: "memory limit",
-    output_limit: "output limit",
-    killed: "stopped",
-    internal_error: "internal error",
-  };
-  setRunState(headline[result.status] ?? result.status, ok ? "ok" : "error");
+  setRunState(RUN_HEADLINES[result.status] ?? result.status, result.status === "ok" ? "ok" : "error");
 }
 
 function stopProgram(): void {
@@ -661,55 +576,6 @@ el.terminalRestart.addEventListener("click", () => {
   terminal.term.focus();
 });
 
-// ---- latency monitor and stats ---------------------------------------------------------------
-function showLatency(stats: LatencyStats): void {
-  el.latCurrent.textContent = formatMs(stats.current);
-  el.latAverage.textContent = formatMs(stats.average);
-  el.latMinMax.textContent =
-    stats.min === null || stats.max === null ? "–" : `${short(stats.min)} / ${short(stats.max)}`;
-  el.latThroughput.textContent = `${stats.messagesPerSecond.toFixed(0)} msg/s`;
-  el.latCount.textContent = `${stats.count} ping${stats.count === 1 ? "" : "s"}`;
-  el.latCount.dataset.count = String(stats.count);
-  el.statusPing.textContent = formatMs(stats.current);
-  drawSparkline(el.sparkline, stats.history, 300, 60);
-  drawSparkline(el.miniSpark, stats.history, 60, 14);
-  el.sparkValues.replaceChildren(
-    ...stats.history.map((value) => {
-      const span = document.createElement("span");
-      span.textContent = value < 10 ? value.toFixed(1) : value.toFixed(0);
-      return span;
-    }),
-  );
-}
-
-/** A round trip in ms without its unit, short enough for a card. */
-function short(ms: number): string {
-  return ms < 10 ? ms.toFixed(1) : ms.toFixed(0);
-}
-
-async function refreshStats(): Promise<void> {
-  try {
-    const response = await fetch(`${httpBase}/api/v1/stats`, { headers: authHeaders() });
-    if (response.status === 403) {
-      // Server-wide figures show every tenant's activity: only operator keys may read them.
-      el.statusStats.textContent = "server figures need an operator key";
-      return;
-    }
-    if (!response.ok) return;
-    const stats = (await response.json()) as ServerStats;
-    el.statExecutions.textContent = stats.executions.toLocaleString("en-US");
-    el.statRunning.textContent = String(stats.running);
-    el.statLanguages.textContent = String(stats.languages);
-    el.statConnections.textContent = String(stats.connections);
-    el.statSessions.textContent = String(stats.sessions);
-    el.statUptime.textContent = formatDuration(stats.uptime_seconds);
-    el.serverVersion.textContent = `v${stats.version}`;
-    el.statusStats.textContent = `${stats.executions.toLocaleString("en-US")} runs · ${stats.languages} languages · up ${formatDuration(stats.uptime_seconds)}`;
-  } catch {
-    // Offline: the connection state already says so.
-  }
-}
-
 // ---- keyboard --------------------------------------------------------------------------------
 document.addEventListener(
   "keydown",
@@ -735,6 +601,7 @@ setMode(mode);
 setRunState("ready");
 updateRunButtons();
 void loadLanguages();
+// start() makes the client at once (if a key is stored): the first figures come with its key.
+void start();
 void refreshStats();
 setInterval(() => void refreshStats(), 5000);
-void start();

@@ -1,5 +1,7 @@
 // The output pane: streamed chunks (stdout, stderr and compiler output told apart), the stdin
 // line inline after the last chunk, and the result bar.
+import type { RunResult, RunStatus } from "@runnel/client";
+import { formatBytes, formatMs } from "./dom.ts";
 
 export type Stream = "stdout" | "stderr" | "compile" | "input" | "prompt" | "info";
 
@@ -86,4 +88,49 @@ export class OutputView {
     }
     if (!this.pre.firstChild || this.pre.firstChild === this.stdinForm) this.last = null;
   }
+}
+
+/** The run state's words for each status (every `RunStatus` of the protocol has one). */
+export const RUN_HEADLINES: Record<RunStatus, string> = {
+  ok: "finished",
+  compile_error: "compile error",
+  runtime_error: "runtime error",
+  timeout: "timed out",
+  cpu_limit: "CPU limit",
+  memory_limit: "memory limit",
+  output_limit: "output limit",
+  killed: "stopped",
+  internal_error: "internal error",
+};
+
+/** The result bar under the output: status, exit code or signal, times, memory. */
+export function showResultBar(bar: HTMLElement, result: RunResult, roundTripMs: number): void {
+  const ok = result.status === "ok";
+  const parts: Array<[string, string, string?]> = [];
+  parts.push(["status", result.status.replace(/_/g, " "), ok ? "ok" : "error"]);
+  if (result.signal) parts.push(["signal", result.signal]);
+  else parts.push(["exit", String(result.exitCode ?? "–")]);
+  if (result.compileTime > 0) parts.push(["compile", formatMs(result.compileTime)]);
+  parts.push(["time", formatMs(result.executionTime)]);
+  if (result.cpuTime > 0) parts.push(["cpu", formatMs(result.cpuTime)]);
+  if (result.memory > 0) parts.push(["memory", formatBytes(result.memory)]);
+  parts.push(["round trip", formatMs(roundTripMs)]);
+  if (result.truncated) parts.push(["output", "truncated", "error"]);
+  bar.replaceChildren(
+    ...parts.map(([label, value, kind]) => {
+      const item = document.createElement("span");
+      item.className = `result-item${kind ? ` result-${kind}` : ""}`;
+      item.dataset.field = label;
+      const l = document.createElement("span");
+      l.className = "result-label";
+      l.textContent = label;
+      const v = document.createElement("span");
+      v.className = "result-value";
+      v.textContent = value;
+      item.append(l, v);
+      return item;
+    }),
+  );
+  bar.dataset.status = result.status;
+  bar.hidden = false;
 }

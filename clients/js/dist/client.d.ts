@@ -21,7 +21,7 @@ import { Emitter } from "./emitter.js";
 import { type Accept } from "./http.js";
 import { Run, type RunHost } from "./run.js";
 import { Session, type SessionHost } from "./session.js";
-import type { ClientEvents, ClientOptions, ConnectionState, CreateSessionOptions, ExecuteOptions, LanguageInfo, LatencyStats, SessionExecuteOptions } from "./types.js";
+import type { ClientEvents, ClientOptions, ConnectionState, CreateSessionOptions, ExecuteOptions, LanguageInfo, LatencyStats, SessionExecuteOptions, Stats } from "./types.js";
 /** Every option's default, in one place. */
 export declare const DEFAULTS: {
     readonly pingIntervalMs: 1000;
@@ -61,8 +61,8 @@ export declare class RunnelClient extends Emitter<ClientEvents> implements RunHo
     attachSession(id: string): Promise<Session>;
     /** The installed languages (`GET /api/v1/languages`). */
     languages(): Promise<LanguageInfo[]>;
-    /** Server figures (`GET /api/v1/stats`). */
-    stats(): Promise<Record<string, unknown>>;
+    /** Server figures (`GET /api/v1/stats`; operator keys only, others get `forbidden`). */
+    stats(): Promise<Stats>;
     /** @internal one call of the HTTP API. */
     http<T>(method: string, path: string, body?: unknown, accept?: Accept): Promise<T>;
     /** @internal */

@@ -24,7 +24,7 @@ import { request, serverUrls } from "./http.js";
 import { LatencyMonitor, now } from "./latency.js";
 import { Run } from "./run.js";
 import { Session } from "./session.js";
-import { executeFrame, frameText, randomId, runEvent } from "./wire.js";
+import { executeFrame, frameText, randomId, runEvent, } from "./wire.js";
 /** Every option's default, in one place. */
 export const DEFAULTS = {
     pingIntervalMs: 1000,
@@ -169,7 +169,7 @@ export class RunnelClient extends Emitter {
         const reply = await this.http("GET", "/api/v1/languages");
         return Array.isArray(reply) ? reply : reply.languages;
     }
-    /** Server figures (`GET /api/v1/stats`). */
+    /** Server figures (`GET /api/v1/stats`; operator keys only, others get `forbidden`). */
     stats() {
         return this.http("GET", "/api/v1/stats");
     }
@@ -631,11 +631,14 @@ export class RunnelClient extends Emitter {
         }
     }
     #flushSignals(run) {
-        while (run.pendingSignals.length > 0) {
+        for (;;) {
+            const signal = run.pendingSignals[0];
+            if (signal === undefined)
+                return;
             const target = this.#target(run);
             if (target === null)
                 return;
-            if (!this.#sendRaw({ action: "signal", id: target, signal: run.pendingSignals[0] }))
+            if (!this.#sendRaw({ action: "signal", id: target, signal }))
                 return;
             run.pendingSignals.shift();
         }

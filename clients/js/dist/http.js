@@ -53,9 +53,9 @@ export async function request(fetcher, base, apiKey, method, path, body, accept 
         let message = text || response.statusText;
         try {
             const parsed = JSON.parse(text);
-            if (parsed.error)
+            if (typeof parsed.error === "string" && parsed.error)
                 code = parsed.error;
-            if (parsed.message)
+            if (typeof parsed.message === "string" && parsed.message)
                 message = parsed.message;
         }
         catch {

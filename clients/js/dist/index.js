@@ -10,6 +10,11 @@
  * - `run.ts`: `Run` (events, async iteration, result) and the numbered stdin log.
  * - `session.ts`: `Session` (executes, restart, close, files).
  * - `wire.ts`: frames to events; `http.ts`: the HTTP API; `errors.ts`: `RunnelError`s.
+ * - `protocol.ts`: the wire messages as sent (snake_case), generated from crates/protocol by
+ *   `cargo run -p runnel-codegen`: never edit it by hand. Exported as the `wire` namespace
+ *   (`import type { wire } from "@runnel/client"`, then `wire.ServerMessage`, ...).
+ * - `types.ts`: the public types (camelCase options, events and results; wire types re-exported
+ *   where the SDK hands them over as they are: `LanguageInfo`, `Stats`, `SessionInfo`, ...).
  * - `latency.ts`, `backoff.ts`, `emitter.ts`: small helpers.
  */
 export { DEFAULTS, RunnelClient } from "./client.js";

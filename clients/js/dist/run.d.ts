@@ -5,6 +5,7 @@
  */
 import { Emitter } from "./emitter.js";
 import type { RunnelError } from "./errors.js";
+import type { ClientExecute } from "./protocol.js";
 import type { RunEvent, RunEvents, RunResult } from "./types.js";
 /** What a run needs from its client (kept narrow so that `Run` has no socket logic). */
 export interface RunHost {
@@ -22,7 +23,7 @@ export declare class Run extends Emitter<RunEvents> implements AsyncIterable<Run
     /** Resolves with the whole outcome at `exit`; rejects if the run is lost. */
     readonly result: Promise<RunResult>;
     /** @internal the frame that starts the run. */
-    readonly frame: Record<string, unknown>;
+    readonly frame: ClientExecute;
     /** @internal */
     phase: RunPhase;
     /** @internal the socket generation the execute was sent on, or that resumed the run. */
@@ -42,7 +43,7 @@ export declare class Run extends Emitter<RunEvents> implements AsyncIterable<Run
     /** @internal one-shot runs number their own stdin writes; session runs use the session's. */
     readonly stdin: StdinLog | undefined;
     /** @internal use `client.execute` or `session.execute`. */
-    constructor(host: RunHost, id: string, frame: Record<string, unknown>, sessionId?: string);
+    constructor(host: RunHost, id: string, frame: ClientExecute, sessionId?: string);
     /** Whether the run has ended (exit delivered, or lost). */
     get done(): boolean;
     /** Write text to the program's stdin (queued while offline; each write applied once). */

@@ -3,6 +3,7 @@
  * runs stream on the client's socket; after a reconnect the client resumes the session from
  * the last `seq` it delivered, so a run in flight goes on as one continuous stream.
  */
+import type * as wire from "./protocol.js";
 import type { Run } from "./run.js";
 import { StdinLog } from "./run.js";
 import type { FileEntry, FileSpec, SessionExecuteOptions, SessionInfo } from "./types.js";
@@ -52,11 +53,7 @@ export declare class Session {
     downloadFile(name: string): Promise<Uint8Array>;
 }
 /** A file as the wire wants it: bytes go as base64. */
-export declare function wireFile(file: FileSpec): {
-    name: string;
-    content: string;
-    encoding?: string;
-};
+export declare function wireFile(file: FileSpec): wire.FileSpec;
 /** Base64 of bytes, without Node's Buffer (browsers have `btoa`, Node 20 too). */
 export declare function toBase64(bytes: Uint8Array): string;
 /** Bytes of base64. */

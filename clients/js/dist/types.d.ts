@@ -1,16 +1,14 @@
 /**
- * Public types of the SDK and the wire messages it reads (protocol v1, see docs/protocol.md).
+ * Public types of the SDK (protocol v1, see docs/protocol.md). The ones that are wire messages
+ * as sent (snake_case) come from the generated `protocol.ts`; the SDK's own are camelCase.
  */
-/** `ok`, `compile_error`, ... as the server reports them. */
-export type RunStatus = "ok" | "compile_error" | "runtime_error" | "timeout" | "cpu_limit" | "memory_limit" | "output_limit" | "killed" | "internal_error";
-/** Limits a run asks for; each is capped by the key's maximums on the server. */
-export interface Limits {
-    wall_ms?: number;
-    cpu_ms?: number;
-    memory_mb?: number;
-    pids?: number;
-    output_bytes?: number;
-}
+import type { Limits, RunStatus } from "./protocol.js";
+/**
+ * Wire types used as they are: `RunStatus` (`ok`, `compile_error`, ...), `Limits` (each capped
+ * by the key's maximums on the server), `LanguageInfo` (`client.languages()`), `SessionInfo`
+ * (`session.info()`), `FileEntry` (`session.listFiles()`) and `Stats` (`client.stats()`).
+ */
+export type { FileEntryInfo as FileEntry, LanguageInfo, Limits, RunStatus, SessionInfo, Stats } from "./protocol.js";
 /** One file of a multi-file program, or of a session upload. */
 export interface FileSpec {
     name: string;
@@ -165,32 +163,11 @@ export interface ClientOptions {
     /** Backoff of reconnection, or `false` to never reconnect. */
     reconnect?: Partial<ReconnectOptions> | false;
 }
-/** A session as the server describes it. */
-export interface SessionInfo {
-    id: string;
-    language: string;
-    version?: string;
-    services: string[];
-    stateful?: boolean;
-    seq?: number;
-    idle_timeout?: number;
-    idle_seconds?: number;
-    running?: string | null;
-}
 export interface CreateSessionOptions {
     language: string;
     limits?: Limits;
     /** Idle timeout in seconds (the client's pings count as activity). */
     idleTimeout?: number;
-}
-export interface FileEntry {
-    name: string;
-    size: number;
-    executable: boolean;
-}
-export interface LanguageInfo {
-    id: string;
-    [field: string]: unknown;
 }
 /** Events of `RunnelClient`. */
 export interface ClientEvents {

@@ -1,6 +1,7 @@
 /**
  * Wire frames: building client frames and turning server frames into `RunEvent`s. Field names
- * on the wire are snake_case (docs/protocol.md); the SDK's are camelCase.
+ * on the wire are snake_case (docs/protocol.md, and the generated types of `protocol.ts`); the
+ * SDK's are camelCase.
  */
 import { fromBase64, wireFile } from "./session.js";
 /** The `execute` frame of a streamed run. */

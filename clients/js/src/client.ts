@@ -23,6 +23,7 @@ import { Emitter } from "./emitter.js";
 import { AuthenticationError, ConnectionClosedError, errorFromCode, RunnelError, TimeoutError } from "./errors.js";
 import { type Accept, request, serverUrls } from "./http.js";
 import { LatencyMonitor, now } from "./latency.js";
+import type * as wire from "./protocol.js";
 import { Run, type RunHost, type StdinLog } from "./run.js";
 import { Session, type SessionHost } from "./session.js";
 import type {
@@ -35,10 +36,19 @@ import type {
   LatencyStats,
   ReconnectOptions,
   SessionExecuteOptions,
+  Stats,
   WebSocketConstructor,
   WebSocketLike,
 } from "./types.js";
-import { executeFrame, frameText, randomId, runEvent, type ServerFrame } from "./wire.js";
+import {
+  executeFrame,
+  frameText,
+  randomId,
+  runEvent,
+  type RunFrame,
+  type ServerFrame,
+  type ServerFrameOf,
+} from "./wire.js";
 
 /** Every option's default, in one place. */
 export const DEFAULTS = {
@@ -49,12 +59,13 @@ export const DEFAULTS = {
   reconnect: { maxRetries: 10, minDelayMs: 100, maxDelayMs: 5000, factor: 2, jitter: 0.3 } satisfies ReconnectOptions,
 } as const;
 
-type Frame = Record<string, unknown>;
+/** The frames that wait for a reply. */
+type RequestFrame = wire.ClientCreateSession | wire.ClientRestartSession | wire.ClientCloseSession | wire.ClientResume;
 
 /** A request answered by one reply: session actions and resumes. */
 interface Op {
-  action: string;
-  frame: Frame;
+  action: RequestFrame["action"];
+  frame: RequestFrame;
   /** The session it is about: the server's id-less errors are matched to these in order. */
   session?: Session;
   /** The correlation id the reply echoes (`create_session`). */
@@ -63,7 +74,8 @@ interface Op {
   sentEpoch: number;
   /** Dies with its socket (a `resume` is made again for the next one). */
   perSocket: boolean;
-  resolve: (frame: ServerFrame) => void;
+  /** Every reply is a `session` frame (`created`, `restarted`, `closed`, `resumed`, ...). */
+  resolve: (frame: SessionFrame) => void;
   reject: (error: RunnelError) => void;
   timer?: ReturnType<typeof setTimeout>;
 }
@@ -76,6 +88,8 @@ interface PingEntry {
 }
 
 type Outgoing = { op: Op } | { run: Run };
+
+type SessionFrame = ServerFrameOf<"session">;
 
 /** Events that end a session on the server. */
 const SESSION_ENDS = new Set(["closed", "expired", "shutdown", "cpu_limit", "lost"]);
@@ -190,7 +204,7 @@ export class RunnelClient extends Emitter<ClientEvents> implements RunHost, Sess
   /** Create a session (a sandbox that keeps state across executes). */
   async createSession(options: CreateSessionOptions): Promise<Session> {
     const correlation = randomId();
-    const frame: Frame = { action: "create_session", id: correlation, language: options.language };
+    const frame: wire.ClientCreateSession = { action: "create_session", id: correlation, language: options.language };
     if (options.limits !== undefined) frame.limits = options.limits;
     if (options.idleTimeout !== undefined) frame.idle_timeout = options.idleTimeout;
     const reply = await this.#request({ action: "create_session", frame, correlation, perSocket: false });
@@ -205,10 +219,7 @@ export class RunnelClient extends Emitter<ClientEvents> implements RunHost, Sess
   async attachSession(id: string): Promise<Session> {
     const known = this.#sessions.get(id);
     if (known) return known;
-    const info = await this.http<{ id: string; language: string; services: string[]; seq: number }>(
-      "GET",
-      `/api/v1/sessions/${encodeURIComponent(id)}`,
-    );
+    const info = await this.http<wire.SessionInfo>("GET", `/api/v1/sessions/${encodeURIComponent(id)}`);
     const session = new Session(this, info.id, info.language, info.services ?? [], Number(info.seq ?? 0));
     this.#sessions.set(id, session);
     if (this.#authenticated) this.#resumeSession(session);
@@ -221,9 +232,9 @@ export class RunnelClient extends Emitter<ClientEvents> implements RunHost, Sess
     return Array.isArray(reply) ? reply : reply.languages;
   }
 
-  /** Server figures (`GET /api/v1/stats`). */
-  stats(): Promise<Record<string, unknown>> {
-    return this.http<Record<string, unknown>>("GET", "/api/v1/stats");
+  /** Server figures (`GET /api/v1/stats`; operator keys only, others get `forbidden`). */
+  stats(): Promise<Stats> {
+    return this.http<Stats>("GET", "/api/v1/stats");
   }
 
   /** @internal one call of the HTTP API. */
@@ -496,7 +507,7 @@ export class RunnelClient extends Emitter<ClientEvents> implements RunHost, Sess
   }
 
   /** Send one frame on the current socket. False (and the socket is dropped) if it failed. */
-  #sendRaw(frame: Frame): boolean {
+  #sendRaw(frame: wire.ClientMessage): boolean {
     const socket = this.#socket;
     if (!socket) return false;
     try {
@@ -510,8 +521,8 @@ export class RunnelClient extends Emitter<ClientEvents> implements RunHost, Sess
 
   // ----- requests, runs, stdin -------------------------------------------------------------
 
-  #request(spec: Omit<Op, "sentEpoch" | "resolve" | "reject">): Promise<ServerFrame> {
-    return new Promise<ServerFrame>((resolve, reject) => {
+  #request(spec: Omit<Op, "sentEpoch" | "resolve" | "reject">): Promise<SessionFrame> {
+    return new Promise<SessionFrame>((resolve, reject) => {
       if (this.#closedError) return reject(this.#closedError);
       this.#start();
       const op: Op = { ...spec, sentEpoch: -1, resolve, reject };
@@ -658,7 +669,7 @@ export class RunnelClient extends Emitter<ClientEvents> implements RunHost, Sess
       if (write.seq <= log.sentUpTo) continue;
       const target = this.#target(write.run);
       if (target === null) return;
-      const frame: Frame = { action: "stdin", id: target, data: write.data, stdin_seq: write.seq };
+      const frame: wire.ClientStdin = { action: "stdin", id: target, data: write.data, stdin_seq: write.seq };
       if (write.eof) frame.eof = true;
       if (!this.#sendRaw(frame)) return;
       log.sentUpTo = write.seq;
@@ -666,10 +677,12 @@ export class RunnelClient extends Emitter<ClientEvents> implements RunHost, Sess
   }
 
   #flushSignals(run: Run): void {
-    while (run.pendingSignals.length > 0) {
+    for (;;) {
+      const signal = run.pendingSignals[0];
+      if (signal === undefined) return;
       const target = this.#target(run);
       if (target === null) return;
-      if (!this.#sendRaw({ action: "signal", id: target, signal: run.pendingSignals[0] })) return;
+      if (!this.#sendRaw({ action: "signal", id: target, signal })) return;
       run.pendingSignals.shift();
     }
   }
@@ -723,7 +736,7 @@ export class RunnelClient extends Emitter<ClientEvents> implements RunHost, Sess
     }
   }
 
-  #onPong(frame: ServerFrame): void {
+  #onPong(frame: ServerFrameOf<"pong">): void {
     const t = typeof frame.t === "number" ? frame.t : Number.NaN;
     const entry = this.#pings.get(t);
     if (!entry || entry.epoch !== this.#epoch) return;
@@ -735,7 +748,7 @@ export class RunnelClient extends Emitter<ClientEvents> implements RunHost, Sess
     this.emit("latency", this.#latency.stats);
   }
 
-  #onRunFrame(frame: ServerFrame): void {
+  #onRunFrame(frame: RunFrame): void {
     const seq = Number(frame.seq ?? 0);
     if (typeof frame.session === "string") {
       const session = this.#sessions.get(frame.session);
@@ -760,7 +773,7 @@ export class RunnelClient extends Emitter<ClientEvents> implements RunHost, Sess
     }
   }
 
-  #onRunResumed(frame: ServerFrame): void {
+  #onRunResumed(frame: ServerFrameOf<"resumed">): void {
     const run = this.#runs.get(String(frame.id));
     if (!run || !run.resumePending) return;
     run.resumePending = false;
@@ -770,7 +783,7 @@ export class RunnelClient extends Emitter<ClientEvents> implements RunHost, Sess
     this.#flushSignals(run);
   }
 
-  #onSessionFrame(frame: ServerFrame): void {
+  #onSessionFrame(frame: SessionFrame): void {
     const event = String(frame.event);
     const sessionId = String(frame.session);
     if (event === "created") {
@@ -806,7 +819,7 @@ export class RunnelClient extends Emitter<ClientEvents> implements RunHost, Sess
     if (SESSION_ENDS.has(event)) this.#sessionGone(session, event);
   }
 
-  #onError(frame: ServerFrame): void {
+  #onError(frame: ServerFrameOf<"error">): void {
     const code = String(frame.code ?? "internal_error");
     const id = typeof frame.id === "string" ? frame.id : undefined;
     const error = errorFromCode(code, String(frame.message ?? code), id === undefined ? {} : { id });

@@ -1,6 +1,8 @@
 /** The HTTP side: URLs derived from the socket URL, and JSON or bytes over `fetch`. */
 
 import { errorFromCode, RunnelError } from "./errors.js";
+import type { HttpError } from "./protocol.js";
+import type { Received } from "./wire.js";
 
 /** The WebSocket URL and the HTTP base of a server, from either form. */
 export function serverUrls(input: string): { ws: string; http: string } {
@@ -60,9 +62,9 @@ export async function request<T>(
     let code = "http_error";
     let message = text || response.statusText;
     try {
-      const parsed = JSON.parse(text) as { error?: string; message?: string };
-      if (parsed.error) code = parsed.error;
-      if (parsed.message) message = parsed.message;
+      const parsed = JSON.parse(text) as Received<HttpError>;
+      if (typeof parsed.error === "string" && parsed.error) code = parsed.error;
+      if (typeof parsed.message === "string" && parsed.message) message = parsed.message;
     } catch {
       // Not JSON: keep the text.
     }

@@ -6,6 +6,7 @@
 
 import { Emitter } from "./emitter.js";
 import type { RunnelError } from "./errors.js";
+import type { ClientExecute } from "./protocol.js";
 import type { ExitEvent, RunEvent, RunEvents, RunResult } from "./types.js";
 
 /** What a run needs from its client (kept narrow so that `Run` has no socket logic). */
@@ -26,7 +27,7 @@ export class Run extends Emitter<RunEvents> implements AsyncIterable<RunEvent> {
   readonly result: Promise<RunResult>;
 
   /** @internal the frame that starts the run. */
-  readonly frame: Record<string, unknown>;
+  readonly frame: ClientExecute;
   /** @internal */
   phase: RunPhase = "queued";
   /** @internal the socket generation the execute was sent on, or that resumed the run. */
@@ -59,7 +60,7 @@ export class Run extends Emitter<RunEvents> implements AsyncIterable<RunEvent> {
   #reject!: (error: RunnelError) => void;
 
   /** @internal use `client.execute` or `session.execute`. */
-  constructor(host: RunHost, id: string, frame: Record<string, unknown>, sessionId?: string) {
+  constructor(host: RunHost, id: string, frame: ClientExecute, sessionId?: string) {
     super();
     this.#host = host;
     this.id = id;

@@ -4,6 +4,7 @@
  * the last `seq` it delivered, so a run in flight goes on as one continuous stream.
  */
 
+import type * as wire from "./protocol.js";
 import type { Run } from "./run.js";
 import { StdinLog } from "./run.js";
 import type { FileEntry, FileSpec, SessionExecuteOptions, SessionInfo } from "./types.js";
@@ -75,13 +76,13 @@ export class Session {
 
   /** Write files under the session's work directory (`/work`, the cwd of every execute). */
   async uploadFiles(files: FileSpec[]): Promise<void> {
-    const body = { files: files.map(wireFile) };
+    const body: wire.FilesUpload = { files: files.map(wireFile) };
     await this.#host.http<void>("POST", this.#path("/files"), body, "none");
   }
 
   /** The regular files under the work directory. */
   async listFiles(): Promise<FileEntry[]> {
-    const reply = await this.#host.http<{ files: FileEntry[] }>("GET", this.#path("/files"));
+    const reply = await this.#host.http<wire.FileList>("GET", this.#path("/files"));
     return reply.files;
   }
 
@@ -97,7 +98,7 @@ export class Session {
 }
 
 /** A file as the wire wants it: bytes go as base64. */
-export function wireFile(file: FileSpec): { name: string; content: string; encoding?: string } {
+export function wireFile(file: FileSpec): wire.FileSpec {
   if (typeof file.content === "string") {
     return file.encoding ? { name: file.name, content: file.content, encoding: file.encoding } : { name: file.name, content: file.content };
   }

@@ -1,28 +1,35 @@
 /**
  * Wire frames: building client frames and turning server frames into `RunEvent`s. Field names
- * on the wire are snake_case (docs/protocol.md); the SDK's are camelCase.
+ * on the wire are snake_case (docs/protocol.md, and the generated types of `protocol.ts`); the
+ * SDK's are camelCase.
  */
 
+import type * as wire from "./protocol.js";
 import { fromBase64, wireFile } from "./session.js";
 import type { ExecuteOptions, ExitInfo, RunEvent, RunStatus, SessionExecuteOptions } from "./types.js";
 
+/**
+ * A message as received: the fields of `T` by name, each one unchecked until it is read (a
+ * server may omit fields, or be older or newer than this SDK). Reading a field `T` lacks does
+ * not compile, so a renamed wire field shows up here.
+ */
+export type Received<T> = { [K in keyof T]?: unknown };
+
+/** One server frame as received: `type` says which one it is; the rest is `Received`. */
+type ReceivedFrame<M extends { type: string }> = M extends unknown ? { type: M["type"] } & Received<Omit<M, "type">> : never;
+
 /** A server frame, loosely typed: fields are checked where they are used. */
-export interface ServerFrame {
-  type: string;
-  id?: string;
-  seq?: number;
-  session?: string;
-  event?: string;
-  code?: string;
-  message?: string;
-  t?: unknown;
-  stdin_seq?: number;
-  [field: string]: unknown;
-}
+export type ServerFrame = ReceivedFrame<wire.ServerMessage>;
+
+/** A frame of one type (`ServerFrameOf<"exit">`). */
+export type ServerFrameOf<T extends ServerFrame["type"]> = Extract<ServerFrame, { type: T }>;
+
+/** The frames of a run's events. */
+export type RunFrame = ServerFrameOf<"started" | "stdout" | "stderr" | "input_request" | "exit">;
 
 /** The `execute` frame of a streamed run. */
-export function executeFrame(id: string, options: ExecuteOptions | SessionExecuteOptions, session?: string): Record<string, unknown> {
-  const frame: Record<string, unknown> = { action: "execute", id, stream: true };
+export function executeFrame(id: string, options: ExecuteOptions | SessionExecuteOptions, session?: string): wire.ClientExecute {
+  const frame: wire.ClientExecute = { action: "execute", id, stream: true };
   if (options.language !== undefined) frame.language = options.language;
   if (session !== undefined) frame.session = session;
   if (options.code !== undefined) frame.code = options.code;
@@ -39,7 +46,7 @@ export function executeFrame(id: string, options: ExecuteOptions | SessionExecut
 const decoder = new TextDecoder();
 
 /** The event of a run frame (`started`, `stdout`, `stderr`, `input_request`, `exit`). */
-export function runEvent(frame: ServerFrame): RunEvent | undefined {
+export function runEvent(frame: RunFrame): RunEvent | undefined {
   const id = String(frame.id);
   const seq = Number(frame.seq ?? 0);
   const session = typeof frame.session === "string" ? { session: frame.session } : {};
@@ -66,7 +73,7 @@ export function runEvent(frame: ServerFrame): RunEvent | undefined {
 }
 
 /** The exit figures of an `exit` (or `result`) frame. */
-export function exitInfo(frame: ServerFrame): ExitInfo {
+export function exitInfo(frame: Received<wire.ExitEvent> | Received<wire.Result>): ExitInfo {
   const info: ExitInfo = {
     exitCode: typeof frame.exit_code === "number" ? frame.exit_code : null,
     signal: typeof frame.signal === "string" ? frame.signal : null,

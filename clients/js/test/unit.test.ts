@@ -37,7 +37,7 @@ test("server URLs: ws and http forms, paths and schemes", () => {
 
 test("stdin log: acknowledged writes are dropped, the rest re-sent; without stdin_seq, sent counts as applied", () => {
   const host = { writeStdin() {}, sendSignal() {} };
-  const run = new Run(host, "r1", {});
+  const run = new Run(host, "r1", { action: "execute", id: "r1" });
   const log = new StdinLog();
   for (const data of ["a", "b", "c", "d"]) log.add(run, data, false);
   log.sentUpTo = 3;
