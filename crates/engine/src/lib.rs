@@ -33,7 +33,7 @@ pub mod session;
 mod stats;
 
 pub use engine::{Engine, EngineConfig};
-pub use error::EngineError;
+pub use error::{DriverStartError, EngineError};
 pub use input::{StdinRefused, MAX_PENDING_STDIN};
 pub use memory::default_committed_memory_bytes;
 pub use refill::FailingPool;
