@@ -13,6 +13,17 @@ pub(crate) const DEFAULT_DATA_DIR: &str = "runnel-data";
 /// Default server URL of the client commands.
 pub(crate) const DEFAULT_URL: &str = "ws://127.0.0.1:8080";
 
+/// The host directories the language registry needs: the home directory (`~` in language
+/// files) and the temporary directory (where version commands run). Read here once, like every
+/// other setting; clippy.toml bans these reads everywhere else.
+#[allow(clippy::disallowed_methods)]
+pub(crate) fn host_dirs() -> runnel_languages::HostDirs {
+    runnel_languages::HostDirs {
+        home: std::env::home_dir(),
+        scratch: std::env::temp_dir(),
+    }
+}
+
 /// Runnel: a real-time code execution engine.
 #[derive(Debug, Parser)]
 #[command(name = "runnel", version, about)]

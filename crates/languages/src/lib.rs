@@ -33,6 +33,7 @@ mod warm;
 pub mod wire;
 
 pub use error::LanguageError;
+pub use host_path::HostDirs;
 pub use language::{CompileLimits, Language, ReplSpec, SandboxDirs, SANDBOX_PATH};
 pub use registry::Registry;
 pub use repl::SessionDriver;
