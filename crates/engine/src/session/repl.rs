@@ -64,6 +64,8 @@ pub(crate) struct Kernel {
 }
 
 /// Where the driver's signals go: its process group in the sandbox.
+// The small variant exists in unit tests only; outside them there is one variant.
+#[allow(clippy::large_enum_variant)]
 enum Group {
     Sandboxed(Process),
     /// A unit test's driver, which records the signals sent.
