@@ -221,10 +221,21 @@ fn start_server() -> Result<RunningServer, Error> {
     })
 }
 
+/// This user's home and temporary directory, as the cli's Config reads them.
+// An example program stands in for the cli's Config, the one place these may be read.
+#[allow(clippy::disallowed_methods)]
+fn host_dirs() -> runnel_languages::HostDirs {
+    runnel_languages::HostDirs {
+        home: std::env::home_dir(),
+        scratch: std::env::temp_dir(),
+    }
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     let server = start_server()?;
-    let registry = Registry::embedded()?.detect();
+    let host = host_dirs();
+    let registry = Registry::embedded(&host)?.detect(&host);
     let mut request = format!("ws://{}/ws", server.address).into_client_request()?;
     request
         .headers_mut()

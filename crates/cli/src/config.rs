@@ -13,6 +13,17 @@ pub(crate) const DEFAULT_DATA_DIR: &str = "runnel-data";
 /// Default server URL of the client commands.
 pub(crate) const DEFAULT_URL: &str = "ws://127.0.0.1:8080";
 
+/// The host directories the language registry needs: the home directory (`~` in language
+/// files) and the temporary directory (where version commands run). Read here once, like every
+/// other setting; clippy.toml bans these reads everywhere else.
+#[allow(clippy::disallowed_methods)]
+pub(crate) fn host_dirs() -> runnel_languages::HostDirs {
+    runnel_languages::HostDirs {
+        home: std::env::home_dir(),
+        scratch: std::env::temp_dir(),
+    }
+}
+
 /// Runnel: a real-time code execution engine.
 #[derive(Debug, Parser)]
 #[command(name = "runnel", version, about)]
@@ -41,9 +52,6 @@ pub(crate) enum Command {
     Bench(BenchArgs),
 }
 
-/// Default idle timeout of sessions: 600 s.
-const DEFAULT_SESSION_IDLE_TIMEOUT: f64 = 600.0;
-
 /// `runnel serve`.
 #[derive(Debug, Args)]
 pub(crate) struct ServeOptions {
@@ -54,22 +62,22 @@ pub(crate) struct ServeOptions {
     #[arg(long, env = "RUNNEL_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
     pub(crate) data_dir: PathBuf,
     /// Ready sandboxes kept per pooled language (0 turns the warm pool off).
-    #[arg(long, env = "RUNNEL_POOL_SIZE", default_value_t = 2)]
+    #[arg(long, env = "RUNNEL_POOL_SIZE", default_value_t = runnel_engine::DEFAULT_POOL_SIZE)]
     pub(crate) pool_size: usize,
     /// Languages with a warm pool, comma-separated.
     #[arg(
         long,
         env = "RUNNEL_POOL_LANGUAGES",
         value_delimiter = ',',
-        default_value = "python,javascript"
+        default_values_t = runnel_engine::DEFAULT_POOL_LANGUAGES.map(String::from)
     )]
     pub(crate) pool_languages: Vec<String>,
     /// Seconds a session may stay idle (no execute, ping or keystroke) before it is closed.
-    #[arg(long, env = "RUNNEL_SESSION_IDLE_TIMEOUT", default_value_t = DEFAULT_SESSION_IDLE_TIMEOUT)]
+    #[arg(long, env = "RUNNEL_SESSION_IDLE_TIMEOUT", default_value_t = runnel_engine::DEFAULT_SESSION_IDLE_TIMEOUT.as_secs_f64())]
     pub(crate) session_idle_timeout: f64,
     /// Ready sessions (sandbox and interpreter started) kept per pooled language; 0 turns the
     /// session pool off.
-    #[arg(long, env = "RUNNEL_SESSION_POOL_SIZE", default_value_t = 1)]
+    #[arg(long, env = "RUNNEL_SESSION_POOL_SIZE", default_value_t = runnel_engine::DEFAULT_SESSION_POOL_SIZE)]
     pub(crate) session_pool_size: usize,
     /// Seconds of CPU a session's sandbox may use over its life (cells, what they leave
     /// running, terminals); past it the session is closed (`cpu_limit`).
@@ -80,10 +88,10 @@ pub(crate) struct ServeOptions {
     #[arg(long, env = "RUNNEL_SESSION_MAX_LIFETIME", default_value_t = runnel_engine::DEFAULT_SESSION_MAX_LIFETIME.as_secs_f64())]
     pub(crate) session_max_lifetime: f64,
     /// Bytes of events each session keeps for clients that reconnect and resume.
-    #[arg(long, env = "RUNNEL_SESSION_LOG_BYTES", default_value_t = 4 << 20)]
+    #[arg(long, env = "RUNNEL_SESSION_LOG_BYTES", default_value_t = runnel_engine::DEFAULT_SESSION_LOG_BYTES)]
     pub(crate) session_log_bytes: usize,
     /// Runs executing at once; more wait.
-    #[arg(long, env = "RUNNEL_MAX_RUNS", default_value_t = 64)]
+    #[arg(long, env = "RUNNEL_MAX_RUNS", default_value_t = runnel_engine::DEFAULT_MAX_CONCURRENT_RUNS)]
     pub(crate) max_runs: usize,
     /// MiB that the memory limits of every run and session at once must fit in (the warm
     /// pools set aside first): runs wait for room, sessions are refused. Default: three
@@ -91,10 +99,10 @@ pub(crate) struct ServeOptions {
     #[arg(long, env = "RUNNEL_MAX_COMMITTED_MEMORY_MB")]
     pub(crate) max_committed_memory_mb: Option<u64>,
     /// Largest WebSocket frame accepted, bytes.
-    #[arg(long, env = "RUNNEL_MAX_FRAME_BYTES", default_value_t = 1 << 20)]
+    #[arg(long, env = "RUNNEL_MAX_FRAME_BYTES", default_value_t = runnel_gateway::DEFAULT_MAX_FRAME_BYTES)]
     pub(crate) max_frame_bytes: usize,
     /// Largest HTTP request body accepted, bytes.
-    #[arg(long, env = "RUNNEL_MAX_BODY_BYTES", default_value_t = 4 << 20)]
+    #[arg(long, env = "RUNNEL_MAX_BODY_BYTES", default_value_t = runnel_gateway::DEFAULT_MAX_BODY_BYTES)]
     pub(crate) max_body_bytes: usize,
     /// Seconds an unauthenticated WebSocket may stay open.
     #[arg(long, env = "RUNNEL_AUTH_TIMEOUT", default_value_t = 5.0)]

@@ -76,11 +76,12 @@ pub(crate) fn keys(options: KeysOptions) -> Result<()> {
 }
 
 pub(crate) fn languages(options: LanguagesOptions) -> Result<()> {
+    let host = crate::config::host_dirs();
     let registry = match options.languages_dir {
-        Some(dir) => runnel_languages::Registry::load_dir(&dir)?,
-        None => runnel_languages::Registry::embedded()?,
+        Some(dir) => runnel_languages::Registry::load_dir(&dir, &host)?,
+        None => runnel_languages::Registry::embedded(&host)?,
     }
-    .detect();
+    .detect(&host);
     if options.json {
         let list: Vec<serde_json::Value> = registry
             .languages()

@@ -193,11 +193,12 @@ fn seconds(flag: &str, value: f64) -> Result<Duration> {
 /// threads: detection runs every language's version command).
 pub(crate) async fn load_registry(dir: Option<std::path::PathBuf>) -> Result<Registry> {
     tokio::task::spawn_blocking(move || -> Result<Registry> {
+        let host = crate::config::host_dirs();
         let registry = match dir {
-            Some(dir) => Registry::load_dir(&dir)?,
-            None => Registry::embedded()?,
+            Some(dir) => Registry::load_dir(&dir, &host)?,
+            None => Registry::embedded(&host)?,
         };
-        Ok(registry.detect())
+        Ok(registry.detect(&host))
     })
     .await?
 }

@@ -27,6 +27,13 @@ const EVENT_BUFFER: usize = 16;
 /// How often [`Engine::drained`] looks.
 const DRAIN_POLL: std::time::Duration = std::time::Duration::from_millis(20);
 
+/// Default ready sandboxes kept per pooled language.
+pub const DEFAULT_POOL_SIZE: usize = 2;
+/// Default languages with a warm pool (of sandboxes, and of sessions).
+pub const DEFAULT_POOL_LANGUAGES: [&str; 2] = ["python", "javascript"];
+/// Default runs executing at once.
+pub const DEFAULT_MAX_CONCURRENT_RUNS: usize = 64;
+
 /// Engine settings, built once by the CLI from its `Config`.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -61,9 +68,9 @@ impl EngineConfig {
         EngineConfig {
             cache_dir: data_dir.join("cache"),
             cache_max_bytes: 2 << 30,
-            pool_size: 2,
-            pool_languages: vec!["python".to_owned(), "javascript".to_owned()],
-            max_concurrent_runs: 64,
+            pool_size: DEFAULT_POOL_SIZE,
+            pool_languages: DEFAULT_POOL_LANGUAGES.map(str::to_owned).to_vec(),
+            max_concurrent_runs: DEFAULT_MAX_CONCURRENT_RUNS,
             work_bytes: 64 << 20,
             tmp_bytes: 64 << 20,
             default_limits: Limits::DEFAULT,

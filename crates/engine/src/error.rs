@@ -43,6 +43,19 @@ pub enum EngineError {
          process running there ({0}); end one of them, or ask for a higher limit"
     )]
     ProcessLimit(String),
+    /// A session driver did not start its interpreter and say `ready`.
+    #[error(
+        "the {language} session driver did not start: {reason}{}",
+        said_of(said)
+    )]
+    DriverStart {
+        /// The language.
+        language: String,
+        /// What went wrong.
+        reason: DriverStartError,
+        /// The start of what the driver wrote on stderr.
+        said: String,
+    },
     /// The sandbox layer failed.
     #[error("sandbox: {0}")]
     Sandbox(runnel_sandbox::SandboxError),
@@ -55,6 +68,28 @@ pub enum EngineError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// Why a session driver did not start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DriverStartError {
+    /// It did not say `ready` within the start deadline.
+    #[error("no `ready` within {} s", .0.as_secs())]
+    TimedOut(std::time::Duration),
+    /// Its event pipe ended before `ready`: it exited.
+    #[error("it exited before `ready`")]
+    Ended,
+    /// The sandbox started it without its pipes.
+    #[error("it started without its pipes")]
+    NoPipes,
+}
+
+fn said_of(said: &str) -> String {
+    if said.is_empty() {
+        String::new()
+    } else {
+        format!("; it said: {said}")
+    }
 }
 
 impl From<runnel_sandbox::SandboxError> for EngineError {

@@ -32,8 +32,10 @@ pub mod run;
 pub mod session;
 mod stats;
 
-pub use engine::{Engine, EngineConfig};
-pub use error::EngineError;
+pub use engine::{
+    Engine, EngineConfig, DEFAULT_MAX_CONCURRENT_RUNS, DEFAULT_POOL_LANGUAGES, DEFAULT_POOL_SIZE,
+};
+pub use error::{DriverStartError, EngineError};
 pub use input::{StdinRefused, MAX_PENDING_STDIN};
 pub use memory::default_committed_memory_bytes;
 pub use refill::FailingPool;
@@ -43,6 +45,7 @@ pub use run::{
 pub use session::{
     CreateSession, FileInfo, FileListing, PtyProcess, ReplayGap, SessionConfig, SessionEvent,
     SessionEventKind, SessionHandle, SessionRun, Subscription, DEFAULT_SESSION_CPU_BUDGET,
-    DEFAULT_SESSION_MAX_LIFETIME,
+    DEFAULT_SESSION_IDLE_TIMEOUT, DEFAULT_SESSION_LOG_BYTES, DEFAULT_SESSION_MAX_LIFETIME,
+    DEFAULT_SESSION_POOL_SIZE,
 };
 pub use stats::{EngineStats, Histogram};

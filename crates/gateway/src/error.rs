@@ -83,6 +83,9 @@ impl From<EngineError> for ApiError {
             ),
             EngineError::InvalidRequest(message) => ApiError::bad_request(message),
             EngineError::Unavailable(message) => ApiError::new(ErrorCode::Unavailable, message),
+            start @ EngineError::DriverStart { .. } => {
+                ApiError::new(ErrorCode::Unavailable, start.to_string())
+            }
             EngineError::NotFound(message) => ApiError::new(ErrorCode::NotFound, message),
             EngineError::Conflict(message) => ApiError::new(ErrorCode::Conflict, message),
             full @ EngineError::ProcessLimit(_) => {

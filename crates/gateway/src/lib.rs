@@ -51,8 +51,9 @@ pub use state::AppState;
 
 /// Default largest WebSocket frame: 1 MiB.
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 1 << 20;
-/// Default largest HTTP request body: 2 MiB (programs with a few files).
-pub const DEFAULT_MAX_BODY_BYTES: usize = 2 << 20;
+/// Default largest HTTP request body: 4 MiB (programs with a few files, an uploaded file);
+/// `DEFAULT_BODY_TIMEOUT` is sized for it.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 << 20;
 /// Default time a WebSocket gets to authenticate: 5 s.
 pub const DEFAULT_AUTH_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default time a streamed run outlives its dropped socket, waiting for a `resume`: 30 s.

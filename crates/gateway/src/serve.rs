@@ -28,7 +28,8 @@ use crate::{revocation, router};
 /// Default time a client has to send a request's headers, and that a keep-alive connection
 /// may stay idle between requests: 10 s.
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default time a client has to send a request's whole body: 60 s (4 MiB at 0.5 Mbit/s).
+/// Default time a client has to send a request's whole body: 60 s (about the default largest
+/// body, `DEFAULT_MAX_BODY_BYTES` = 4 MiB, at 0.5 Mbit/s).
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Pause after a failed `accept` (a connection reset before it was taken, or no descriptor
 /// left despite the cap) before accepting again.

@@ -6,6 +6,7 @@
 //! version can be read from its output (or from `version.file`).
 
 use std::io::Read;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -21,7 +22,7 @@ const POLL_INTERVAL: Duration = Duration::from_millis(5);
 pub(crate) type Missing = String;
 
 /// Check one language; `Ok(version)` when its toolchain works.
-pub(crate) fn detect(language: &Language) -> Result<String, Missing> {
+pub(crate) fn detect(language: &Language, scratch: &Path) -> Result<String, Missing> {
     for path in &language.requires {
         if !path.exists() {
             return Err(format!("{} is missing", path.display()));
@@ -30,7 +31,7 @@ pub(crate) fn detect(language: &Language) -> Result<String, Missing> {
     let check = &language.version_check;
     let mut output = String::new();
     if !check.command.is_empty() {
-        output = run_version_command(language, &check.command, check.timeout)?;
+        output = run_version_command(language, &check.command, check.timeout, scratch)?;
     }
     let source = match &check.file {
         Some(file) => std::fs::read_to_string(file)
@@ -45,8 +46,8 @@ fn run_version_command(
     language: &Language,
     argv: &[String],
     timeout: Duration,
+    scratch: &Path,
 ) -> Result<String, Missing> {
-    let scratch = std::env::temp_dir();
     let dirs = SandboxDirs {
         work: scratch.to_string_lossy().into_owned(),
         tmp: scratch.to_string_lossy().into_owned(),
@@ -61,7 +62,7 @@ fn run_version_command(
         .args(args)
         .env_clear()
         .envs(env)
-        .current_dir(&scratch)
+        .current_dir(scratch)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

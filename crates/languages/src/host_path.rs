@@ -3,24 +3,37 @@
 //! A toolchain's location is host data (the rustup toolchain lives under root's home, versions
 //! appear in directory names), but the sandbox needs plain absolute paths for its binds and for
 //! argv[0]. So every `[paths]` candidate and every bind is resolved here: `~` becomes the home
-//! directory of the user running Runnel, `*` and `?` match within one path component (the last
+//! directory of the user running Runnel ([`HostDirs::home`], read by the caller's
+//! configuration), `*` and `?` match within one path component (the last
 //! match in sorted order wins, which is the newest version for names that sort that way), and
 //! symlinks are resolved so that the bind and the argv inside it agree.
 
 use std::path::{Path, PathBuf};
 
+/// The host's directories a registry needs, read once by the caller's configuration (the cli's
+/// `Config`): nothing in this crate reads the environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostDirs {
+    /// What `~` in a language file stands for: the home directory of the user running Runnel
+    /// (none: `~` stays as it is, so such a path is missing).
+    pub home: Option<PathBuf>,
+    /// Where version commands run while detecting runtimes (their work and temporary
+    /// directory).
+    pub scratch: PathBuf,
+}
+
 /// Resolve the first candidate that exists. When none does, return the first candidate with
 /// only `~` expanded: detection will then report the language as missing, naming that path.
-pub(crate) fn resolve_first(candidates: &[String]) -> Option<String> {
+pub(crate) fn resolve_first(candidates: &[String], home: Option<&Path>) -> Option<String> {
     candidates
         .iter()
-        .find_map(|candidate| resolve(candidate))
-        .or_else(|| candidates.first().map(|first| expand_home(first)))
+        .find_map(|candidate| resolve(candidate, home))
+        .or_else(|| candidates.first().map(|first| expand_home(first, home)))
 }
 
 /// Resolve one candidate: `~`, then globs, then symlinks. `None` if nothing exists there.
-pub(crate) fn resolve(candidate: &str) -> Option<String> {
-    let expanded = expand_home(candidate);
+pub(crate) fn resolve(candidate: &str, home: Option<&Path>) -> Option<String> {
+    let expanded = expand_home(candidate, home);
     let found = if has_wildcard(&expanded) {
         glob_last(Path::new(&expanded))?
     } else {
@@ -30,13 +43,13 @@ pub(crate) fn resolve(candidate: &str) -> Option<String> {
     Some(canonical.to_string_lossy().into_owned())
 }
 
-/// Replace a leading `~` with the current user's home directory.
-pub(crate) fn expand_home(path: &str) -> String {
+/// Replace a leading `~` with `home`.
+pub(crate) fn expand_home(path: &str, home: Option<&Path>) -> String {
     let rest = match path.strip_prefix('~') {
         Some(rest) if rest.is_empty() || rest.starts_with('/') => rest,
         _ => return path.to_string(),
     };
-    match std::env::home_dir() {
+    match home {
         Some(home) => format!("{}{rest}", home.to_string_lossy().trim_end_matches('/')),
         None => path.to_string(),
     }
@@ -113,26 +126,34 @@ mod tests {
         let root = dir.path().canonicalize().unwrap();
         let pattern = format!("{}/tool-1.?", root.display());
         assert_eq!(
-            resolve(&pattern),
+            resolve(&pattern, None),
             Some(format!("{}/tool-1.9", root.display()))
         );
         std::os::unix::fs::symlink(root.join("tool-1.2"), root.join("current")).unwrap();
         let link = format!("{}/current", root.display());
-        assert_eq!(resolve(&link), Some(format!("{}/tool-1.2", root.display())));
-        let missing = format!("{}/nothing-*", root.display());
-        assert_eq!(resolve(&missing), None);
         assert_eq!(
-            resolve_first(&[missing.clone(), link]),
+            resolve(&link, None),
             Some(format!("{}/tool-1.2", root.display()))
         );
-        assert_eq!(resolve_first(std::slice::from_ref(&missing)), Some(missing));
+        let missing = format!("{}/nothing-*", root.display());
+        assert_eq!(resolve(&missing, None), None);
+        assert_eq!(
+            resolve_first(&[missing.clone(), link], None),
+            Some(format!("{}/tool-1.2", root.display()))
+        );
+        assert_eq!(
+            resolve_first(std::slice::from_ref(&missing), None),
+            Some(missing)
+        );
     }
 
     #[test]
     fn tilde_is_the_home_directory() {
-        let expanded = expand_home("~/.rustup");
-        assert!(expanded.ends_with("/.rustup") && !expanded.starts_with('~'));
-        assert_eq!(expand_home("~user/x"), "~user/x");
-        assert_eq!(expand_home("/usr/bin"), "/usr/bin");
+        let home = Some(Path::new("/home/ada/"));
+        assert_eq!(expand_home("~/.rustup", home), "/home/ada/.rustup");
+        assert_eq!(expand_home("~", home), "/home/ada");
+        assert_eq!(expand_home("~user/x", home), "~user/x");
+        assert_eq!(expand_home("/usr/bin", home), "/usr/bin");
+        assert_eq!(expand_home("~/.rustup", None), "~/.rustup");
     }
 }

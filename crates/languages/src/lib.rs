@@ -17,6 +17,8 @@
 //! - `artifact`: which files a compile leaves for the run (`compile.artifacts` patterns).
 //! - `warm`: warm-start drivers ([`WarmStart`]) for the engine's warm pool.
 //! - `repl`: session drivers ([`SessionDriver`]): persistent interpreters with a control channel.
+//! - [`wire`]: the session drivers' JSON lines, typed ([`wire::HostMessage`],
+//!   [`wire::DriverEvent`]), for the engine and the fuzz target.
 
 mod artifact;
 mod detect;
@@ -28,8 +30,10 @@ mod repl;
 mod spec;
 mod template;
 mod warm;
+pub mod wire;
 
 pub use error::LanguageError;
+pub use host_path::HostDirs;
 pub use language::{CompileLimits, Language, ReplSpec, SandboxDirs, SANDBOX_PATH};
 pub use registry::Registry;
 pub use repl::SessionDriver;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::detect;
 use crate::error::LanguageError;
+use crate::host_path::HostDirs;
 use crate::language::Language;
 use crate::spec;
 
@@ -24,17 +25,18 @@ pub struct Registry {
 impl Registry {
     /// The TOML files of the repository's `languages/` directory, embedded in the binary at
     /// build time, so a binary works from any directory. Versions are empty until
-    /// [`Registry::detect`].
-    pub fn embedded() -> Result<Registry, LanguageError> {
+    /// [`Registry::detect`]. `~` in host paths is `host.home`.
+    pub fn embedded(host: &HostDirs) -> Result<Registry, LanguageError> {
         Self::from_texts(
             EMBEDDED
                 .iter()
                 .map(|(file, text)| (file.to_string(), *text)),
+            host,
         )
     }
 
     /// Load and validate every `*.toml` in a directory (operators can add languages).
-    pub fn load_dir(dir: &Path) -> Result<Registry, LanguageError> {
+    pub fn load_dir(dir: &Path, host: &HostDirs) -> Result<Registry, LanguageError> {
         let read_dir_error = |source| LanguageError::ReadDir {
             path: dir.to_path_buf(),
             source,
@@ -67,12 +69,13 @@ impl Registry {
             texts
                 .iter()
                 .map(|(file, text)| (file.clone(), text.as_str())),
+            host,
         )
     }
 
     /// Parse and validate one language file's text; `file` names it in errors.
-    pub fn parse_file(file: &str, text: &str) -> Result<Language, LanguageError> {
-        spec::parse(file, text)
+    pub fn parse_file(file: &str, text: &str, host: &HostDirs) -> Result<Language, LanguageError> {
+        spec::parse(file, text, host.home.as_deref())
     }
 
     /// Build a registry from already-validated languages (ids and aliases must be unique).
@@ -104,19 +107,21 @@ impl Registry {
 
     /// Run each language's version command on the host (in parallel, each with a timeout and a
     /// clean environment), keep only the languages whose toolchain works, and fill in their
-    /// versions. Logs which are available (info) and why the others are not (debug).
-    pub fn detect(self) -> Registry {
-        self.detect_with_reasons().0
+    /// versions. Logs which are available (info) and why the others are not (debug). The
+    /// commands run in `host.scratch`.
+    pub fn detect(self, host: &HostDirs) -> Registry {
+        self.detect_with_reasons(host).0
     }
 
     /// Like [`Registry::detect`], but also returns why each missing language is unavailable,
     /// as (id, reason), for `runnel doctor` and tests.
-    pub fn detect_with_reasons(self) -> (Registry, Vec<(String, String)>) {
+    pub fn detect_with_reasons(self, host: &HostDirs) -> (Registry, Vec<(String, String)>) {
+        let scratch = host.scratch.as_path();
         let results: Vec<Result<String, detect::Missing>> = std::thread::scope(|scope| {
             let handles: Vec<_> = self
                 .languages
                 .iter()
-                .map(|language| scope.spawn(move || detect::detect(language)))
+                .map(|language| scope.spawn(move || detect::detect(language, scratch)))
                 .collect();
             handles
                 .into_iter()
@@ -162,9 +167,10 @@ impl Registry {
 
     fn from_texts<'a>(
         texts: impl Iterator<Item = (String, &'a str)>,
+        host: &HostDirs,
     ) -> Result<Registry, LanguageError> {
         let languages = texts
-            .map(|(file, text)| spec::parse(&file, text))
+            .map(|(file, text)| spec::parse(&file, text, host.home.as_deref()))
             .collect::<Result<Vec<_>, _>>()?;
         Self::from_languages(languages)
     }

@@ -7,10 +7,18 @@
 //! - fd 3, host to driver, one JSON object per line:
 //!   `{"op":"execute","id":ID,"code":CODE,"marker":MARKER,"input_marker":IMARKER}` (drivers with
 //!   [`SessionDriver::base64_code`] get `code_b64` instead of `code`), and
-//!   `{"op":"input_reply","value":TEXT}` answering an input request.
-//! - fd 4, driver to host, one JSON object per line: `{"op":"ready"}` once, then
-//!   `{"op":"input_request","prompt":TEXT,"password":BOOL}` while a cell waits for input, and
-//!   `{"op":"done","id":ID,"status":"ok"|"error","ename":NAME,"evalue":TEXT}` after each cell.
+//!   `{"op":"input_reply","value":TEXT}` answering an input request. ID is the host's own
+//!   (`cell-N`, never the client's run id), so a driver may read it back with a plain pattern.
+//! - fd 4, driver to host, one JSON object per line: `{"op":"ready"}` once, when the
+//!   interpreter is started and warmed (a cell's wall-clock limit starts only after it; the
+//!   start has its own deadline), then `{"op":"input_request","prompt":TEXT,"password":BOOL}`
+//!   while a cell waits for input, and
+//!   `{"op":"done","id":ID,"status":"ok"|"error","ename":NAME,"evalue":TEXT}` after each cell
+//!   (`ename` and `evalue` may be `null` or absent when the status is `ok`).
+//!
+//! [`crate::wire`] has both directions as types; the host parses each event line as a whole
+//! JSON object, skips one that is not an event, ignores an unknown `op`, and drops a line
+//! longer than [`crate::wire::MAX_EVENT_LINE`].
 //!
 //! The user's output goes to the real stdout and stderr, unchanged. After each cell the driver
 //! flushes both and writes the cell's MARKER (random, chosen by the host) to each, then sends

@@ -5,7 +5,7 @@
 //! caught), then [`parse`] checks the values, resolves host paths and fills the private fields.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -124,7 +124,11 @@ fn default_heap_percent() -> u64 {
 }
 
 /// Parse and validate the text of one language file. `file` names it in errors.
-pub(crate) fn parse(file: &str, text: &str) -> Result<Language, LanguageError> {
+pub(crate) fn parse(
+    file: &str,
+    text: &str,
+    home: Option<&Path>,
+) -> Result<Language, LanguageError> {
     let invalid = |message: String| LanguageError::Invalid {
         file: file.to_string(),
         message,
@@ -138,16 +142,19 @@ pub(crate) fn parse(file: &str, text: &str) -> Result<Language, LanguageError> {
                 .replace("  ", " "),
         )
     })?;
-    Checker { file, raw }.check().map_err(invalid)
+    Checker { file, raw, home }.check().map_err(invalid)
 }
 
 struct Checker<'a> {
     file: &'a str,
     raw: RawLanguage,
+    /// What `~` in host paths stands for.
+    home: Option<&'a Path>,
 }
 
 impl Checker<'_> {
     fn check(self) -> Result<Language, String> {
+        let home = self.home;
         let raw = self.raw;
         check_name("id", &raw.id)?;
         for (index, alias) in raw.aliases.iter().enumerate() {
@@ -181,7 +188,7 @@ impl Checker<'_> {
                     "field `paths.{name}`: needs at least one candidate"
                 ));
             }
-            let resolved = host_path::resolve_first(candidates).unwrap_or_default();
+            let resolved = host_path::resolve_first(candidates, home).unwrap_or_default();
             paths.insert(name.as_str(), resolved);
         }
         let path_names: Vec<&str> = paths.keys().copied().collect();
@@ -218,8 +225,8 @@ impl Checker<'_> {
         let host_path_of = |field: &str, value: &str| -> Result<String, String> {
             template::check_env(value, &path_names).map_err(|e| format!("field `{field}`: {e}"))?;
             let expanded = template::expand_scalar(value, &paths);
-            let resolved =
-                host_path::resolve(&expanded).unwrap_or_else(|| host_path::expand_home(&expanded));
+            let resolved = host_path::resolve(&expanded, home)
+                .unwrap_or_else(|| host_path::expand_home(&expanded, home));
             if !resolved.starts_with('/') {
                 return Err(format!(
                     "field `{field}`: {value:?} must be an absolute path"

@@ -35,16 +35,12 @@ pub struct WarmStart {
 impl WarmStart {
     /// The launch request to write to the driver's fd 3, newline included.
     pub fn launch_request(&self, main: &str, args: &[String]) -> String {
-        let mut line = String::from("{\"main\":");
-        push_json_string(&mut line, main);
-        line.push_str(",\"argv\":[");
-        for (index, arg) in args.iter().enumerate() {
-            if index > 0 {
-                line.push(',');
-            }
-            push_json_string(&mut line, arg);
-        }
-        line.push_str("]}\n");
+        // Built as a `Value`, whose text form cannot fail (keys come out sorted).
+        let mut request = serde_json::Map::new();
+        request.insert("main".to_owned(), serde_json::Value::from(main));
+        request.insert("argv".to_owned(), serde_json::Value::from(args.to_vec()));
+        let mut line = serde_json::Value::Object(request).to_string();
+        line.push('\n');
         line
     }
 }
@@ -93,23 +89,6 @@ impl Driver {
     }
 }
 
-/// Append `value` as a JSON string literal.
-fn push_json_string(out: &mut String, value: &str) {
-    out.push('"');
-    for c in value.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,11 +103,11 @@ mod tests {
         let args = vec!["a b".to_string(), "q\"\\\n\u{1}é".to_string()];
         assert_eq!(
             warm.launch_request("main.py", &args),
-            "{\"main\":\"main.py\",\"argv\":[\"a b\",\"q\\\"\\\\\\n\\u0001é\"]}\n"
+            "{\"argv\":[\"a b\",\"q\\\"\\\\\\n\\u0001é\"],\"main\":\"main.py\"}\n"
         );
         assert_eq!(
             warm.launch_request("m.js", &[]),
-            "{\"main\":\"m.js\",\"argv\":[]}\n"
+            "{\"argv\":[],\"main\":\"m.js\"}\n"
         );
     }
 }

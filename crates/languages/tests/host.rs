@@ -8,6 +8,8 @@
 // Test helpers panic on setup failures; that is the test failing.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -77,9 +79,9 @@ fn hello(id: &str) -> Option<&'static str> {
 }
 
 fn detected() -> (Registry, Vec<(String, String)>) {
-    Registry::embedded()
+    Registry::embedded(&common::host_dirs())
         .expect("embedded files are valid")
-        .detect_with_reasons()
+        .detect_with_reasons(&common::host_dirs())
 }
 
 fn dirs(work: &Path) -> SandboxDirs {

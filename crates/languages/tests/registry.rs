@@ -3,6 +3,8 @@
 // Test helpers panic on setup failures; that is the test failing.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use runnel_languages::{Language, LanguageError, Registry};
 
 /// The languages the engine must support now.
@@ -23,7 +25,7 @@ fn strings(items: &[&str]) -> Vec<String> {
 }
 
 fn language(id: &str) -> Language {
-    let registry = Registry::embedded().expect("embedded files are valid");
+    let registry = Registry::embedded(&common::host_dirs()).expect("embedded files are valid");
     registry.get(id).expect("language is embedded").clone()
 }
 
@@ -35,7 +37,7 @@ fn env_value(env: &[(String, String)], name: &str) -> Option<String> {
 
 #[test]
 fn every_embedded_file_parses_and_validates() {
-    let registry = Registry::embedded().unwrap();
+    let registry = Registry::embedded(&common::host_dirs()).unwrap();
     let ids: Vec<&str> = registry.languages().iter().map(|l| l.id.as_str()).collect();
     let mut sorted = ids.clone();
     sorted.sort();
@@ -57,14 +59,14 @@ fn every_embedded_file_parses_and_validates() {
 #[test]
 fn the_directory_loads_like_the_embedded_copy() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../languages");
-    let from_dir = Registry::load_dir(&dir).unwrap();
-    let embedded = Registry::embedded().unwrap();
+    let from_dir = Registry::load_dir(&dir, &common::host_dirs()).unwrap();
+    let embedded = Registry::embedded(&common::host_dirs()).unwrap();
     assert_eq!(from_dir.languages().len(), embedded.languages().len());
 }
 
 #[test]
 fn ids_and_aliases_resolve_case_insensitively() {
-    let registry = Registry::embedded().unwrap();
+    let registry = Registry::embedded(&common::host_dirs()).unwrap();
     let cases = [
         ("python", "python"),
         ("py", "python"),
@@ -209,7 +211,7 @@ fn has_placeholder(value: &str) -> bool {
 
 #[test]
 fn environments_are_complete_and_clean() {
-    let registry = Registry::embedded().unwrap();
+    let registry = Registry::embedded(&common::host_dirs()).unwrap();
     for language in registry.languages() {
         let env = language.run_environment(256 * 1024 * 1024);
         let path = env_value(&env, "PATH").unwrap();
@@ -287,7 +289,7 @@ fn warm_starts_and_repls() {
 }
 
 fn parse_error(text: &str) -> String {
-    match Registry::parse_file("languages/broken.toml", text) {
+    match Registry::parse_file("languages/broken.toml", text, &common::host_dirs()) {
         Ok(language) => panic!("accepted {language:?}"),
         Err(error) => {
             assert!(matches!(error, LanguageError::Invalid { .. }));
@@ -308,7 +310,7 @@ argv = ["/bin/cat", "{main}"]
 
 #[test]
 fn bad_files_name_the_file_and_the_field() {
-    assert!(Registry::parse_file("demo.toml", MINIMAL).is_ok());
+    assert!(Registry::parse_file("demo.toml", MINIMAL, &common::host_dirs()).is_ok());
     let cases = [
         (MINIMAL.replace("id = \"demo\"\n", ""), "id"),
         (MINIMAL.replace("id = \"demo\"", "id = \"Demo!\""), "id"),
@@ -358,14 +360,16 @@ fn duplicate_aliases_are_rejected_naming_both_files() {
             .replace("name =", "aliases = [\"X\"]\nname ="),
     )
     .unwrap();
-    let message = Registry::load_dir(dir.path()).unwrap_err().to_string();
+    let message = Registry::load_dir(dir.path(), &common::host_dirs())
+        .unwrap_err()
+        .to_string();
     assert!(
         message.contains("a.toml") && message.contains("b.toml"),
         "{message}"
     );
     let empty = tempfile::tempdir().unwrap();
     assert!(matches!(
-        Registry::load_dir(empty.path()),
+        Registry::load_dir(empty.path(), &common::host_dirs()),
         Err(LanguageError::NoLanguages { .. })
     ));
 }

@@ -5,6 +5,8 @@
 // Test helpers panic on setup failures; that is the test failing.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
@@ -23,7 +25,9 @@ const INTERRUPT_BURST: usize = 12;
 const ONE_INTERRUPT: usize = 1;
 
 fn language(id: &str) -> Language {
-    let registry = Registry::embedded().unwrap().detect();
+    let registry = Registry::embedded(&common::host_dirs())
+        .unwrap()
+        .detect(&common::host_dirs());
     registry
         .get(id)
         .unwrap_or_else(|| panic!("{id} is not installed: run scripts/install-languages.sh"))

@@ -5,6 +5,8 @@
 // Test helpers panic on setup failures; that is the test failing.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -21,7 +23,9 @@ struct Case {
 }
 
 fn language(id: &str) -> Language {
-    let registry = Registry::embedded().unwrap().detect();
+    let registry = Registry::embedded(&common::host_dirs())
+        .unwrap()
+        .detect(&common::host_dirs());
     registry
         .get(id)
         .unwrap_or_else(|| panic!("{id} is not installed: run scripts/install-languages.sh"))

@@ -113,14 +113,7 @@ impl Session {
             log.push(kind);
         };
         let end = running
-            .run_cell(
-                &run.id,
-                &code,
-                run.stdin.as_deref(),
-                run.limits,
-                input,
-                &emit,
-            )
+            .run_cell(&code, run.stdin.as_deref(), run.limits, input, &emit)
             .await;
         if !end.kernel_alive {
             // The next execute starts a fresh interpreter.

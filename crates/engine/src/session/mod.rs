@@ -48,6 +48,12 @@ pub const MAX_QUEUED_EXECUTES: usize = 16;
 /// execute alone may carry more (the request size limit bounds it).
 pub const MAX_QUEUED_BYTES: usize = 8 << 20;
 
+/// Default idle timeout of a session: 10 minutes.
+pub const DEFAULT_SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+/// Default bytes of events a session keeps for replay: 4 MiB.
+pub const DEFAULT_SESSION_LOG_BYTES: usize = 4 << 20;
+/// Default ready sessions kept per pooled language.
+pub const DEFAULT_SESSION_POOL_SIZE: usize = 1;
 /// Default CPU budget of a session: one CPU-hour.
 pub const DEFAULT_SESSION_CPU_BUDGET: Duration = Duration::from_secs(3600);
 /// Default longest life of a session: 12 hours.
@@ -73,9 +79,9 @@ pub struct SessionConfig {
 impl Default for SessionConfig {
     fn default() -> Self {
         SessionConfig {
-            idle_timeout: Duration::from_secs(600),
-            log_bytes: 4 << 20,
-            pool_size: 1,
+            idle_timeout: DEFAULT_SESSION_IDLE_TIMEOUT,
+            log_bytes: DEFAULT_SESSION_LOG_BYTES,
+            pool_size: DEFAULT_SESSION_POOL_SIZE,
             cpu_budget: DEFAULT_SESSION_CPU_BUDGET,
             max_lifetime: DEFAULT_SESSION_MAX_LIFETIME,
         }

@@ -4,29 +4,38 @@
 //! interrupts, and a wall-clock and a CPU limit per cell. A cell's CPU time is what the
 //! sandbox's cgroup used while it ran (what earlier cells left running counts too), and its
 //! peak memory the cgroup's peak since it started.
+//!
+//! The driver's start (until it says `ready`, its interpreter warmed) is bounded by a deadline
+//! of its own, [`DRIVER_START_TIMEOUT`]; a cell's wall-clock limit starts only when the cell is
+//! sent, so a slow start never counts against the first cell.
+
+#[cfg(test)]
+mod tests;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use base64::Engine as _;
+use runnel_languages::wire::{DriverEvent, HostMessage};
 use runnel_languages::{Language, SessionDriver};
 use runnel_protocol::{RunStatus, StreamName};
 use runnel_sandbox::{
-    CommandSpec, ExtraEnd, ExtraPipe, FileEntry, Meter, Process, Sandbox, StdioMode,
+    CommandSpec, ExtraEnd, ExtraPipe, FileEntry, Meter, Process, Sandbox, SandboxError, StdioMode,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::unix::pipe;
 use tokio::sync::mpsc;
 
-use super::wire::{
-    json_string, read_done, read_event_line, serde_json_line, InputSync, MarkedStream,
-};
-use crate::error::EngineError;
+use super::wire::{next_event, read_done, InputSync, MarkedStream};
+use crate::error::{DriverStartError, EngineError};
 use crate::executor::WORK_DIR;
 use crate::input::{RunInput, StdinChunk};
 use crate::run::{Limits, RunOutcome, Signal};
 
-/// How long a driver may take to say `ready`.
-const READY_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a driver may take to start its interpreter, warm it and say `ready`: generous,
+/// since a JVM compiler's first compile on a loaded machine takes many seconds, and apart from
+/// every cell's wall-clock limit.
+pub(crate) const DRIVER_START_TIMEOUT: Duration = Duration::from_secs(60);
 /// After an interrupt on timeout, how long the cell gets to end before the kernel is killed.
 const INTERRUPT_GRACE: Duration = Duration::from_secs(2);
 /// A cell's SIGINTs closer together than this are passed on as one: a burst (Ctrl-C pressed
@@ -39,7 +48,7 @@ const CPU_POLL: Duration = Duration::from_millis(20);
 
 /// A started session driver.
 pub(crate) struct Kernel {
-    process: Process,
+    group: Group,
     control: pipe::Sender,
     events: BufReader<pipe::Receiver>,
     stdout: MarkedStream,
@@ -48,8 +57,44 @@ pub(crate) struct Kernel {
     /// never blocks the cell's loop; what waits there is bounded by the run's input bound.
     stdin: Option<mpsc::UnboundedSender<StdinChunk>>,
     base64_code: bool,
-    /// The sandbox's counters: each cell's CPU time and peak memory.
-    meter: Meter,
+    /// The sandbox's counters: each cell's CPU time and peak memory (none in unit tests).
+    meter: Option<Meter>,
+    /// Cells sent so far: the next cell's id on the wire is `cell-{cells + 1}`.
+    cells: u64,
+}
+
+/// Where the driver's signals go: its process group in the sandbox.
+// The small variant exists in unit tests only; outside them there is one variant.
+#[allow(clippy::large_enum_variant)]
+enum Group {
+    Sandboxed(Process),
+    /// A unit test's driver, which records the signals sent.
+    #[cfg(test)]
+    Recorded(std::sync::Arc<std::sync::Mutex<Vec<i32>>>),
+}
+
+impl Group {
+    fn signal(&self, number: i32) -> Result<(), SandboxError> {
+        match self {
+            Group::Sandboxed(process) => process.signal(number),
+            #[cfg(test)]
+            Group::Recorded(sent) => {
+                sent.lock()
+                    .unwrap_or_else(|poison| poison.into_inner())
+                    .push(number);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The pipes of a started driver.
+struct DriverPipes {
+    control: pipe::Sender,
+    events: pipe::Receiver,
+    stdin: Option<pipe::Sender>,
+    stdout: pipe::Receiver,
+    stderr: pipe::Receiver,
 }
 
 /// What a cell sends out while it runs.
@@ -65,7 +110,8 @@ pub(crate) struct CellEnd {
 }
 
 impl Kernel {
-    /// Write the driver into the sandbox, start it and wait for `ready`.
+    /// Write the driver into the sandbox, start it and wait for `ready` (at most
+    /// [`DRIVER_START_TIMEOUT`]).
     pub(crate) async fn start(
         sandbox: &Sandbox,
         language: &Language,
@@ -92,60 +138,89 @@ impl Kernel {
             extra_pipes: vec![ExtraPipe::Read, ExtraPipe::Write],
         };
         let mut process = sandbox.start(&command).await?;
-        let missing =
-            || EngineError::Unavailable("session driver started without its pipes".into());
+        let failed = |reason: DriverStartError, said: String| EngineError::DriverStart {
+            language: language.id.clone(),
+            reason,
+            said,
+        };
         let mut extra = process.extra.drain(..);
         let (Some(ExtraEnd::Sender(control)), Some(ExtraEnd::Receiver(events))) =
             (extra.next(), extra.next())
         else {
-            return Err(missing());
+            return Err(failed(DriverStartError::NoPipes, String::new()));
         };
         drop(extra);
         let (Some(stdout), Some(stderr)) = (process.stdout.take(), process.stderr.take()) else {
-            return Err(missing());
+            return Err(failed(DriverStartError::NoPipes, String::new()));
         };
-        let mut kernel = Kernel {
-            stdin: crate::executor::spawn_stdin_writer(process.stdin.take(), Vec::new()),
-            process,
+        let pipes = DriverPipes {
             control,
-            events: BufReader::new(events),
-            stdout: MarkedStream::new(stdout),
-            stderr: MarkedStream::new(stderr),
-            base64_code: driver.base64_code,
-            meter: sandbox.meter(),
+            events,
+            stdin: process.stdin.take(),
+            stdout,
+            stderr,
         };
-        let mut line = String::new();
-        let ready = tokio::time::timeout(
-            READY_TIMEOUT,
-            read_event_line(&mut kernel.events, &mut line),
-        )
-        .await;
-        match ready {
-            Ok(Ok(true)) if line.contains("\"ready\"") => Ok(kernel),
-            _ => {
-                kernel.kill();
-                let mut said = vec![0u8; 2048];
-                let read = tokio::time::timeout(
-                    Duration::from_millis(200),
-                    kernel.stderr.pipe.read(&mut said),
-                )
-                .await;
-                let said = match read {
-                    Ok(Ok(count)) => String::from_utf8_lossy(&said[..count]).into_owned(),
-                    _ => String::new(),
-                };
-                Err(EngineError::Unavailable(format!(
-                    "the {} session driver did not start: {}",
-                    language.id,
-                    said.trim()
-                )))
-            }
+        let kernel = Kernel::new(
+            Group::Sandboxed(process),
+            pipes,
+            driver.base64_code,
+            Some(sandbox.meter()),
+        );
+        kernel
+            .ready(DRIVER_START_TIMEOUT)
+            .await
+            .map_err(|(reason, said)| failed(reason, said))
+    }
+
+    fn new(group: Group, pipes: DriverPipes, base64_code: bool, meter: Option<Meter>) -> Kernel {
+        Kernel {
+            stdin: crate::executor::spawn_stdin_writer(pipes.stdin, Vec::new()),
+            group,
+            control: pipes.control,
+            events: BufReader::new(pipes.events),
+            stdout: MarkedStream::new(pipes.stdout),
+            stderr: MarkedStream::new(pipes.stderr),
+            base64_code,
+            meter,
+            cells: 0,
         }
+    }
+
+    /// Wait for the driver's `ready` (lines before it that are not `ready` are skipped) for at
+    /// most `timeout`; else kill it and say why, with the start of what it wrote on stderr.
+    async fn ready(mut self, timeout: Duration) -> Result<Kernel, (DriverStartError, String)> {
+        let mut line = Vec::new();
+        let events = &mut self.events;
+        let ready = tokio::time::timeout(timeout, async {
+            loop {
+                match next_event(events, &mut line).await {
+                    Some(DriverEvent::Ready) => return true,
+                    Some(_) => {}
+                    None => return false,
+                }
+            }
+        })
+        .await;
+        let reason = match ready {
+            Ok(true) => return Ok(self),
+            Ok(false) => DriverStartError::Ended,
+            Err(_) => DriverStartError::TimedOut(timeout),
+        };
+        self.kill();
+        let mut said = vec![0u8; 2048];
+        let read =
+            tokio::time::timeout(Duration::from_millis(200), self.stderr.pipe.read(&mut said))
+                .await;
+        let said = match read {
+            Ok(Ok(count)) => String::from_utf8_lossy(&said[..count]).trim().to_owned(),
+            _ => String::new(),
+        };
+        Err((reason, said))
     }
 
     /// Kill the driver's process group (the sandbox and its files stay).
     pub(crate) fn kill(&self) {
-        if let Err(error) = self.process.signal(Signal::Kill.number()) {
+        if let Err(error) = self.group.signal(Signal::Kill.number()) {
             tracing::debug!(%error, "kernel kill not delivered");
         }
     }
@@ -154,18 +229,33 @@ impl Kernel {
     /// client's stdin and signals for this run.
     pub(crate) async fn run_cell(
         &mut self,
-        run_id: &str,
         code: &str,
         initial_stdin: Option<&[u8]>,
         limits: Limits,
         input: &mut mpsc::Receiver<RunInput>,
         emit: &(dyn Fn(CellEvent) + Sync),
     ) -> CellEnd {
-        let started = Instant::now();
         let marker = format!("\u{1e}runnel-{:032x}\u{1e}", rand::random::<u128>());
         let input_marker = format!("\u{1e}runnel-input-{:032x}\u{1e}", rand::random::<u128>());
-        let mut request = serde_json_line(run_id, &marker, &input_marker, code, self.base64_code);
-        request.push('\n');
+        self.cells += 1;
+        let cell_id = format!("cell-{}", self.cells);
+        let base64_code = self
+            .base64_code
+            .then(|| base64::engine::general_purpose::STANDARD.encode(code));
+        let request = HostMessage::Execute {
+            id: &cell_id,
+            marker: &marker,
+            input_marker: &input_marker,
+            code: (!self.base64_code).then_some(code),
+            code_b64: base64_code.as_deref(),
+        }
+        .to_line();
+        let Ok(request) = request else {
+            return CellEnd {
+                outcome: lost("the cell could not be encoded for the interpreter"),
+                kernel_alive: true,
+            };
+        };
         // Stdin given up front is in the pipe before the code runs, so that the driver's
         // `input()` finds it there instead of asking the client.
         if let (Some(data), Some(stdin)) = (initial_stdin, self.stdin.as_ref()) {
@@ -177,6 +267,8 @@ impl Kernel {
                 tracing::debug!("stdin given up front was not taken in time");
             }
         }
+        // The cell's clock starts here: the driver said `ready` before (see `Kernel::ready`).
+        let started = tokio::time::Instant::now();
         if self.control.write_all(request.as_bytes()).await.is_err() {
             return CellEnd {
                 outcome: lost("the interpreter is gone; state was lost"),
@@ -196,16 +288,16 @@ impl Kernel {
                 emit(CellEvent::Output(stream, data[..allowed].to_vec()));
             }
         };
-        if let Err(error) = self.meter.reset_memory_peak() {
+        if let Some(Err(error)) = self.meter.as_ref().map(Meter::reset_memory_peak) {
             tracing::debug!(%error, "memory peak not reset");
         }
-        let cpu_before = self.meter.cpu_usage().ok();
+        let cpu_before = self.meter.as_ref().and_then(|meter| meter.cpu_usage().ok());
         let cpu_used = || {
-            let now = self.meter.cpu_usage().ok()?;
+            let now = self.meter.as_ref()?.cpu_usage().ok()?;
             Some(now.saturating_sub(cpu_before?))
         };
         let Kernel {
-            process,
+            group,
             control,
             events,
             stdout,
@@ -225,7 +317,7 @@ impl Kernel {
             )
         };
         tokio::pin!(all);
-        let deadline = crate::run::deadline_after(tokio::time::Instant::now(), limits.wall);
+        let deadline = crate::run::deadline_after(started, limits.wall);
         let mut kill_at: Option<tokio::time::Instant> = None;
         let mut timed_out = false;
         let mut over_cpu = false;
@@ -245,8 +337,9 @@ impl Kernel {
                             let text = String::from_utf8_lossy(&chunk.data);
                             let value = text.strip_suffix('\n').unwrap_or(&text);
                             let value = value.strip_suffix('\r').unwrap_or(value);
-                            let reply = format!("{{\"op\":\"input_reply\",\"value\":{}}}\n", json_string(value));
-                            let _ = control.write_all(reply.as_bytes()).await;
+                            if let Ok(reply) = (HostMessage::InputReply { value }).to_line() {
+                                let _ = control.write_all(reply.as_bytes()).await;
+                            }
                         } else if let Some(writer) = stdin.as_ref() {
                             let eof = chunk.eof;
                             let _ = writer.send(chunk);
@@ -258,34 +351,34 @@ impl Kernel {
                         let now = tokio::time::Instant::now();
                         if interrupt_sent.is_none_or(|sent| now - sent >= INTERRUPT_DEBOUNCE) {
                             interrupt_sent = Some(now);
-                            let _ = process.signal(Signal::Interrupt.number());
+                            let _ = group.signal(Signal::Interrupt.number());
                         }
                     }
                     Some(RunInput::Signal(signal)) => {
                         killed = true;
-                        let _ = process.signal(signal.number());
+                        let _ = group.signal(signal.number());
                     }
                     None => input_open = false,
                 },
                 _ = cpu_poll.tick(), if cpu_before.is_some() && !over_cpu && !timed_out => {
                     if cpu_used().is_some_and(|used| used >= limits.cpu) {
                         over_cpu = true;
-                        let _ = process.signal(Signal::Interrupt.number());
+                        let _ = group.signal(Signal::Interrupt.number());
                         kill_at = Some(tokio::time::Instant::now() + INTERRUPT_GRACE);
                     }
                 }
                 () = tokio::time::sleep_until(deadline), if !timed_out && !over_cpu => {
                     timed_out = true;
-                    let _ = process.signal(Signal::Interrupt.number());
+                    let _ = group.signal(Signal::Interrupt.number());
                     kill_at = Some(tokio::time::Instant::now() + INTERRUPT_GRACE);
                 }
                 () = sleep_until_some(kill_at) => {
                     kill_at = None;
-                    let _ = process.signal(Signal::Kill.number());
+                    let _ = group.signal(Signal::Kill.number());
                 }
                 () = std::future::ready(()), if truncated.load(Ordering::Acquire) && !output_stopped => {
                     output_stopped = true;
-                    let _ = process.signal(Signal::Interrupt.number());
+                    let _ = group.signal(Signal::Interrupt.number());
                 }
             }
         };
@@ -293,7 +386,8 @@ impl Kernel {
         let cpu_time = cpu_used().unwrap_or_default();
         let peak_memory = self
             .meter
-            .counters()
+            .as_ref()
+            .and_then(|meter| meter.counters().ok())
             .map_or(0, |counters| counters.memory_peak);
         let kernel_alive = stdout_ok && stderr_ok && done.is_some() && !killed;
         let truncated = truncated.load(Ordering::Acquire);

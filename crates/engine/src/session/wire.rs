@@ -1,11 +1,12 @@
-//! The session driver's wire, host side: building `execute` lines, reading the driver's JSON
-//! events, and reading stdout and stderr up to each cell's marker (and past input markers).
+//! The session driver's wire, host side: reading the driver's event lines (bounded, each
+//! parsed as a [`DriverEvent`]) and reading stdout and stderr up to each cell's marker (and
+//! past input markers). The lines' types are `runnel_languages::wire`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use base64::Engine as _;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use runnel_languages::wire::{Done, DriverEvent, MAX_EVENT_LINE};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt};
 use tokio::net::unix::pipe;
 
 use super::repl::CellEvent;
@@ -15,17 +16,6 @@ use crate::output::Utf8Chunker;
 const INPUT_SYNC_WAIT: Duration = Duration::from_millis(500);
 /// One read from stdout or stderr.
 const READ_BYTES: usize = 64 * 1024;
-/// Longest driver event line kept; a longer one (a cell writing to the event pipe itself) is
-/// read past and dropped, so it never costs more than this.
-pub(super) const MAX_EVENT_LINE: usize = 64 * 1024;
-
-/// `done` as the driver reported it.
-pub(super) struct Done {
-    pub(super) ok: bool,
-    pub(super) ename: String,
-    pub(super) evalue: String,
-}
-
 /// How many input markers each output stream has passed: an input request is told to the
 /// client only once the output written before it (which the driver flushed, then marked) is out.
 #[derive(Default)]
@@ -59,52 +49,81 @@ impl InputSync {
 
 /// Read driver events until `done`; `None` if the driver went away first.
 pub(super) async fn read_done(
-    events: &mut BufReader<pipe::Receiver>,
+    events: &mut (impl AsyncBufRead + Unpin),
     waiting_for_input: &AtomicBool,
     synced: &InputSync,
     emit: &(dyn Fn(CellEvent) + Sync),
 ) -> Option<Done> {
-    let mut line = String::new();
+    let mut line = Vec::new();
     let mut requests = 0_u32;
     loop {
-        match read_event_line(events, &mut line).await {
-            Ok(false) | Err(_) => return None,
-            Ok(true) => {}
-        }
-        let Some(op) = json_field(&line, "op") else {
-            continue;
-        };
-        match op.as_str() {
-            "input_request" => {
+        match next_event(events, &mut line).await? {
+            DriverEvent::InputRequest { prompt, password } => {
                 requests += 1;
                 synced.wait_for(requests).await;
                 waiting_for_input.store(true, Ordering::Release);
-                emit(CellEvent::InputRequest {
-                    prompt: json_field(&line, "prompt").unwrap_or_default(),
-                    password: line.contains("\"password\":true")
-                        || line.contains("\"password\": true"),
-                });
+                emit(CellEvent::InputRequest { prompt, password });
             }
-            "done" => {
-                return Some(Done {
-                    ok: json_field(&line, "status").as_deref() == Some("ok"),
-                    ename: json_field(&line, "ename").unwrap_or_default(),
-                    evalue: json_field(&line, "evalue").unwrap_or_default(),
-                });
+            DriverEvent::Done(done) => return Some(done),
+            DriverEvent::Ready => tracing::debug!("driver said ready again; ignored"),
+            // Its text is a cell's to write, so it is logged at trace only.
+            DriverEvent::Unknown { op } => {
+                tracing::trace!(op = %op.escape_debug(), "unknown driver event; ignored")
             }
-            _ => {}
         }
     }
 }
 
+/// The next driver event, skipping (and logging at debug) the lines that are not one: too
+/// long, not JSON, not an event. `None` at the end of the pipe or on a read error.
+pub(super) async fn next_event(
+    events: &mut (impl AsyncBufRead + Unpin),
+    line: &mut Vec<u8>,
+) -> Option<DriverEvent> {
+    loop {
+        match read_event_line(events, line).await {
+            Ok(EventLine::End) => return None,
+            Err(error) => {
+                tracing::debug!(%error, "driver event pipe read failed");
+                return None;
+            }
+            Ok(EventLine::TooLong) => {
+                tracing::debug!(
+                    limit = MAX_EVENT_LINE,
+                    "driver event line too long; dropped"
+                );
+            }
+            Ok(EventLine::Line) => match DriverEvent::parse(line) {
+                Ok(event) => return Some(event),
+                // The line's text is not logged: a cell may have written it.
+                Err(error) => tracing::debug!(
+                    kind = error.kind(),
+                    bytes = line.len(),
+                    "driver event line is not an event; skipped"
+                ),
+            },
+        }
+    }
+}
+
+/// What [`read_event_line`] read.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum EventLine {
+    /// A line (its newline included when it had one) is in the buffer.
+    Line,
+    /// A line longer than [`MAX_EVENT_LINE`] was read past; the buffer is empty.
+    TooLong,
+    /// The pipe ended.
+    End,
+}
+
 /// Read one line of at most [`MAX_EVENT_LINE`] bytes into `line`; a longer line is consumed
-/// whole and leaves `line` empty. False at the end of the pipe.
+/// whole without being kept.
 pub(super) async fn read_event_line(
-    events: &mut BufReader<pipe::Receiver>,
-    line: &mut String,
-) -> std::io::Result<bool> {
+    events: &mut (impl AsyncBufRead + Unpin),
+    line: &mut Vec<u8>,
+) -> std::io::Result<EventLine> {
     line.clear();
-    let mut bytes = Vec::new();
     let mut oversized = false;
     let mut any = false;
     loop {
@@ -117,21 +136,22 @@ pub(super) async fn read_event_line(
             Some(end) => (end + 1, true),
             None => (buffer.len(), false),
         };
-        if !oversized && bytes.len() + take <= MAX_EVENT_LINE {
-            bytes.extend_from_slice(&buffer[..take]);
+        if !oversized && line.len() + take <= MAX_EVENT_LINE {
+            line.extend_from_slice(&buffer[..take]);
         } else {
             oversized = true;
-            bytes = Vec::new();
+            line.clear();
         }
         events.consume(take);
         if done {
             break;
         }
     }
-    if !oversized {
-        *line = String::from_utf8_lossy(&bytes).into_owned();
-    }
-    Ok(any)
+    Ok(match (any, oversized) {
+        (false, _) => EventLine::End,
+        (true, true) => EventLine::TooLong,
+        (true, false) => EventLine::Line,
+    })
 }
 
 /// A pipe read up to each cell's marker, which is stripped. Bytes after a marker stay for the
@@ -227,91 +247,110 @@ pub(super) fn partial_marker_len(data: &[u8], marker: &[u8]) -> usize {
         .unwrap_or(0)
 }
 
-/// The `execute` line for the driver.
-pub(super) fn serde_json_line(
-    run_id: &str,
-    marker: &str,
-    input_marker: &str,
-    code: &str,
-    base64_code: bool,
-) -> String {
-    let code_field = if base64_code {
-        format!(
-            "\"code_b64\":\"{}\"",
-            base64::engine::general_purpose::STANDARD.encode(code)
-        )
-    } else {
-        format!("\"code\":{}", json_string(code))
-    };
-    format!(
-        "{{\"op\":\"execute\",\"id\":{},\"marker\":{},\"input_marker\":{},{code_field}}}",
-        json_string(run_id),
-        json_string(marker),
-        json_string(input_marker)
-    )
-}
-
-/// `value` as a JSON string literal.
-pub(super) fn json_string(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('"');
-    for c in value.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 || c == '\u{7f}' => {
-                out.push_str(&format!("\\u{:04x}", u32::from(c)));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// A string field of a one-line JSON object written by a driver (`null` gives `None`).
-pub(super) fn json_field(line: &str, name: &str) -> Option<String> {
-    let key = format!("\"{name}\"");
-    let start = line.find(&key)? + key.len();
-    let rest = line[start..].trim_start().strip_prefix(':')?.trim_start();
-    let rest = rest.strip_prefix('"')?;
-    let mut out = String::new();
-    let mut chars = rest.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' => return Some(out),
-            '\\' => match chars.next()? {
-                'n' => out.push('\n'),
-                'r' => out.push('\r'),
-                't' => out.push('\t'),
-                'b' => out.push('\u{8}'),
-                'f' => out.push('\u{c}'),
-                'u' => {
-                    let hex: String = chars.by_ref().take(4).collect();
-                    let unit = u32::from_str_radix(&hex, 16).ok()?;
-                    out.push(char::from_u32(unit).unwrap_or('\u{fffd}'));
-                }
-                other => out.push(other),
-            },
-            c => out.push(c),
-        }
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
     use super::*;
 
-    #[test]
-    fn driver_fields_are_read() {
-        let line = r#"{"op": "done", "id": "r1", "status": "error", "ename": "ValueError", "evalue": "bad \"x\"\n\u00e9"}"#;
-        assert_eq!(json_field(line, "op").as_deref(), Some("done"));
-        assert_eq!(json_field(line, "evalue").as_deref(), Some("bad \"x\"\né"));
-        assert_eq!(json_field(r#"{"ename":null}"#, "ename"), None);
+    /// Every event `read_done` emits, and its `done`, for `input` read `chunk` bytes at a time.
+    async fn read_all(input: &[u8], chunk: usize) -> (Vec<(String, bool)>, Option<Done>) {
+        let mut events = tokio::io::BufReader::with_capacity(chunk, input);
+        let requests = Mutex::new(Vec::new());
+        let synced = InputSync::default();
+        // Both streams passed every input marker already: no request waits for them.
+        for _ in 0..8 {
+            synced.pass();
+        }
+        let emit = |event: CellEvent| {
+            if let CellEvent::InputRequest { prompt, password } = event {
+                requests.lock().unwrap().push((prompt, password));
+            }
+        };
+        let done = read_done(&mut events, &AtomicBool::new(false), &synced, &emit).await;
+        (requests.into_inner().unwrap(), done)
+    }
+
+    #[tokio::test]
+    async fn field_text_inside_values_changes_nothing() {
+        let input = concat!(
+            r#"{"op":"input_request","prompt":"say \"password\":true","password":false}"#,
+            "\n",
+            r#"{"op":"done","id":"status","status":"error","ename":"ok","evalue":"status"}"#,
+            "\n",
+        );
+        let (requests, done) = read_all(input.as_bytes(), 4096).await;
+        assert_eq!(requests, [(r#"say "password":true"#.to_owned(), false)]);
+        let done = done.unwrap();
+        assert!(!done.ok);
+        assert_eq!(
+            (done.ename.as_str(), done.evalue.as_str()),
+            ("ok", "status")
+        );
+    }
+
+    #[tokio::test]
+    async fn an_oversized_line_is_dropped_and_the_next_one_read() {
+        // Read 1000 bytes at a time: the long line spans many reads.
+        let mut input = format!(
+            r#"{{"op":"done","status":"ok","evalue":"{}"}}"#,
+            "x".repeat(MAX_EVENT_LINE)
+        );
+        input.push('\n');
+        input.push_str("{\"op\":\"done\",\"status\":\"error\",\"ename\":\"E\"}\n");
+        let (_, done) = read_all(input.as_bytes(), 1000).await;
+        let done = done.unwrap();
+        assert_eq!((done.ok, done.ename.as_str()), (false, "E"));
+
+        let mut events = tokio::io::BufReader::with_capacity(1000, input.as_bytes());
+        let mut line = Vec::new();
+        let first = read_event_line(&mut events, &mut line).await.unwrap();
+        assert_eq!((first, line.len()), (EventLine::TooLong, 0));
+        let second = read_event_line(&mut events, &mut line).await.unwrap();
+        assert_eq!(second, EventLine::Line);
+        assert!(line.starts_with(b"{\"op\":\"done\",\"status\":\"error\""));
+        let end = read_event_line(&mut events, &mut line).await.unwrap();
+        assert_eq!(end, EventLine::End);
+    }
+
+    #[tokio::test]
+    async fn a_line_of_exactly_the_limit_is_kept() {
+        let head = r#"{"op":"done","status":"ok","evalue":""#;
+        let tail = "\"}\n";
+        let fill = MAX_EVENT_LINE - head.len() - tail.len();
+        let input = format!("{head}{}{tail}", "y".repeat(fill));
+        assert_eq!(input.len(), MAX_EVENT_LINE);
+        let (_, done) = read_all(input.as_bytes(), 777).await;
+        assert_eq!(done.unwrap().evalue.len(), fill);
+    }
+
+    #[tokio::test]
+    async fn lines_that_are_not_events_are_skipped() {
+        let mut input: Vec<u8> = Vec::new();
+        for bad in [
+            &b"garbage"[..],
+            b"\xff\xfe\x00\x01",
+            b"{\"op\":\"done\",\"status\":",
+            b"",
+            b"{\"op\":\"progress\",\"percent\":5}",
+            b"{\"op\":\"ready\"}",
+            b"{\"op\":\"input_request\",\"prompt\":\"\xffname? \",\"password\":true}",
+            b"[1,2,3]",
+            b"{\"op\":\"done\",\"status\":\"ok\"}",
+        ] {
+            input.extend_from_slice(bad);
+            input.push(b'\n');
+        }
+        let (requests, done) = read_all(&input, 3).await;
+        assert_eq!(requests, [("\u{fffd}name? ".to_owned(), true)]);
+        assert!(done.unwrap().ok);
+    }
+
+    #[tokio::test]
+    async fn a_truncated_last_line_ends_without_done() {
+        let (requests, done) = read_all(b"{\"op\":\"done\",\"status\":\"ok\"", 64).await;
+        assert!(requests.is_empty());
+        assert!(done.is_none());
     }
 
     #[test]
@@ -320,20 +359,5 @@ mod tests {
         assert_eq!(partial_marker_len(b"hello\x1erun", marker), 4);
         assert_eq!(partial_marker_len(b"hello", marker), 0);
         assert_eq!(partial_marker_len(b"\x1e", marker), 1);
-    }
-
-    #[test]
-    fn execute_lines_escape_code() {
-        let line = serde_json_line(
-            "r",
-            "\u{1e}m\u{1e}",
-            "\u{1e}i\u{1e}",
-            "print(\"a\")\n",
-            false,
-        );
-        assert_eq!(
-            line,
-            r#"{"op":"execute","id":"r","marker":"\u001em\u001e","input_marker":"\u001ei\u001e","code":"print(\"a\")\n"}"#
-        );
     }
 }

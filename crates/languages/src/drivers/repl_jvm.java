@@ -52,6 +52,9 @@ public class RunnelSession {
 
         /** Output an engine buffers itself (a script's `print`) goes out before the marker. */
         default void flush() { }
+
+        /** Done before `ready`, so that the first cell's wall-clock limit is not spent on it. */
+        default void warm() { }
     }
 
     @SuppressWarnings({"deprecation", "removal"})
@@ -85,6 +88,7 @@ public class RunnelSession {
                 }
             }
         });
+        evaluator.warm();
         send("{\"op\":\"ready\"}");
         String line;
         while ((line = control.readLine()) != null) {
@@ -353,8 +357,19 @@ public class RunnelSession {
         final PrintWriter err = new PrintWriter(ERR, true);
 
         final Pattern mainDeclaration;
+        /**
+         * Compiled and run before `ready`, leaving no state (a Unit result is not bound): the
+         * compiler behind Kotlin's and Scala's engines loads on the first eval, seconds on a
+         * loaded machine, which would otherwise count against the first cell.
+         */
+        final String warmup;
 
         ScriptEvaluator(String name) {
+            warmup = switch (name) {
+                case "kotlin" -> "Unit";
+                case "scala" -> "()";
+                default -> null;
+            };
             ScriptEngineManager manager = new ScriptEngineManager();
             ScriptEngine found = name.equals("scala")
                     ? scalaInterpreter()
@@ -377,6 +392,19 @@ public class RunnelSession {
         public void flush() {
             out.flush();
             err.flush();
+        }
+
+        @Override
+        public void warm() {
+            if (warmup == null) {
+                return;
+            }
+            try {
+                engine.eval(warmup);
+            } catch (Exception error) {
+                // Not warmed: the first cell pays for the compiler's start instead.
+            }
+            flush();
         }
 
         /** Scala's IMain, reporting compile errors on stderr (its factory's would use stdout). */
