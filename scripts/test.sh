@@ -25,6 +25,9 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked -- --test-threads 2 2>&1 | tee "$log"
 
+step "fuzz targets: scripts/fuzz.sh (frame decoding, driver events; bounded runs)"
+bash scripts/fuzz.sh
+
 # The SDK and console suites run against the binary `cargo test` just built.
 export RUNNEL_BIN="$PWD/target/debug/runnel"
 
