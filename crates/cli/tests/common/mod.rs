@@ -1,6 +1,6 @@
 //! Test harness: a real `runnel serve` process on a free loopback port, a real API key made
 //! with `runnel keys create`, and small WebSocket (`ws.rs`) and HTTP (`http.rs`) helpers,
-//! re-exported here.
+//! re-exported here. `session.rs` has the helpers of the `sessions_*` tests.
 #![allow(dead_code, clippy::disallowed_methods, missing_docs, unreachable_pub)]
 
 use std::io::{BufRead, BufReader};
@@ -11,6 +11,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 mod http;
+pub mod session;
 mod ws;
 
 // Each test file uses some of the helpers, not all: a re-export none of its callers use is fine.
