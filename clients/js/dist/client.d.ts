@@ -16,6 +16,13 @@
  *
  * A socket is dead when a `pong` is later than `pongTimeoutMs` (pings go every
  * `pingIntervalMs`), when it errors, or when it closes.
+ *
+ * The client owns one of each part, and wires them here:
+ * - `connection.ts`: the socket, authentication, the heartbeat, reconnection with backoff;
+ * - `requests.ts`: requests waiting for their reply, and the send queue while offline;
+ * - `streams.ts`: runs and sessions in flight, their executes, stdin writes and signals;
+ * - `resume.ts`: resuming sessions and runs on a new socket, and what follows the replay;
+ * - `dispatch.ts`: incoming frames, each to the run, session or request it is about.
  */
 import { Emitter } from "./emitter.js";
 import { type Accept } from "./http.js";

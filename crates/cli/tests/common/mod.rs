@@ -1,5 +1,6 @@
 //! Test harness: a real `runnel serve` process on a free loopback port, a real API key made
-//! with `runnel keys create`, and small WebSocket and HTTP helpers.
+//! with `runnel keys create`, and small WebSocket (`ws.rs`) and HTTP (`http.rs`) helpers,
+//! re-exported here. `session.rs` has the helpers of the `sessions_*` tests.
 #![allow(dead_code, clippy::disallowed_methods, missing_docs, unreachable_pub)]
 
 use std::io::{BufRead, BufReader};
@@ -9,9 +10,15 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
-use serde_json::Value;
-use tokio_tungstenite::tungstenite::Message;
+mod http;
+pub mod session;
+mod ws;
+
+// Each test file uses some of the helpers, not all: a re-export none of its callers use is fine.
+#[allow(unused_imports)]
+pub use http::*;
+#[allow(unused_imports)]
+pub use ws::*;
 
 pub const RUNNEL: &str = env!("CARGO_BIN_EXE_runnel");
 
@@ -214,108 +221,6 @@ pub fn create_key(data_dir: &Path, args: &[&str]) -> String {
         .to_owned()
 }
 
-pub type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// A WebSocket authenticated with the Bearer header.
-pub async fn connect(server: &Server) -> Socket {
-    connect_with_key(server, &server.key).await
-}
-
-pub async fn connect_with_key(server: &Server, key: &str) -> Socket {
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let mut request = server.ws_url().into_client_request().expect("request");
-    request.headers_mut().insert(
-        "Authorization",
-        format!("Bearer {key}").parse().expect("header"),
-    );
-    let (socket, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("websocket connects");
-    socket
-}
-
-pub async fn connect_plain(url: &str) -> Socket {
-    let (socket, _) = tokio_tungstenite::connect_async(url)
-        .await
-        .expect("websocket connects");
-    socket
-}
-
-pub async fn send(socket: &mut Socket, value: Value) {
-    socket
-        .send(Message::Text(value.to_string().into()))
-        .await
-        .expect("send");
-}
-
-pub async fn send_text(socket: &mut Socket, text: &str) {
-    socket
-        .send(Message::Text(text.to_owned().into()))
-        .await
-        .expect("send");
-}
-
-/// The next JSON message; panics on close or after [`PATIENCE`].
-pub async fn recv(socket: &mut Socket) -> Value {
-    match recv_or_close(socket).await {
-        Some(value) => value,
-        None => panic!("socket closed while a message was expected"),
-    }
-}
-
-/// The next JSON message, or None if the socket closed.
-pub async fn recv_or_close(socket: &mut Socket) -> Option<Value> {
-    loop {
-        let frame = tokio::time::timeout(PATIENCE, socket.next())
-            .await
-            .expect("a message within the patience window");
-        match frame {
-            Some(Ok(Message::Text(text))) => {
-                return Some(serde_json::from_str(&text).expect("server sends JSON"))
-            }
-            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
-            Some(Ok(_)) => continue,
-        }
-    }
-}
-
-/// Messages of run `id` until its `exit` (inclusive).
-pub async fn collect_run(socket: &mut Socket, id: &str) -> Vec<Value> {
-    let mut messages = Vec::new();
-    loop {
-        let message = recv(socket).await;
-        if message["id"] != id {
-            continue;
-        }
-        let done = message["type"] == "exit" || message["type"] == "error";
-        messages.push(message);
-        if done {
-            return messages;
-        }
-    }
-}
-
-/// Concatenated `data` of the run-stage chunks of one stream.
-pub fn stream_text(messages: &[Value], stream: &str) -> String {
-    messages
-        .iter()
-        .filter(|message| message["type"] == stream && message.get("stage").is_none())
-        .map(|message| message["data"].as_str().unwrap_or_default())
-        .collect()
-}
-
-/// One non-streamed run: the `result` message.
-pub async fn run_once(socket: &mut Socket, request: Value) -> Value {
-    send(socket, request).await;
-    loop {
-        let message = recv(socket).await;
-        if message["type"] == "result" || message["type"] == "error" {
-            return message;
-        }
-    }
-}
-
 /// A Python interpreter with the `websockets` package, for the seed's quickstart (set up by
 /// `.ci/run`; see scripts/ci-setup.sh).
 pub fn python_with_websockets() -> PathBuf {
@@ -328,108 +233,6 @@ pub fn python_with_websockets() -> PathBuf {
         path.display()
     );
     path
-}
-
-/// Create a session over HTTP with `key`; its id.
-pub async fn create_session_http(server: &Server, key: &str, language: &str) -> String {
-    let response = reqwest::Client::new()
-        .post(server.http_url("/api/v1/sessions"))
-        .bearer_auth(key)
-        .json(&serde_json::json!({"language": language}))
-        .send()
-        .await
-        .expect("create session");
-    assert_eq!(response.status(), 201);
-    let body: Value = response.json().await.expect("json");
-    body["id"].as_str().expect("session id").to_owned()
-}
-
-/// One one-shot run over HTTP with `key`; the `result` body.
-pub async fn execute_http(server: &Server, key: &str, body: Value) -> Value {
-    let response = reqwest::Client::new()
-        .post(server.http_url("/api/v1/execute"))
-        .bearer_auth(key)
-        .json(&body)
-        .timeout(PATIENCE)
-        .send()
-        .await
-        .expect("execute");
-    assert_eq!(response.status(), 200);
-    response.json().await.expect("json")
-}
-
-/// One execute in `session` over HTTP with `key`; the `result` body.
-pub async fn session_execute_http(server: &Server, key: &str, session: &str, code: &str) -> Value {
-    let response = reqwest::Client::new()
-        .post(server.http_url(&format!("/api/v1/sessions/{session}/execute")))
-        .bearer_auth(key)
-        .json(&serde_json::json!({"code": code}))
-        .timeout(PATIENCE)
-        .send()
-        .await
-        .expect("session execute");
-    assert_eq!(response.status(), 200);
-    response.json().await.expect("json")
-}
-
-/// `GET /metrics` with the operator key: the exposition text.
-pub async fn metrics_text(server: &Server) -> String {
-    reqwest::Client::new()
-        .get(server.http_url("/metrics"))
-        .bearer_auth(&server.operator_key)
-        .timeout(PATIENCE)
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text")
-}
-
-/// `GET /api/v1/stats`, with the operator key.
-pub async fn stats(server: &Server) -> Value {
-    reqwest::Client::new()
-        .get(server.http_url("/api/v1/stats"))
-        .bearer_auth(&server.operator_key)
-        .timeout(PATIENCE)
-        .send()
-        .await
-        .expect("stats")
-        .json()
-        .await
-        .expect("json")
-}
-
-/// `GET /healthz`: the HTTP status and the body.
-pub async fn healthz(server: &Server) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .get(server.http_url("/healthz"))
-        .timeout(PATIENCE)
-        .send()
-        .await
-        .expect("healthz");
-    let status = response.status().as_u16();
-    (status, response.json().await.expect("healthz json"))
-}
-
-/// Polls `/healthz` until `accept` takes its body (within [`PATIENCE`]); the body.
-pub async fn healthz_until(
-    server: &Server,
-    what: &str,
-    accept: impl Fn(u16, &Value) -> bool,
-) -> Value {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        let (status, body) = healthz(server).await;
-        if accept(status, &body) {
-            return body;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "/healthz never showed {what}; last: {status} {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// The pids of the processes whose parent is `parent`.
@@ -464,41 +267,4 @@ pub fn spawner_pid(server: &Server) -> Option<u32> {
             .map(|cmdline| cmdline.windows(9).any(|w| w == b"__spawner"))
             .unwrap_or(false)
     })
-}
-
-/// Every JSON message until the server's close frame: the messages and the close code
-/// (`None` if the connection ended without a close frame).
-pub async fn recv_until_close(socket: &mut Socket) -> (Vec<Value>, Option<u16>) {
-    let mut messages = Vec::new();
-    loop {
-        let frame = tokio::time::timeout(PATIENCE, socket.next())
-            .await
-            .expect("a message or a close within the patience window");
-        match frame {
-            Some(Ok(Message::Text(text))) => {
-                messages.push(serde_json::from_str(&text).expect("server sends JSON"))
-            }
-            Some(Ok(Message::Close(frame))) => {
-                return (messages, frame.map(|frame| u16::from(frame.code)))
-            }
-            None | Some(Err(_)) => return (messages, None),
-            Some(Ok(_)) => {}
-        }
-    }
-}
-
-/// A socket that follows `session` (resumed from its start), once the server said so.
-pub async fn follow_session(server: &Server, session: &str) -> Socket {
-    let mut socket = connect(server).await;
-    send(
-        &mut socket,
-        serde_json::json!({"action": "resume", "session": session, "last_seq": 0}),
-    )
-    .await;
-    loop {
-        let message = recv(&mut socket).await;
-        if message["type"] == "session" && message["event"] == "resumed" {
-            return socket;
-        }
-    }
 }
