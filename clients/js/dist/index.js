@@ -6,7 +6,10 @@
  * `node` export condition (also `@runnel/client/node`) supplies the `ws` package.
  *
  * # Layout
- * - `client.ts`: `RunnelClient`, the socket, reconnection, resume, the send queue.
+ * - `client.ts`: `RunnelClient`, which owns one of each of: `connection.ts` (the socket,
+ *   authentication, pings, reconnection with backoff), `requests.ts` (requests awaiting a reply,
+ *   and what waits while offline), `streams.ts` (runs and sessions in flight: executes, stdin,
+ *   signals), `resume.ts` (resuming after a reconnect) and `dispatch.ts` (incoming frames).
  * - `run.ts`: `Run` (events, async iteration, result) and the numbered stdin log.
  * - `session.ts`: `Session` (executes, restart, close, files).
  * - `wire.ts`: frames to events; `http.ts`: the HTTP API; `errors.ts`: `RunnelError`s.
