@@ -12,7 +12,8 @@
 //! - `convert`: wire to domain at the edge, with every validation of client input.
 //! - `session`: sessions: WebSocket actions, `/api/v1/sessions*`, files, terminals.
 //! - `output`: chunk encoding, result accumulation and the final figures of a run.
-//! - `auth`: where keys come from and checking them; `quota`: per-key concurrency and rate.
+//! - `auth`: where keys come from and checking them (the `Authenticated` and `Operator`
+//!   extractors); `quota`: per-key concurrency and rate.
 //! - [`metrics`]: the gateway's counters and the Prometheus renderer.
 //! - `console`: the web console (`web/dist`, embedded) at `/` and `/assets/*`.
 //! - `openapi`: the OpenAPI 3.1 document of the whole surface.

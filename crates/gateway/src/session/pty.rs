@@ -13,7 +13,8 @@ use runnel_protocol::session::{PtyClientMessage, PtyServerMessage};
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::auth::Credentials;
+use crate::auth::Authenticated;
+use crate::door::Place;
 use crate::error::ApiError;
 use crate::revocation::Revoked;
 use crate::state::AppState;
@@ -35,10 +36,10 @@ pub(crate) async fn handler(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(query): Query<PtyQuery>,
-    credentials: Credentials,
+    Place(ticket): Place,
     upgrade: WebSocketUpgrade,
+    Authenticated(principal): Authenticated,
 ) -> Result<Response, ApiError> {
-    let principal = credentials.principal(&state).await?;
     let session = super::lookup(&state, &principal, &id)?;
     let service = query.app.unwrap_or_else(|| "shell".to_owned());
     if !session.services().contains(&service) {
@@ -53,7 +54,6 @@ pub(crate) async fn handler(
     let revoked = state.revocations().subscribe();
     let shutdown = state.shutdown_signal();
     // The terminal's socket holds the connection's place at the door while it is open.
-    let ticket = credentials.ticket;
     Ok(
         crate::ws::configure(upgrade, &state).on_upgrade(move |socket| async move {
             let _ticket = ticket;

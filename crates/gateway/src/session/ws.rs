@@ -16,8 +16,9 @@ use runnel_engine::{SessionHandle, SessionRun, Signal, StdinRefused};
 use runnel_protocol::{ClientMessage, ErrorCode, ExecuteRequest, ServerMessage};
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::auth::{Credentials, Principal};
+use crate::auth::{Authenticated, Principal};
 use crate::convert::{files_from_wire, generate_id, limits_from_wire};
+use crate::door::Place;
 use crate::error::ApiError;
 use crate::quota::Admission;
 use crate::state::AppState;
@@ -75,13 +76,12 @@ impl SessionLinks {
 pub(crate) async fn execute_stream(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    credentials: Credentials,
+    Place(ticket): Place,
     upgrade: WebSocketUpgrade,
+    Authenticated(principal): Authenticated,
 ) -> Result<Response, ApiError> {
-    let principal = credentials.principal(&state).await?;
     let session = super::lookup(&state, &principal, &id)?;
     // The socket holds the connection's place at the door while it is open.
-    let ticket = credentials.ticket;
     Ok(
         crate::ws::configure(upgrade, &state).on_upgrade(move |socket| async move {
             let _ticket = ticket;
