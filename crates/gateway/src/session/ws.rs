@@ -23,7 +23,7 @@ use crate::error::ApiError;
 use crate::quota::Admission;
 use crate::state::AppState;
 use crate::ws::connection::{not_found, serve_bound, stdin_refused, Connection};
-use crate::ws::Outbound;
+use crate::ws::outbound::Outbound;
 
 /// Session runs remembered per connection for stdin and signals by run id.
 const MAX_REMEMBERED_RUNS: usize = 1024;

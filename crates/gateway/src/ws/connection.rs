@@ -16,8 +16,9 @@ use tokio::task::{Id as TaskId, JoinSet};
 use tokio::time::{sleep_until, Instant};
 use tracing::Instrument;
 
+use super::outbound::Outbound;
 use super::resumable::{self, RunLog};
-use super::{write_frames, Outbound, CLOSE_GOING_AWAY, CLOSE_POLICY, OUTBOUND_CAPACITY};
+use super::{write_frames, CLOSE_GOING_AWAY, CLOSE_POLICY, OUTBOUND_CAPACITY};
 use crate::auth::{authenticate, unauthorized, Credentials, Principal};
 use crate::convert::execute_from_wire;
 use crate::door::Ticket;
@@ -360,7 +361,7 @@ impl Connection {
         };
         let run_id = execution.id().to_owned();
         if stream {
-            let log = resumable::start(
+            let log = resumable::drive::start(
                 &self.state,
                 &principal.key_id,
                 execution,

@@ -1,13 +1,14 @@
 //! `/ws`: protocol v1 over one WebSocket per client.
 //!
 //! Each connection has one reader (the connection task, [`connection`]), one writer task fed by
-//! a bounded channel of [`Outbound`] frames (so a slow client pushes back on its runs), and one
-//! task per run in flight. Closing the socket aborts the tasks of its non-streamed runs, which
+//! a bounded channel of [`outbound::Outbound`] frames (so a slow client pushes back on its
+//! runs), and one task per run in flight. Closing the socket aborts the tasks of its non-streamed runs, which
 //! drops their handles and so kills the runs; streamed runs outlive it for the run grace
 //! period, waiting for a `resume` ([`resumable`]).
 
 pub(crate) mod close;
 pub(crate) mod connection;
+pub(crate) mod outbound;
 pub(crate) mod resumable;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -15,9 +16,9 @@ use axum::extract::State;
 use axum::response::Response;
 use futures_util::stream::SplitSink;
 use futures_util::SinkExt;
-use runnel_protocol::ServerMessage;
 use tokio::sync::mpsc;
 
+use self::outbound::Outbound;
 use crate::auth::Credentials;
 use crate::state::AppState;
 
@@ -36,27 +37,6 @@ pub(crate) const CLOSE_GOING_AWAY: u16 = 1001;
 /// before each read, so every idle socket holds all of it: 2 KiB (8 KiB cost 6 KiB more per
 /// idle socket; see `benches/idle_connections.rs`). A large frame grows it to its size.
 const READ_BUFFER_BYTES: usize = 2 << 10;
-
-/// A frame for the writer task.
-#[derive(Debug)]
-pub(crate) enum Outbound {
-    /// A protocol message, already serialized (by the producer, so that runs serialize in
-    /// parallel and the writer only writes).
-    Text(String),
-    /// A close frame; the writer stops after it.
-    Close {
-        /// The close code.
-        code: u16,
-        /// The reason, for people.
-        reason: &'static str,
-    },
-}
-
-impl From<ServerMessage> for Outbound {
-    fn from(message: ServerMessage) -> Outbound {
-        Outbound::Text(message.to_json())
-    }
-}
 
 /// `GET /ws`: upgrade, taking the key from the header or the query when given there.
 pub(crate) async fn handler(
