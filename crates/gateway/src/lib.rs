@@ -6,6 +6,7 @@
 //! - `serve`: the accept loop, HTTP/1.1 with header and body timeouts, graceful shutdown.
 //! - [`door`]: caps on open connections: the server's, per address, per key.
 //! - `ws`: `/ws`, one reader, one writer task and one task per run on each connection.
+//! - `socket`: what every WebSocket shares: transport settings and the close handshake.
 //! - `http`: `POST /api/v1/execute`, languages, stats, health, metrics.
 //! - `sse`: the Server-Sent Events form of `POST /api/v1/execute`.
 //! - `execution`: one admitted run driven to a `result` or a stream, and recorded in the store.
@@ -34,6 +35,7 @@ mod quota;
 mod revocation;
 mod serve;
 mod session;
+mod socket;
 mod sse;
 mod state;
 mod ws;

@@ -17,8 +17,8 @@ use crate::auth::Authenticated;
 use crate::door::Place;
 use crate::error::ApiError;
 use crate::revocation::Revoked;
+use crate::socket::close::{self, CLOSE_GOING_AWAY, CLOSE_POLICY};
 use crate::state::AppState;
-use crate::ws::{close, CLOSE_GOING_AWAY, CLOSE_POLICY};
 
 /// Terminal size until the client says otherwise.
 const DEFAULT_ROWS: u16 = 24;
@@ -55,7 +55,7 @@ pub(crate) async fn handler(
     let shutdown = state.shutdown_signal();
     // The terminal's socket holds the connection's place at the door while it is open.
     Ok(
-        crate::ws::configure(upgrade, &state).on_upgrade(move |socket| async move {
+        crate::socket::configure(upgrade, &state).on_upgrade(move |socket| async move {
             let _ticket = ticket;
             let _open = state.metrics().connection_opened();
             serve(

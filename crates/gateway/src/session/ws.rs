@@ -83,7 +83,7 @@ pub(crate) async fn execute_stream(
     let session = super::lookup(&state, &principal, &id)?;
     // The socket holds the connection's place at the door while it is open.
     Ok(
-        crate::ws::configure(upgrade, &state).on_upgrade(move |socket| async move {
+        crate::socket::configure(upgrade, &state).on_upgrade(move |socket| async move {
             let _ticket = ticket;
             serve_bound(socket, state, principal, session).await;
         }),

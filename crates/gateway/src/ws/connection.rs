@@ -18,12 +18,13 @@ use tracing::Instrument;
 
 use super::outbound::Outbound;
 use super::resumable::{self, RunLog};
-use super::{write_frames, CLOSE_GOING_AWAY, CLOSE_POLICY, OUTBOUND_CAPACITY};
+use super::{write_frames, OUTBOUND_CAPACITY};
 use crate::auth::{authenticate, unauthorized, Credentials, Principal};
 use crate::convert::execute_from_wire;
 use crate::door::Ticket;
 use crate::execution;
 use crate::session::ws::SessionLinks;
+use crate::socket::close::{self, CLOSE_GOING_AWAY, CLOSE_POLICY};
 use crate::state::AppState;
 
 /// How long the writer gets to flush the last frames (a close) after the reader ends.
@@ -103,7 +104,7 @@ async fn serve_with(
     {
         writer.abort();
     }
-    super::close::await_reply(&mut stream).await;
+    close::await_reply(&mut stream).await;
 }
 
 /// Whether to keep reading.
@@ -210,7 +211,7 @@ impl Connection {
                         Some(Ok(Message::Close(_))) | None => Flow::Close,
                         Some(Err(error)) => {
                             tracing::debug!(%error, "websocket read failed");
-                            if let Some((code, reason)) = super::close::code_for_read_error(&error) {
+                            if let Some((code, reason)) = close::code_for_read_error(&error) {
                                 self.close(code, reason).await;
                             }
                             Flow::Close
