@@ -85,7 +85,7 @@ pub(crate) async fn execute(
 ) -> Result<Response, ApiError> {
     let session = super::lookup(&state, &principal, &id)?;
     let request: ExecuteRequest = json_body(&state, body)?;
-    let run = super::ws::session_run(&state, request, &principal)?;
+    let run = super::session_run(&state, request, &principal)?;
     let run_id = run.id.clone();
     let output_limit = run.limits.output_bytes;
     // Subscribed before the run starts, so that none of its events is missed.
