@@ -1,5 +1,12 @@
 //! API keys: where a client may put one (header, query, message), checking it in the store,
 //! and charging the connection it came on to the key.
+//!
+//! A handler that needs a caller takes [`Authenticated`] (or [`Operator`]): the extractor reads
+//! the request's key, checks it, and answers a request it refuses with the named error (401
+//! `unauthorized`; 403 `forbidden` for a tenant's key where an operator's is needed; 429
+//! `concurrency_limit` for a key with its maximum of connections open) before the handler
+//! runs. `/ws` takes [`Credentials`] instead: its key may also come in the first message, and a
+//! wrong one is answered on the socket, so the connection authenticates itself.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -11,7 +18,7 @@ use runnel_protocol::ErrorCode;
 use runnel_store::{KeyQuota, KeyScope};
 use serde::Deserialize;
 
-use crate::door::Ticket;
+use crate::door::{Place, Ticket};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -42,23 +49,54 @@ impl<S: Send + Sync> FromRequestParts<S> for Credentials {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         Ok(Credentials {
             key: key_from_request(&parts.headers, &parts.uri),
-            ticket: parts.extensions.get::<Arc<Ticket>>().cloned(),
+            ticket: Place::of(parts).0,
         })
     }
 }
 
 impl Credentials {
     /// The caller, or `unauthorized` when no key was sent or it is wrong.
-    pub(crate) async fn principal(&self, state: &AppState) -> Result<Principal, ApiError> {
+    async fn principal(&self, state: &AppState) -> Result<Principal, ApiError> {
         let key = self.key.clone().ok_or_else(|| {
             unauthorized("missing API key: send `Authorization: Bearer KEY` or `?api_key=KEY`")
         })?;
         authenticate(state, key, self.ticket.as_deref()).await
     }
+}
 
-    /// The caller, who must hold an operator key (`forbidden` for a tenant's).
-    pub(crate) async fn operator(&self, state: &AppState) -> Result<Principal, ApiError> {
-        let principal = self.principal(state).await?;
+/// The caller of a request, authenticated by the key the request names; the request is
+/// answered `unauthorized` when it names none or a wrong one.
+#[derive(Debug, Clone)]
+pub(crate) struct Authenticated(pub(crate) Principal);
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let credentials = match Credentials::from_request_parts(parts, state).await {
+            Ok(credentials) => credentials,
+            Err(never) => match never {},
+        };
+        credentials.principal(state).await.map(Authenticated)
+    }
+}
+
+/// A caller holding an operator key: like [`Authenticated`], and a tenant's key is answered
+/// `forbidden`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Operator;
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Authenticated(principal) = Authenticated::from_request_parts(parts, state).await?;
         if principal.scope != KeyScope::Operator {
             return Err(ApiError::new(
                 ErrorCode::Forbidden,
@@ -66,7 +104,7 @@ impl Credentials {
                  (`runnel keys create --scope operator`)",
             ));
         }
-        Ok(principal)
+        Ok(Operator)
     }
 }
 

@@ -15,9 +15,12 @@
 //! at once, without reading their request.
 
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use runnel_protocol::http::HttpError;
 use runnel_protocol::ErrorCode;
 
@@ -180,6 +183,27 @@ impl Ticket {
         release_address(&mut counts, self.block);
         *key = Some(key_id.to_owned());
         Ok(())
+    }
+}
+
+/// The ticket of the connection a request came on (it rides in the request's extensions), for
+/// a handler whose WebSocket holds the connection's place while it is open. Empty only when
+/// the router is driven without the accept loop, as in tests.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Place(pub(crate) Option<Arc<Ticket>>);
+
+impl Place {
+    /// The ticket of the request of `parts`.
+    pub(crate) fn of(parts: &Parts) -> Place {
+        Place(parts.extensions.get::<Arc<Ticket>>().cloned())
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Place {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Place::of(parts))
     }
 }
 

@@ -11,7 +11,7 @@ use axum::Json;
 use runnel_protocol::http::{HealthStatus, StatsResponse};
 use runnel_protocol::{ErrorCode, ExecuteRequest};
 
-use crate::auth::{unauthorized, Credentials};
+use crate::auth::{unauthorized, Authenticated, Operator};
 use crate::convert::execute_from_wire;
 use crate::error::{ApiError, InternalDetail};
 use crate::state::AppState;
@@ -22,10 +22,9 @@ use crate::{execution, metrics, sse};
 pub(crate) async fn execute(
     State(state): State<AppState>,
     headers: HeaderMap,
-    credentials: Credentials,
+    Authenticated(principal): Authenticated,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let principal = credentials.principal(&state).await?;
     let body = body.map_err(|rejection| body_error(&rejection, state.config().max_body_bytes))?;
     let request: ExecuteRequest = serde_json::from_slice(&body)
         .map_err(|error| ApiError::bad_request(format!("invalid JSON body: {error}")))?;
@@ -88,13 +87,9 @@ pub(crate) async fn languages(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /api/v1/stats`: server-wide figures, for operator keys.
-pub(crate) async fn stats(
-    State(state): State<AppState>,
-    credentials: Credentials,
-) -> Result<Json<StatsResponse>, ApiError> {
-    credentials.operator(&state).await?;
+pub(crate) async fn stats(State(state): State<AppState>, _: Operator) -> Json<StatsResponse> {
     let stats = state.engine().stats();
-    Ok(Json(StatsResponse {
+    Json(StatsResponse {
         uptime_seconds: state.started().elapsed().as_secs_f64(),
         executions: stats.executions,
         running: stats.running,
@@ -103,7 +98,7 @@ pub(crate) async fn stats(
         languages: u64::try_from(state.engine().languages().len()).unwrap_or(u64::MAX),
         executions_by_language: stats.by_language(),
         version: state.config().version.clone(),
-    }))
+    })
 }
 
 /// `GET /healthz`: the engine's real state; 503 when it is `down`.
@@ -119,12 +114,8 @@ pub(crate) async fn healthz(State(state): State<AppState>) -> Response {
 
 /// `GET /metrics`: Prometheus text exposition, for operator keys (or open on the separate
 /// metrics address, see [`metrics_router`]).
-pub(crate) async fn metrics(
-    State(state): State<AppState>,
-    credentials: Credentials,
-) -> Result<Response, ApiError> {
-    credentials.operator(&state).await?;
-    Ok(exposition(&state))
+pub(crate) async fn metrics(State(state): State<AppState>, _: Operator) -> Response {
+    exposition(&state)
 }
 
 /// `GET /metrics` on the metrics address: no key (that address is the operator's to expose).

@@ -5,14 +5,18 @@
 //! # Layout
 //! - `serve`: the accept loop, HTTP/1.1 with header and body timeouts, graceful shutdown.
 //! - [`door`]: caps on open connections: the server's, per address, per key.
-//! - `ws`: `/ws`, one reader, one writer task and one task per run on each connection.
+//! - `ws`: `/ws` and `/stream/session/:id/execute`: one reader, one writer task and one task
+//!   per run on each connection; the streamed runs kept for `resume`.
+//! - `socket`: what every WebSocket shares: transport settings and the close handshake.
 //! - `http`: `POST /api/v1/execute`, languages, stats, health, metrics.
 //! - `sse`: the Server-Sent Events form of `POST /api/v1/execute`.
 //! - `execution`: one admitted run driven to a `result` or a stream, and recorded in the store.
 //! - `convert`: wire to domain at the edge, with every validation of client input.
-//! - `session`: sessions: WebSocket actions, `/api/v1/sessions*`, files, terminals.
+//! - `session`: sessions: `/api/v1/sessions*`, files, terminals, and what the WebSocket
+//!   actions on sessions share with them.
 //! - `output`: chunk encoding, result accumulation and the final figures of a run.
-//! - `auth`: where keys come from and checking them; `quota`: per-key concurrency and rate.
+//! - `auth`: where keys come from and checking them (the `Authenticated` and `Operator`
+//!   extractors); `quota`: per-key concurrency and rate.
 //! - [`metrics`]: the gateway's counters and the Prometheus renderer.
 //! - `console`: the web console (`web/dist`, embedded) at `/` and `/assets/*`.
 //! - `openapi`: the OpenAPI 3.1 document of the whole surface.
@@ -33,6 +37,7 @@ mod quota;
 mod revocation;
 mod serve;
 mod session;
+mod socket;
 mod sse;
 mod state;
 mod ws;
@@ -163,10 +168,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/sessions/{id}/files/{*path}",
             get(session::files::download).put(session::files::put),
         )
-        .route(
-            "/stream/session/{id}/execute",
-            get(session::ws::execute_stream),
-        )
+        .route("/stream/session/{id}/execute", get(ws::execute_stream))
         .route("/stream/session/{id}/pty", get(session::pty::handler))
         .route("/api/v1/languages", get(http::languages))
         .route("/api/v1/stats", get(http::stats))

@@ -53,7 +53,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let app = router(state.clone());
     // Revoking a key ends its open sockets, sessions and runs, not only its next request.
-    tokio::spawn(revocation::watch(state.clone()));
+    tokio::spawn(revocation::watcher::watch(state.clone()));
     let door = Arc::clone(state.door());
     let header_timeout = state.config().header_timeout;
     let (closing, closed) = watch::channel(false);

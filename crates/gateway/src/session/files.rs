@@ -17,7 +17,7 @@ use runnel_protocol::ErrorCode;
 use tokio::io::AsyncReadExt;
 
 use super::http::json_body;
-use crate::auth::Credentials;
+use crate::auth::Authenticated;
 use crate::convert::{files_from_wire, validate_file_name};
 use crate::error::ApiError;
 use crate::http::body_error;
@@ -30,9 +30,8 @@ const DOWNLOAD_CHUNK: usize = 64 << 10;
 pub(crate) async fn list(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    credentials: Credentials,
+    Authenticated(principal): Authenticated,
 ) -> Result<Json<FileList>, ApiError> {
-    let principal = credentials.principal(&state).await?;
     let session = super::lookup(&state, &principal, &id)?;
     let listing = session.list_files().await?;
     let files = listing
@@ -54,10 +53,9 @@ pub(crate) async fn list(
 pub(crate) async fn upload(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    credentials: Credentials,
+    Authenticated(principal): Authenticated,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let principal = credentials.principal(&state).await?;
     let session = super::lookup(&state, &principal, &id)?;
     let request: FilesUpload = json_body(&state, body)?;
     if request.files.is_empty() {
@@ -72,10 +70,9 @@ pub(crate) async fn upload(
 pub(crate) async fn put(
     State(state): State<AppState>,
     Path((id, path)): Path<(String, String)>,
-    credentials: Credentials,
+    Authenticated(principal): Authenticated,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let principal = credentials.principal(&state).await?;
     let session = super::lookup(&state, &principal, &id)?;
     check_path(&path)?;
     let body = body.map_err(|rejection| body_error(&rejection, state.config().max_body_bytes))?;
@@ -92,9 +89,8 @@ pub(crate) async fn put(
 pub(crate) async fn download(
     State(state): State<AppState>,
     Path((id, path)): Path<(String, String)>,
-    credentials: Credentials,
+    Authenticated(principal): Authenticated,
 ) -> Result<Response, ApiError> {
-    let principal = credentials.principal(&state).await?;
     let session = super::lookup(&state, &principal, &id)?;
     check_path(&path)?;
     match session.download(&path).await? {

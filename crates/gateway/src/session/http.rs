@@ -13,7 +13,7 @@ use runnel_protocol::session::SessionList;
 use runnel_protocol::ExecuteRequest;
 use serde::de::DeserializeOwned;
 
-use crate::auth::Credentials;
+use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::http::body_error;
 use crate::state::AppState;
@@ -30,10 +30,9 @@ pub(crate) fn json_body<T: DeserializeOwned>(
 /// `POST /api/v1/sessions`.
 pub(crate) async fn create(
     State(state): State<AppState>,
-    credentials: Credentials,
+    Authenticated(principal): Authenticated,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let principal = credentials.principal(&state).await?;
     let request: CreateSessionRequest = json_body(&state, body)?;
     let session = super::create(&state, &principal, request).await?;
     Ok((StatusCode::CREATED, Json(super::info(&session))).into_response())
@@ -42,25 +41,23 @@ pub(crate) async fn create(
 /// `GET /api/v1/sessions`.
 pub(crate) async fn list(
     State(state): State<AppState>,
-    credentials: Credentials,
-) -> Result<Json<SessionList>, ApiError> {
-    let principal = credentials.principal(&state).await?;
+    Authenticated(principal): Authenticated,
+) -> Json<SessionList> {
     let sessions = state
         .engine()
         .sessions(&principal.key_id)
         .iter()
         .map(super::info)
         .collect();
-    Ok(Json(SessionList { sessions }))
+    Json(SessionList { sessions })
 }
 
 /// `GET /api/v1/sessions/:id`.
 pub(crate) async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    credentials: Credentials,
+    Authenticated(principal): Authenticated,
 ) -> Result<Response, ApiError> {
-    let principal = credentials.principal(&state).await?;
     let session = super::lookup(&state, &principal, &id)?;
     Ok(Json(super::info(&session)).into_response())
 }
@@ -69,9 +66,8 @@ pub(crate) async fn get(
 pub(crate) async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    credentials: Credentials,
+    Authenticated(principal): Authenticated,
 ) -> Result<StatusCode, ApiError> {
-    let principal = credentials.principal(&state).await?;
     if state.engine().close_session(&id, &principal.key_id).await {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -84,13 +80,12 @@ pub(crate) async fn delete(
 pub(crate) async fn execute(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    credentials: Credentials,
+    Authenticated(principal): Authenticated,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let principal = credentials.principal(&state).await?;
     let session = super::lookup(&state, &principal, &id)?;
     let request: ExecuteRequest = json_body(&state, body)?;
-    let run = super::ws::session_run(&state, request, &principal)?;
+    let run = super::session_run(&state, request, &principal)?;
     let run_id = run.id.clone();
     let output_limit = run.limits.output_bytes;
     // Subscribed before the run starts, so that none of its events is missed.
@@ -106,9 +101,8 @@ pub(crate) async fn execute(
 pub(crate) async fn interrupt(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    credentials: Credentials,
+    Authenticated(principal): Authenticated,
 ) -> Result<Response, ApiError> {
-    let principal = credentials.principal(&state).await?;
     let session = super::lookup(&state, &principal, &id)?;
     let interrupted = session.signal(Signal::Interrupt);
     Ok(Json(serde_json::json!({ "interrupted": interrupted })).into_response())
@@ -118,9 +112,8 @@ pub(crate) async fn interrupt(
 pub(crate) async fn restart(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    credentials: Credentials,
+    Authenticated(principal): Authenticated,
 ) -> Result<Response, ApiError> {
-    let principal = credentials.principal(&state).await?;
     let session = super::lookup(&state, &principal, &id)?;
     session.restart().await?;
     Ok(Json(super::info(&session)).into_response())

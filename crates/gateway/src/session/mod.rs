@@ -1,27 +1,31 @@
-//! Sessions at the edge: the WebSocket actions of `/ws` and `/stream/session/:id/execute`
-//! (`ws`), the HTTP API under `/api/v1/sessions` (`http`), files (`files`) and terminals
-//! (`pty`). Engine session events become protocol messages here, each with the session's id
-//! and its session-wide `seq`.
+//! Sessions at the edge: the HTTP API under `/api/v1/sessions` (`http`), files (`files`) and
+//! terminals (`pty`), and what they share with the session actions of a `/ws` connection
+//! (`crate::ws::connection::sessions`): creating a session, validating an execute in one,
+//! looking one up for its key, and engine session events made protocol messages, each with the
+//! session's id and its session-wide `seq`.
 
 pub(crate) mod files;
 pub(crate) mod http;
 pub(crate) mod pty;
-pub(crate) mod ws;
 
 use std::time::Duration;
 
-use runnel_engine::{CreateSession, Limits, SessionEvent, SessionEventKind, SessionHandle};
+use runnel_engine::{
+    CreateSession, Limits, SessionEvent, SessionEventKind, SessionHandle, SessionRun,
+};
 use runnel_protocol::client::CreateSessionRequest;
 use runnel_protocol::server::{InputRequestMessage, SessionMessage, StartedMessage};
 use runnel_protocol::session::SessionInfo;
 use runnel_protocol::{
-    ErrorCode, OutputChunk, ResultMessage, RunStatus, ServerMessage, Stage, StreamName,
+    ErrorCode, ExecuteRequest, OutputChunk, ResultMessage, RunStatus, ServerMessage, Stage,
+    StreamName,
 };
 
 use crate::auth::Principal;
-use crate::convert::limits_from_wire;
+use crate::convert::{files_from_wire, generate_id, limits_from_wire};
 use crate::error::ApiError;
 use crate::output::{encode_chunk, exit_message, lost_outcome, ResultAccumulator};
+use crate::quota::Admission;
 use crate::state::AppState;
 
 /// Longest idle timeout a client may ask for: one day.
@@ -87,6 +91,40 @@ pub(crate) async fn create(
         tokio::spawn(record_runs(ledger, session.clone(), subscription));
     }
     Ok(session)
+}
+
+/// A validated session execute, counted against the key's rate (its concurrency is bounded by
+/// its sessions: one execute runs at a time in each).
+pub(crate) fn session_run(
+    state: &AppState,
+    request: ExecuteRequest,
+    principal: &Principal,
+) -> Result<SessionRun, ApiError> {
+    let admission = Admission::of(&principal.quota, 0);
+    drop(state.quotas().admit(&principal.key_id, admission)?);
+    let id = match request.id {
+        Some(id) if !id.is_empty() && id.len() <= 128 && !id.chars().any(char::is_control) => id,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid `id`: it must be 1 to 128 bytes without control characters",
+            ))
+        }
+        None => generate_id(),
+    };
+    let files = files_from_wire(request.code, request.files)?;
+    let limits = limits_from_wire(
+        request.limits,
+        request.timeout,
+        state.config().default_limits,
+        &principal.quota,
+    )?;
+    Ok(SessionRun {
+        id,
+        files,
+        stdin: request.stdin.map(String::into_bytes),
+        args: request.args,
+        limits,
+    })
 }
 
 /// Where a session's runs are accounted: the store's run history and the key's CPU budget.

@@ -13,11 +13,12 @@ use runnel_protocol::session::{PtyClientMessage, PtyServerMessage};
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::auth::Credentials;
+use crate::auth::Authenticated;
+use crate::door::Place;
 use crate::error::ApiError;
 use crate::revocation::Revoked;
+use crate::socket::close::{self, CLOSE_GOING_AWAY, CLOSE_POLICY};
 use crate::state::AppState;
-use crate::ws::{close, CLOSE_GOING_AWAY, CLOSE_POLICY};
 
 /// Terminal size until the client says otherwise.
 const DEFAULT_ROWS: u16 = 24;
@@ -35,10 +36,10 @@ pub(crate) async fn handler(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(query): Query<PtyQuery>,
-    credentials: Credentials,
+    Place(ticket): Place,
     upgrade: WebSocketUpgrade,
+    Authenticated(principal): Authenticated,
 ) -> Result<Response, ApiError> {
-    let principal = credentials.principal(&state).await?;
     let session = super::lookup(&state, &principal, &id)?;
     let service = query.app.unwrap_or_else(|| "shell".to_owned());
     if !session.services().contains(&service) {
@@ -53,9 +54,8 @@ pub(crate) async fn handler(
     let revoked = state.revocations().subscribe();
     let shutdown = state.shutdown_signal();
     // The terminal's socket holds the connection's place at the door while it is open.
-    let ticket = credentials.ticket;
     Ok(
-        crate::ws::configure(upgrade, &state).on_upgrade(move |socket| async move {
+        crate::socket::configure(upgrade, &state).on_upgrade(move |socket| async move {
             let _ticket = ticket;
             let _open = state.metrics().connection_opened();
             serve(

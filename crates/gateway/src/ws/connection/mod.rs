@@ -1,29 +1,33 @@
-//! One WebSocket connection: authentication, decoding, and dispatch of each action.
+//! One WebSocket connection: the state of the socket (its key, its runs, its sessions),
+//! authentication, decoding, and dispatch of each action to the part that serves it:
+//! [`runs`] (one-shot runs) or [`sessions`] (session actions). Neither calls back into the
+//! connection; both answer through the connection's [`Outbox`]. Its [`writer`] task is the
+//! only one that writes to the socket.
 
-use std::collections::HashMap;
+mod replies;
+mod runs;
+mod sessions;
+mod writer;
+
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::ws::{Message, WebSocket};
 use futures_util::StreamExt;
-use runnel_engine::{RunController, Signal, StdinRefused};
+use runnel_engine::{SessionHandle, Signal};
 use runnel_protocol::server::PongMessage;
-use runnel_protocol::{
-    decode_client_frame, ClientMessage, DecodeError, ErrorCode, ExecuteRequest, ServerMessage,
-};
-use tokio::sync::{mpsc, watch};
-use tokio::task::{Id as TaskId, JoinSet};
+use runnel_protocol::{decode_client_frame, ClientMessage, DecodeError, ErrorCode, ServerMessage};
+use tokio::sync::watch;
 use tokio::time::{sleep_until, Instant};
 use tracing::Instrument;
 
-use super::resumable::{self, RunLog};
-use super::{write_frames, Outbound, CLOSE_GOING_AWAY, CLOSE_POLICY, OUTBOUND_CAPACITY};
+use self::runs::Runs;
+use self::sessions::Sessions;
 use crate::auth::{authenticate, unauthorized, Credentials, Principal};
-use crate::convert::execute_from_wire;
 use crate::door::Ticket;
-use crate::execution;
-use crate::session::ws::SessionLinks;
+use crate::socket::close::{self, CLOSE_GOING_AWAY, CLOSE_POLICY};
 use crate::state::AppState;
+use crate::ws::outbound::Outbox;
 
 /// How long the writer gets to flush the last frames (a close) after the reader ends.
 const WRITER_GRACE: Duration = Duration::from_secs(2);
@@ -45,11 +49,11 @@ pub(super) async fn serve(socket: WebSocket, state: AppState, credentials: Crede
 /// Serve a socket already authenticated and bound to one session
 /// (`/stream/session/:id/execute`): its executes run in that session, and the session's live
 /// events are forwarded from the start.
-pub(crate) async fn serve_bound(
+pub(super) async fn serve_bound(
     socket: WebSocket,
     state: AppState,
     principal: Principal,
-    session: runnel_engine::SessionHandle,
+    session: SessionHandle,
 ) {
     let credentials = Credentials {
         key: None,
@@ -62,30 +66,26 @@ async fn serve_with(
     socket: WebSocket,
     state: AppState,
     credentials: Credentials,
-    bound: Option<(Principal, runnel_engine::SessionHandle)>,
+    bound: Option<(Principal, SessionHandle)>,
 ) {
     let Credentials { key, ticket } = credentials;
     let _open = state.metrics().connection_opened();
     let span = tracing::debug_span!("ws", key_id = tracing::field::Empty);
     let (sink, mut stream) = socket.split();
-    let (outbound, outbound_receiver) = mpsc::channel(OUTBOUND_CAPACITY);
+    let (outbox, outbound) = Outbox::bounded();
     let (stop_writer, stop) = tokio::sync::oneshot::channel();
-    let mut writer = tokio::spawn(write_frames(sink, outbound_receiver, state.clone(), stop));
+    let mut writer = tokio::spawn(writer::write_frames(sink, outbound, state.clone(), stop));
     let mut connection = Connection {
+        runs: Runs::new(state.clone(), outbox.clone()),
+        sessions: Sessions::new(state.clone(), outbox.clone()),
         state,
-        outbound,
+        outbox,
         principal: None,
         ticket,
-        runs: HashMap::new(),
-        logs: HashMap::new(),
-        tasks: JoinSet::new(),
-        task_runs: HashMap::new(),
-        sessions: SessionLinks::default(),
     };
     if let Some((principal, session)) = bound {
         connection.principal = Some(principal);
-        connection.sessions.bound = Some(session.id().to_owned());
-        connection.follow(&session, session.last_seq());
+        connection.sessions.bind(&session);
     }
     connection
         .read_frames(&mut stream, key)
@@ -102,7 +102,7 @@ async fn serve_with(
     {
         writer.abort();
     }
-    super::close::await_reply(&mut stream).await;
+    close::await_reply(&mut stream).await;
 }
 
 /// Whether to keep reading.
@@ -112,22 +112,17 @@ enum Flow {
     Close,
 }
 
-pub(crate) struct Connection {
-    pub(crate) state: AppState,
-    pub(crate) outbound: mpsc::Sender<Outbound>,
+/// The reader's side of one socket: what it is authenticated as, and what it runs.
+struct Connection {
+    state: AppState,
+    outbox: Outbox,
     principal: Option<Principal>,
     /// The connection's place at the front door, charged to the key it authenticates with.
     ticket: Option<Arc<Ticket>>,
-    /// Runs in flight by run id.
-    runs: HashMap<String, RunController>,
-    /// The streamed (resumable) runs attached to this socket, by run id.
-    logs: HashMap<String, Arc<RunLog>>,
-    /// One task per run; dropped (aborted) with the connection.
-    tasks: JoinSet<()>,
-    /// Which run each task drives.
-    task_runs: HashMap<TaskId, String>,
+    /// One-shot runs in flight, by run id.
+    runs: Runs,
     /// Sessions this connection follows, and its session runs.
-    pub(crate) sessions: SessionLinks,
+    sessions: Sessions,
 }
 
 impl Connection {
@@ -154,9 +149,7 @@ impl Connection {
                 () = shutting_down(&mut shutdown) => {
                     // The engine has stopped every run: let their tasks send the last events
                     // (each run's `exit`) first.
-                    let last_events = async {
-                        while self.tasks.join_next().await.is_some() {}
-                    };
+                    let last_events = self.runs.finished();
                     let _ = tokio::time::timeout(LAST_EVENTS_PATIENCE, last_events).await;
                     let message = "the server is shutting down; reconnect later";
                     self.send(ServerMessage::error(ErrorCode::Unavailable, message, None)).await;
@@ -169,19 +162,7 @@ impl Connection {
                     self.close(CLOSE_POLICY, "key revoked").await;
                     return;
                 }
-                Some(finished) = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => {
-                    let task = match finished {
-                        Ok((task, ())) => task,
-                        Err(error) => {
-                            tracing::error!(%error, "run task failed");
-                            error.id()
-                        }
-                    };
-                    if let Some(run_id) = self.task_runs.remove(&task) {
-                        self.runs.remove(&run_id);
-                        self.logs.remove(&run_id);
-                    }
-                }
+                () = self.runs.reap() => {}
                 () = sleep_until(deadline), if self.principal.is_none() => {
                     let message = format!(
                         "no API key within {} s: send `auth` with `api_key`, or put `api_key` \
@@ -209,7 +190,7 @@ impl Connection {
                         Some(Ok(Message::Close(_))) | None => Flow::Close,
                         Some(Err(error)) => {
                             tracing::debug!(%error, "websocket read failed");
-                            if let Some((code, reason)) = super::close::code_for_read_error(&error) {
+                            if let Some((code, reason)) = close::code_for_read_error(&error) {
                                 self.close(code, reason).await;
                             }
                             Flow::Close
@@ -253,16 +234,22 @@ impl Connection {
             }
             return Flow::Continue;
         };
+        self.dispatch(message, &principal).await;
+        Flow::Continue
+    }
+
+    /// Serve one action of an authenticated socket.
+    async fn dispatch(&mut self, message: ClientMessage, principal: &Principal) {
         match message {
             // Success needs no answer: the next message is served under the key.
             ClientMessage::Auth { .. } => {}
             ClientMessage::Execute(mut request) => {
                 if request.session.is_none() {
-                    request.session.clone_from(&self.sessions.bound);
+                    request.session = self.sessions.bound().map(str::to_owned);
                 }
                 match request.session.take() {
-                    Some(session) => self.session_execute(request, &session, &principal).await,
-                    None => self.execute(request, &principal).await,
+                    Some(session) => self.sessions.execute(request, &session, principal).await,
+                    None => self.runs.execute(request, principal).await,
                 }
             }
             ClientMessage::Stdin {
@@ -270,31 +257,53 @@ impl Connection {
                 data,
                 eof,
                 stdin_seq,
-            } => match self.runs.get(&id).cloned() {
-                Some(controller) => {
-                    let repeat = match (stdin_seq, self.logs.get(&id)) {
-                        (Some(number), Some(log)) => !log.accept_stdin_seq(number),
-                        _ => false,
-                    };
-                    if !repeat {
-                        if let Err(refused) = controller.write_stdin(data.into_bytes(), eof) {
-                            self.send(stdin_refused(id, refused)).await;
-                        }
-                    }
+            } => {
+                if self.runs.has(&id) {
+                    self.runs.stdin(id, data, eof, stdin_seq).await;
+                } else {
+                    let sessions = &mut self.sessions;
+                    sessions.stdin(id, data, eof, stdin_seq, principal).await;
                 }
+            }
+            ClientMessage::Signal { id, signal } => match Signal::parse(&signal) {
                 None => {
-                    self.session_stdin(id, data, eof, stdin_seq, &principal)
-                        .await;
+                    let message = format!("unknown signal `{signal}` (accepted: {SIGNALS})");
+                    let error = ServerMessage::error(ErrorCode::BadRequest, message, Some(id));
+                    self.send(error).await;
                 }
+                Some(signal) if self.runs.has(&id) => self.runs.signal(id, signal).await,
+                Some(signal) => self.sessions.signal(id, signal, principal).await,
             },
-            ClientMessage::Signal { id, signal } => self.signal(id, &signal, &principal).await,
             ClientMessage::Ping { t } => {
                 self.sessions.touch();
                 self.send(pong(t)).await;
             }
-            other => self.session_action(other, &principal).await,
+            ClientMessage::CreateSession(request) => {
+                self.sessions.create(request, principal).await;
+            }
+            ClientMessage::CloseSession { session } => {
+                self.sessions.close(session, principal).await;
+            }
+            ClientMessage::RestartSession { session } => {
+                self.sessions.restart(session, principal).await;
+            }
+            ClientMessage::Resume {
+                session: Some(session),
+                last_seq,
+                ..
+            } => self.sessions.resume(&session, last_seq, principal).await,
+            ClientMessage::Resume {
+                id: Some(id),
+                last_seq,
+                ..
+            } => self.runs.resume(id, last_seq, principal).await,
+            ClientMessage::Resume { .. } => {
+                let error = crate::error::ApiError::bad_request(
+                    "`resume` needs `session` (a session's events) or `id` (a streamed run's)",
+                );
+                self.send(error.to_message(None)).await;
+            }
         }
-        Flow::Continue
     }
 
     /// Authenticate with `key`. A wrong key answers `unauthorized` and closes.
@@ -325,145 +334,17 @@ impl Connection {
         }
     }
 
-    async fn execute(&mut self, request: ExecuteRequest, principal: &Principal) {
-        let client_id = request.id.clone();
-        if let Some(id) = &client_id {
-            if self.runs.contains_key(id) || self.state.runs().is_live(&principal.key_id, id) {
-                let message = format!("run `{id}` is still in flight on this connection");
-                self.send(ServerMessage::error(
-                    ErrorCode::Conflict,
-                    message,
-                    Some(id.clone()),
-                ))
-                .await;
-                return;
-            }
-        }
-        let config = self.state.config();
-        let started = execute_from_wire(
-            request,
-            &principal.key_id,
-            self.state.engine(),
-            config.default_limits,
-            &principal.quota,
-        )
-        .and_then(|execute| {
-            let stream = execute.stream;
-            execution::start(&self.state, principal, execute.run).map(|run| (run, stream))
-        });
-        let (execution, stream) = match started {
-            Ok(started) => started,
-            Err(error) => {
-                self.send(error.to_message(client_id)).await;
-                return;
-            }
-        };
-        let run_id = execution.id().to_owned();
-        if stream {
-            let log = resumable::start(
-                &self.state,
-                &principal.key_id,
-                execution,
-                self.outbound.clone(),
-            );
-            self.track(run_id, log);
-            return;
-        }
-        let controller = execution.controller();
-        let span = tracing::debug_span!("run", run_id = %run_id, stream);
-        let outbound = self.outbound.clone();
-        let task = self.tasks.spawn(
-            async move {
-                let result = execution.collect().await;
-                let _ = outbound.send(ServerMessage::Result(result).into()).await;
-            }
-            .instrument(span),
-        );
-        self.runs.insert(run_id.clone(), controller);
-        self.task_runs.insert(task.id(), run_id);
-    }
-
-    /// Keep a resumable run attached to this socket for stdin and signals until it ends.
-    fn track(&mut self, run_id: String, log: Arc<RunLog>) {
-        let finished = Arc::clone(&log);
-        let task = self.tasks.spawn(async move { finished.finished().await });
-        self.runs.insert(run_id.clone(), log.controller().clone());
-        self.logs.insert(run_id.clone(), log);
-        self.task_runs.insert(task.id(), run_id);
-    }
-
-    /// `resume` with a run `id`: re-attach a streamed run of this key to this socket.
-    pub(crate) async fn resume_run(&mut self, id: String, last_seq: u64, principal: &Principal) {
-        let Some(log) = self.state.runs().get(&principal.key_id, &id) else {
-            let message = format!(
-                "no resumable run `{id}` for this key: only `stream: true` runs on /ws are kept, \
-                 for {} s after their socket dropped or they ended",
-                self.state.config().run_grace.as_secs_f64()
-            );
-            self.send(ServerMessage::error(ErrorCode::NotFound, message, Some(id)))
-                .await;
-            return;
-        };
-        if let Err(oldest) = log.resume(self.outbound.clone(), last_seq) {
-            let message = format!(
-                "cannot resume run `{id}` after seq {last_seq}: the oldest event kept is {oldest} \
-                 (a run keeps its newest {} KiB of events); resume with last_seq >= {}",
-                super::resumable::RING_BYTES >> 10,
-                oldest - 1
-            );
-            self.send(ServerMessage::error(
-                ErrorCode::ResumeGap,
-                message,
-                Some(id),
-            ))
-            .await;
-            return;
-        }
-        if !log.is_finished() && !self.runs.contains_key(&id) {
-            self.track(id, log);
-        }
-    }
-
-    async fn signal(&mut self, id: String, name: &str, principal: &Principal) {
-        let Some(signal) = Signal::parse(name) else {
-            let message = format!("unknown signal `{name}` (accepted: {SIGNALS})");
-            self.send(ServerMessage::error(
-                ErrorCode::BadRequest,
-                message,
-                Some(id),
-            ))
-            .await;
-            return;
-        };
-        match self.runs.get(&id) {
-            Some(controller) if controller.signal(signal) => {}
-            Some(_) => self.send(not_found(id)).await,
-            None => self.session_signal(id, signal, principal).await,
-        }
-    }
-
     async fn send_decode_error(&self, error: DecodeError) {
         self.send(ServerMessage::error(error.code(), error.to_string(), None))
             .await;
     }
 
-    pub(crate) async fn send(&self, message: ServerMessage) {
-        // Fails only when the writer is gone, and then the reader ends soon too.
-        let _ = self.outbound.send(Outbound::from(message)).await;
+    async fn send(&self, message: ServerMessage) {
+        self.outbox.send(message).await;
     }
 
     async fn close(&self, code: u16, reason: &'static str) {
-        let close = Outbound::Close { code, reason };
-        let _ = self.outbound.send(close).await;
-    }
-}
-
-impl Drop for Connection {
-    /// Streamed runs go on without this socket, for the grace period.
-    fn drop(&mut self) {
-        for log in self.logs.values() {
-            log.detach(&self.outbound);
-        }
+        self.outbox.close(code, reason).await;
     }
 }
 
@@ -472,24 +353,6 @@ async fn shutting_down(shutdown: &mut watch::Receiver<bool>) {
     if shutdown.wait_for(|down| *down).await.is_err() {
         std::future::pending::<()>().await;
     }
-}
-
-/// The answer to stdin a run did not take: `not_found` when it has ended, `payload_too_large`
-/// when what was sent before still waits for the program to read it.
-pub(crate) fn stdin_refused(id: String, refused: StdinRefused) -> ServerMessage {
-    match refused {
-        StdinRefused::Closed => not_found(id),
-        full @ StdinRefused::Full { .. } => ServerMessage::error(
-            ErrorCode::PayloadTooLarge,
-            format!("stdin for `{id}` not taken: {full}"),
-            Some(id),
-        ),
-    }
-}
-
-pub(crate) fn not_found(id: String) -> ServerMessage {
-    let message = format!("no run `{id}` in flight on this connection");
-    ServerMessage::error(ErrorCode::NotFound, message, Some(id))
 }
 
 fn pong(t: Option<serde_json::Value>) -> ServerMessage {

@@ -16,6 +16,10 @@ use futures_util::{SinkExt, StreamExt};
 
 /// Normal closure.
 pub(crate) const CLOSE_NORMAL: u16 = 1000;
+/// A server going away.
+pub(crate) const CLOSE_GOING_AWAY: u16 = 1001;
+/// A policy violation (a bad key, no key in time, a revoked key).
+pub(crate) const CLOSE_POLICY: u16 = 1008;
 /// A frame larger than the server takes.
 pub(crate) const CLOSE_TOO_BIG: u16 = 1009;
 /// Text that is not UTF-8.
