@@ -19,19 +19,46 @@ const DETECT_MEMORY_BYTES: u64 = 512 * 1024 * 1024;
 const POLL_INTERVAL: Duration = Duration::from_millis(5);
 
 /// Why a language is unavailable.
-pub(crate) type Missing = String;
+#[derive(Debug)]
+pub(crate) struct Missing {
+    /// What was wrong, for the log and `runnel doctor`.
+    pub(crate) reason: String,
+    /// The version command ran out of time (on a loaded host it may only be slow).
+    pub(crate) timed_out: bool,
+}
 
-/// Check one language; `Ok(version)` when its toolchain works.
-pub(crate) fn detect(language: &Language, scratch: &Path) -> Result<String, Missing> {
+impl From<String> for Missing {
+    fn from(reason: String) -> Self {
+        Missing {
+            reason,
+            timed_out: false,
+        }
+    }
+}
+
+impl From<&str> for Missing {
+    fn from(reason: &str) -> Self {
+        Missing::from(reason.to_owned())
+    }
+}
+
+/// Check one language; `Ok(version)` when its toolchain works. The version command gets its
+/// timeout times `patience`.
+pub(crate) fn detect(
+    language: &Language,
+    scratch: &Path,
+    patience: u32,
+) -> Result<String, Missing> {
     for path in &language.requires {
         if !path.exists() {
-            return Err(format!("{} is missing", path.display()));
+            return Err(format!("{} is missing", path.display()).into());
         }
     }
     let check = &language.version_check;
     let mut output = String::new();
     if !check.command.is_empty() {
-        output = run_version_command(language, &check.command, check.timeout, scratch)?;
+        let timeout = check.timeout.saturating_mul(patience.max(1));
+        output = run_version_command(language, &check.command, timeout, scratch)?;
     }
     let source = match &check.file {
         Some(file) => std::fs::read_to_string(file)
@@ -39,7 +66,7 @@ pub(crate) fn detect(language: &Language, scratch: &Path) -> Result<String, Miss
         None => output,
     };
     extract_version(&source, check.prefix.as_deref())
-        .ok_or_else(|| format!("no version in {:?}", truncate(&source, 200)))
+        .ok_or_else(|| format!("no version in {:?}", truncate(&source, 200)).into())
 }
 
 fn run_version_command(
@@ -77,9 +104,12 @@ fn run_version_command(
                 // Best effort: the child may have exited in between.
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("{program} timed out after {timeout:?}"));
+                return Err(Missing {
+                    reason: format!("{program} timed out after {timeout:?}"),
+                    timed_out: true,
+                });
             }
-            Err(error) => return Err(format!("wait for {program}: {error}")),
+            Err(error) => return Err(format!("wait for {program}: {error}").into()),
         }
     };
     // Version output is a few lines, far below a pipe's capacity, so reading after exit
@@ -95,7 +125,8 @@ fn run_version_command(
         return Err(format!(
             "{program} failed ({status}): {}",
             truncate(output.trim(), 200)
-        ));
+        )
+        .into());
     }
     Ok(output)
 }

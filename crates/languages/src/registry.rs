@@ -14,6 +14,10 @@ use crate::spec;
 /// (`build.rs`), as (file name, text).
 const EMBEDDED: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/embedded_languages.rs"));
 
+/// A version check that timed out with every other one running is tried again alone with
+/// this many times its timeout.
+const RETRY_PATIENCE: u32 = 3;
+
 /// All languages, sorted by id. Cheap to clone.
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
@@ -117,21 +121,30 @@ impl Registry {
     /// as (id, reason), for `runnel doctor` and tests.
     pub fn detect_with_reasons(self, host: &HostDirs) -> (Registry, Vec<(String, String)>) {
         let scratch = host.scratch.as_path();
-        let results: Vec<Result<String, detect::Missing>> = std::thread::scope(|scope| {
+        let mut results: Vec<Result<String, detect::Missing>> = std::thread::scope(|scope| {
             let handles: Vec<_> = self
                 .languages
                 .iter()
-                .map(|language| scope.spawn(move || detect::detect(language, scratch)))
+                .map(|language| scope.spawn(move || detect::detect(language, scratch, 1)))
                 .collect();
             handles
                 .into_iter()
                 .map(|handle| {
                     handle
                         .join()
-                        .unwrap_or_else(|_| Err("version check panicked".to_string()))
+                        .unwrap_or_else(|_| Err("version check panicked".into()))
                 })
                 .collect()
         });
+        // All at once, ~40 version commands (JVMs and BEAM among them) share the machine; on a
+        // loaded host a working toolchain can run out of time. Each one that did is checked
+        // again alone, with three times its timeout, before it counts as missing.
+        for (language, result) in self.languages.iter().zip(results.iter_mut()) {
+            if matches!(result, Err(missing) if missing.timed_out) {
+                tracing::info!(language = %language.id, "version check timed out; checking it again alone");
+                *result = detect::detect(language, scratch, RETRY_PATIENCE);
+            }
+        }
         let mut available = Vec::new();
         let mut summary = Vec::new();
         let mut reasons = Vec::new();
@@ -143,7 +156,7 @@ impl Registry {
                     language.version = version;
                     available.push(language);
                 }
-                Err(reason) => {
+                Err(detect::Missing { reason, .. }) => {
                     tracing::debug!(language = %language.id, %reason, "language unavailable");
                     reasons.push((language.id.clone(), reason));
                 }
