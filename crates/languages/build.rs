@@ -1,5 +1,5 @@
-//! Embeds the repository's `languages/*.toml` into the crate, so that a binary built from a
-//! fresh clone knows its languages whatever its working directory.
+//! Embeds the repository's `languages/<id>/language.toml` files into the crate, so that a
+//! binary built from a fresh clone knows its languages whatever its working directory.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -8,22 +8,25 @@ fn main() {
     let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let languages_dir = manifest_dir.join("../../languages");
     println!("cargo:rerun-if-changed={}", languages_dir.display());
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&languages_dir)
+    let mut folders: Vec<PathBuf> = std::fs::read_dir(&languages_dir)
         .unwrap_or_else(|error| panic!("read {}: {error}", languages_dir.display()))
         .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-        .filter(|path| {
-            path.extension()
-                .is_some_and(|extension| extension == "toml")
-        })
+        .filter(|path| path.is_dir())
         .collect();
-    files.sort();
+    folders.sort();
     let mut out = String::from("&[\n");
-    for file in &files {
+    for folder in &folders {
+        // A new folder is seen through the directory's own rerun-if-changed; a folder's own
+        // files through its own.
+        println!("cargo:rerun-if-changed={}", folder.display());
+        let file = folder.join("language.toml");
+        assert!(file.is_file(), "{} is missing", file.display());
         println!("cargo:rerun-if-changed={}", file.display());
-        let name = file
+        let id = folder
             .file_name()
-            .expect("listed files have names")
+            .expect("listed folders have names")
             .to_string_lossy();
+        let name = format!("{id}/language.toml");
         let absolute = file.canonicalize().expect("listed files exist");
         writeln!(
             out,

@@ -1,4 +1,4 @@
-//! The TOML schema of `languages/*.toml` (see `languages/README.md`) and its validation into a
+//! The TOML schema of `languages/<id>/language.toml` (see `languages/README.md`) and its validation into a
 //! [`Language`].
 //!
 //! Parsing is two steps: serde reads the raw shape (unknown fields are errors, so a typo is
