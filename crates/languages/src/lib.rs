@@ -18,10 +18,13 @@
 //! - `artifact`: which files a compile leaves for the run (`compile.artifacts` patterns).
 //! - `warm`: warm-start drivers ([`WarmStart`]) for the engine's warm pool.
 //! - `repl`: session drivers ([`SessionDriver`]): persistent interpreters with a control channel.
+//! - [`cases`]: the test cases of the language folders (`languages/<id>/cases.toml`), for the
+//!   conformance and session suites.
 //! - [`wire`]: the session drivers' JSON lines, typed ([`wire::HostMessage`],
 //!   [`wire::DriverEvent`]), for the engine and the fuzz target.
 
 mod artifact;
+pub mod cases;
 mod detect;
 mod error;
 mod host_path;
