@@ -5,6 +5,7 @@
 //! `languages/<id>/cases.toml` (schema in `languages/README.md`), which also says which checks
 //! cannot apply. The checks, in order:
 //! - `hello`: prints `Hello, World!`; status ok, exit 0, nothing on stderr.
+//! - `example`: the console's example, `languages/<id>/example.<ext>`, exits 0, status ok.
 //! - `stdin`: prints `ready`, reads a line, greets it (`Hello, Ada!`), with stdin given up front.
 //! - `stream`: the same program, streamed: `ready` must arrive BEFORE the test sends the line
 //!   that lets the program finish (this proves streaming without any timing).
@@ -211,6 +212,21 @@ async fn conform(socket: &mut Socket, language: &LanguageCases) -> Vec<String> {
             ),
         );
     }
+
+    // The console's example (languages/<id>/example.<ext>) runs and exits 0.
+    let example = run_once(
+        socket,
+        request("example", id, &language.example.code, &case.feed),
+    )
+    .await;
+    note(
+        "example",
+        expect(
+            example["status"] == "ok" && example["exit_code"] == 0,
+            &format!("want {} to exit 0, ok", language.example.file.display()),
+            &example,
+        ),
+    );
 
     let stdin = format!("{}Ada\n", case.feed);
     let greet = run_once(socket, request("greet", id, &case.greet, &stdin)).await;

@@ -4,7 +4,9 @@
 //! schema is documented in `languages/README.md`.
 //!
 //! [`load`] reads every folder of a directory; a folder whose `cases.toml` is missing or
-//! malformed is an error naming the file, so a suite cannot silently lose a language.
+//! malformed, or that lacks its one `example.<ext>` (the console's example, which the
+//! conformance suite runs too), is an error naming the file, so a suite cannot silently lose a
+//! language.
 
 use std::path::{Path, PathBuf};
 
@@ -27,10 +29,21 @@ pub struct LanguageCases {
     pub id: String,
     /// The `cases.toml` they were read from.
     pub file: PathBuf,
+    /// The folder's `example.<ext>`: the console's example, which must run and exit 0.
+    pub example: Example,
     /// The conformance checks.
     pub conformance: Conformance,
     /// The session checks, for a language with a session driver.
     pub repl: Option<Repl>,
+}
+
+/// A language folder's example program (`example.<ext>`, the console's "Hello").
+#[derive(Debug, Clone)]
+pub struct Example {
+    /// Where it was read from.
+    pub file: PathBuf,
+    /// The program.
+    pub code: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -253,14 +266,45 @@ pub fn load(dir: &Path) -> Result<Vec<LanguageCases>, CasesError> {
             .unwrap_or_default();
         let text = std::fs::read_to_string(&file).map_err(|e| error(&file, e.to_string()))?;
         let parsed = parse(&text).map_err(|message| error(&file, message))?;
+        let example = example(&folder)?;
         all.push(LanguageCases {
             id,
             file,
+            example,
             conformance: parsed.conformance,
             repl: parsed.repl,
         });
     }
     Ok(all)
+}
+
+/// The one `example.<ext>` of a folder.
+fn example(folder: &Path) -> Result<Example, CasesError> {
+    let error = |file: &Path, message: String| CasesError {
+        file: file.to_path_buf(),
+        message,
+    };
+    let entries = std::fs::read_dir(folder).map_err(|e| error(folder, e.to_string()))?;
+    let mut found = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(|e| error(folder, e.to_string()))?.path();
+        if path
+            .file_stem()
+            .is_some_and(|stem| stem == "example" && path.extension().is_some())
+        {
+            found.push(path);
+        }
+    }
+    match found.as_slice() {
+        [file] => Ok(Example {
+            code: std::fs::read_to_string(file).map_err(|e| error(file, e.to_string()))?,
+            file: file.clone(),
+        }),
+        _ => Err(error(
+            folder,
+            format!("needs exactly one example.<ext>, has {}", found.len()),
+        )),
+    }
 }
 
 fn parse(text: &str) -> Result<File, String> {

@@ -29,6 +29,7 @@ fn folder_with(text: Option<&str>) -> tempfile::TempDir {
     if let Some(text) = text {
         std::fs::write(dir.path().join("demo/cases.toml"), text).unwrap();
     }
+    std::fs::write(dir.path().join("demo/example.demo"), "hello").unwrap();
     dir
 }
 
@@ -61,6 +62,25 @@ fn a_valid_file_loads_with_its_defaults() {
     assert_eq!(all[0].conformance.feed, "");
     assert_eq!(all[0].conformance.skip["split"], "no stderr");
     assert!(all[0].repl.is_none());
+    assert_eq!(all[0].example.code, "hello");
+}
+
+#[test]
+fn a_folder_needs_exactly_one_example() {
+    let dir = folder_with(Some(VALID));
+    std::fs::write(dir.path().join("demo/example.other"), "").unwrap();
+    let message = cases::load(dir.path()).unwrap_err().to_string();
+    assert!(
+        message.contains("demo") && message.contains("example"),
+        "{message}"
+    );
+    let dir = folder_with(Some(VALID));
+    std::fs::remove_file(dir.path().join("demo/example.demo")).unwrap();
+    let message = cases::load(dir.path()).unwrap_err().to_string();
+    assert!(
+        message.contains("demo") && message.contains("example"),
+        "{message}"
+    );
 }
 
 #[test]
