@@ -15,6 +15,7 @@ fn main() {
         .collect();
     folders.sort();
     let mut out = String::from("&[\n");
+    let mut extensions: Vec<(String, String, PathBuf)> = Vec::new();
     for folder in &folders {
         // A new folder is seen through the directory's own rerun-if-changed; a folder's own
         // files through its own.
@@ -27,6 +28,15 @@ fn main() {
             .expect("listed folders have names")
             .to_string_lossy();
         let name = format!("{id}/language.toml");
+        for extension in extensions_of(&file) {
+            if let Some((_, other, _)) = extensions.iter().find(|(known, ..)| *known == extension) {
+                panic!(
+                    "{}: extension {extension:?} is already claimed by {other}; say `extensions = [...]`",
+                    file.display()
+                );
+            }
+            extensions.push((extension, id.to_string(), file.clone()));
+        }
         let absolute = file.canonicalize().expect("listed files exist");
         writeln!(
             out,
@@ -41,4 +51,33 @@ fn main() {
     #[allow(clippy::disallowed_methods)]
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("set by cargo"));
     std::fs::write(out_dir.join("embedded_languages.rs"), out).expect("write to OUT_DIR");
+
+    extensions.sort();
+    let mut table = String::from("&[\n");
+    for (extension, id, _) in &extensions {
+        writeln!(table, "    ({extension:?}, {id:?}),").expect("writing to a String cannot fail");
+    }
+    table.push(']');
+    std::fs::write(out_dir.join("embedded_extensions.rs"), table).expect("write to OUT_DIR");
+}
+
+/// A language file's `extensions`, or else its `source_file`'s extension, lowercase. (The
+/// registry validates the file; here only these two fields matter.)
+fn extensions_of(file: &std::path::Path) -> Vec<String> {
+    let text = std::fs::read_to_string(file).expect("listed files are readable");
+    let table: toml::Table =
+        toml::from_str(&text).unwrap_or_else(|error| panic!("{}: {error}", file.display()));
+    if let Some(list) = table.get("extensions").and_then(toml::Value::as_array) {
+        return list
+            .iter()
+            .filter_map(toml::Value::as_str)
+            .map(str::to_lowercase)
+            .collect();
+    }
+    table
+        .get("source_file")
+        .and_then(toml::Value::as_str)
+        .and_then(|name| name.rsplit_once('.'))
+        .map(|(_, extension)| vec![extension.to_lowercase()])
+        .unwrap_or_default()
 }

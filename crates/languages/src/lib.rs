@@ -15,6 +15,7 @@
 //! - `template`: `{placeholder}` expansion in argv and environment templates.
 //! - `host_path`: `~`, globs and symlinks of host paths, resolved at load time.
 //! - `detect`: version commands run on the host.
+//! - `extensions`: file extensions → language ids ([`EXTENSIONS`]), for clients.
 //! - `artifact`: which files a compile leaves for the run (`compile.artifacts` patterns).
 //! - `warm`: warm-start drivers ([`WarmStart`]) for the engine's warm pool.
 //! - `repl`: session drivers ([`SessionDriver`]): persistent interpreters with a control channel.
@@ -27,6 +28,7 @@ mod artifact;
 pub mod cases;
 mod detect;
 mod error;
+mod extensions;
 mod host_path;
 mod language;
 mod registry;
@@ -37,6 +39,7 @@ mod warm;
 pub mod wire;
 
 pub use error::LanguageError;
+pub use extensions::{language_for_extension, EXTENSIONS};
 pub use host_path::HostDirs;
 pub use language::{CompileLimits, Language, ReplSpec, SandboxDirs, SANDBOX_PATH};
 pub use registry::Registry;

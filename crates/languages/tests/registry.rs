@@ -363,6 +363,14 @@ fn bad_files_name_the_file_and_the_field() {
             MINIMAL.replace("source_file = \"main.demo\"", "source_file = 3"),
             "source_file",
         ),
+        (
+            MINIMAL.replace("name =", "extensions = [\".demo\"]\nname ="),
+            "extensions[0]",
+        ),
+        (
+            MINIMAL.replace("name =", "extensions = [\"Demo\"]\nname ="),
+            "extensions[0]",
+        ),
     ];
     for (text, field) in cases {
         let message = parse_error(&text);
