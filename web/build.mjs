@@ -7,13 +7,37 @@
 import { build } from "esbuild";
 import { gzipSync } from "fflate";
 import { createHash } from "node:crypto";
-import { mkdir, readFile, rm, writeFile, access } from "node:fs/promises";
+import { mkdir, readFile, readdir, rm, writeFile, access } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = path.dirname(fileURLToPath(import.meta.url));
 const dist = path.join(root, "dist");
 const sdk = path.resolve(root, "../clients/js/src/index.ts");
+const languages = path.resolve(root, "../languages");
+
+/** `runnel:examples`: each language folder's `example.<ext>` (languages/<id>/), by id, sorted. */
+const examples = {
+  name: "runnel-examples",
+  setup(build) {
+    build.onResolve({ filter: /^runnel:examples$/ }, () => ({ path: "examples", namespace: "runnel" }));
+    build.onLoad({ filter: /.*/, namespace: "runnel" }, async () => {
+      const byId = {};
+      const folders = (await readdir(languages, { withFileTypes: true }))
+        .filter((entry) => entry.isDirectory())
+        .map((entry) => entry.name)
+        .sort();
+      for (const id of folders) {
+        const found = (await readdir(path.join(languages, id))).filter((name) => name.startsWith("example."));
+        if (found.length !== 1) {
+          throw new Error(`build: languages/${id}/ needs exactly one example.<ext>, found ${found.length}`);
+        }
+        byId[id] = await readFile(path.join(languages, id, found[0]), "utf8");
+      }
+      return { contents: `export default ${JSON.stringify(byId)};`, loader: "js" };
+    });
+  },
+};
 
 try {
   await access(sdk);
@@ -38,6 +62,7 @@ const result = await build({
   write: false,
   logLevel: "warning",
   metafile: false,
+  plugins: [examples],
 });
 
 const files = new Map();

@@ -28,6 +28,7 @@ import { groovy } from "@codemirror/legacy-modes/mode/groovy";
 import { brainfuck } from "@codemirror/legacy-modes/mode/brainfuck";
 import { forth } from "@codemirror/legacy-modes/mode/forth";
 import { gas } from "@codemirror/legacy-modes/mode/gas";
+import examplesById from "runnel:examples";
 
 const words = (text: string): Record<string, boolean> =>
   Object.fromEntries(text.split(" ").map((word) => [word, true]));
@@ -109,134 +110,9 @@ export interface Example {
   code: string;
 }
 
-/** "Hello" for every language Runnel ships. */
-const HELLO: Record<string, string> = {
-  asm: `section .data
-    msg db "Hello from Runnel!", 10
-    len equ $ - msg
-section .text
-    global _start
-_start:
-    mov rax, 1          ; write
-    mov rdi, 1          ; stdout
-    mov rsi, msg
-    mov rdx, len
-    syscall
-    mov rax, 60         ; exit
-    xor rdi, rdi
-    syscall
-`,
-  awk: `BEGIN { print "Hello from Runnel!" }\n`,
-  bash: `echo "Hello from Runnel!"\nfor i in 1 2 3; do echo "line $i"; done\n`,
-  brainfuck: `++++++++[>++++[>++>+++>+++>+<<<<-]>+>+>->>+[<]<-]>>.>---.+++++++..+++.>>.<-.<.+++.------.--------.>>+.>++.\n`,
-  c: `#include <stdio.h>
-
-int main(void) {
-    printf("Hello from Runnel!\\n");
-    return 0;
-}
-`,
-  clojure: `(println "Hello from Runnel!")\n`,
-  cobol: `       IDENTIFICATION DIVISION.
-       PROGRAM-ID. HELLO.
-       PROCEDURE DIVISION.
-           DISPLAY "Hello from Runnel!".
-           STOP RUN.
-`,
-  commonlisp: `(format t "Hello from Runnel!~%")\n`,
-  cpp: `#include <iostream>
-
-int main() {
-    std::cout << "Hello from Runnel!" << std::endl;
-}
-`,
-  crystal: `puts "Hello from Runnel!"\n`,
-  csharp: `using System;
-
-class Program {
-    static void Main() {
-        Console.WriteLine("Hello from Runnel!");
-    }
-}
-`,
-  d: `import std.stdio;
-
-void main() {
-    writeln("Hello from Runnel!");
-}
-`,
-  elixir: `IO.puts("Hello from Runnel!")\n`,
-  erlang: `main(_) ->
-    io:format("Hello from Runnel!~n").
-`,
-  forth: `.( Hello from Runnel!) CR\nbye\n`,
-  fortran: `program hello
-    print *, "Hello from Runnel!"
-end program hello
-`,
-  go: `package main
-
-import "fmt"
-
-func main() {
-\tfmt.Println("Hello from Runnel!")
-}
-`,
-  groovy: `println "Hello from Runnel!"\n`,
-  haskell: `main :: IO ()
-main = putStrLn "Hello from Runnel!"
-`,
-  java: `public class Main {
-    public static void main(String[] args) {
-        System.out.println("Hello from Runnel!");
-    }
-}
-`,
-  javascript: `console.log("Hello from Runnel!");\n`,
-  kotlin: `fun main() {
-    println("Hello from Runnel!")
-}
-`,
-  lua: `print("Hello from Runnel!")\n`,
-  nim: `echo "Hello from Runnel!"\n`,
-  ocaml: `let () = print_endline "Hello from Runnel!"\n`,
-  pascal: `program Hello;
-begin
-  writeln('Hello from Runnel!');
-end.
-`,
-  perl: `print "Hello from Runnel!\\n";\n`,
-  php: `<?php\necho "Hello from Runnel!\\n";\n`,
-  prolog: `:- initialization(main).
-main :- write('Hello from Runnel!'), nl, halt.
-`,
-  python: `print("Hello from Runnel!")\n`,
-  r: `cat("Hello from Runnel!\\n")\n`,
-  ruby: `puts "Hello from Runnel!"\n`,
-  rust: `fn main() {
-    println!("Hello from Runnel!");
-}
-`,
-  scala: `object Main extends App {
-  println("Hello from Runnel!")
-}
-`,
-  scheme: `(display "Hello from Runnel!")\n(newline)\n`,
-  sed: `# sed edits its input: run, type a line, then press EOF.\ns/.*/Hello, &!/\n`,
-  sml: `print "Hello from Runnel!\\n";\n`,
-  sql: `SELECT 'Hello from Runnel!' AS greeting;\n`,
-  tcl: `puts "Hello from Runnel!"\n`,
-  typescript: `const greeting: string = "Hello from Runnel!";\nconsole.log(greeting);\n`,
-  zig: `const std = @import("std");
-
-pub fn main(init: std.process.Init) !void {
-    var buffer: [256]u8 = undefined;
-    var stdout: std.Io.File.Writer = .init(.stdout(), init.io, &buffer);
-    try stdout.interface.print("Hello from Runnel!\\n", .{});
-    try stdout.interface.flush();
-}
-`,
-};
+/** "Hello" for every language Runnel ships: each folder's `languages/<id>/example.<ext>`,
+ * bundled by build.mjs. */
+const HELLO: Record<string, string> = examplesById;
 
 /** Programs that read a line: the console's stdin at work. */
 const INPUT: Record<string, string> = {

@@ -136,7 +136,8 @@ pub(crate) struct ServeOptions {
     /// network; on the main address `/metrics` needs an operator key.
     #[arg(long, env = "RUNNEL_METRICS_LISTEN")]
     pub(crate) metrics_listen: Option<SocketAddr>,
-    /// Directory of language TOML files to use instead of the embedded ones.
+    /// Directory of languages (`<id>/language.toml` or `<id>.toml`) to use instead of the
+    /// embedded ones.
     #[arg(long, env = "RUNNEL_LANGUAGES_DIR")]
     pub(crate) languages_dir: Option<PathBuf>,
     /// Stop when stdin closes (for supervisors and tests that must never leave a server behind).
@@ -221,7 +222,8 @@ pub(crate) enum Scope {
 /// `runnel languages`.
 #[derive(Debug, Args)]
 pub(crate) struct LanguagesOptions {
-    /// Directory of language TOML files to use instead of the embedded ones.
+    /// Directory of languages (`<id>/language.toml` or `<id>.toml`) to use instead of the
+    /// embedded ones.
     #[arg(long, env = "RUNNEL_LANGUAGES_DIR")]
     pub(crate) languages_dir: Option<PathBuf>,
     /// Print JSON instead of a table.

@@ -244,13 +244,13 @@ async fn a_pool_whose_refills_keep_failing_is_degraded_until_they_work_again() {
     std::os::unix::fs::symlink("/usr/bin/python3", &link).expect("symlink");
     let spec = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../languages/python.toml"
+        "/../../languages/python/language.toml"
     ))
-    .expect("read python.toml");
+    .expect("read python/language.toml");
     let warm = "\nargv = [\"/usr/bin/python3\", \"{driver}\"]";
     assert!(
         spec.contains(warm),
-        "python.toml's warm argv changed: {spec}"
+        "python/language.toml's warm argv changed: {spec}"
     );
     let spec = spec
         .replacen(

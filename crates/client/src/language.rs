@@ -2,56 +2,13 @@
 
 use std::path::Path;
 
-/// File extensions (lowercase, without the dot) and the language id each one means.
-pub const EXTENSIONS: &[(&str, &str)] = &[
-    ("py", "python"),
-    ("js", "javascript"),
-    ("mjs", "javascript"),
-    ("cjs", "javascript"),
-    ("ts", "typescript"),
-    ("c", "c"),
-    ("cpp", "cpp"),
-    ("cc", "cpp"),
-    ("cxx", "cpp"),
-    ("c++", "cpp"),
-    ("java", "java"),
-    ("go", "go"),
-    ("rs", "rust"),
-    ("sh", "bash"),
-    ("bash", "bash"),
-    ("rb", "ruby"),
-    ("php", "php"),
-    ("kt", "kotlin"),
-    ("kts", "kotlin"),
-    ("lua", "lua"),
-    ("pl", "perl"),
-    ("swift", "swift"),
-    ("cs", "csharp"),
-    ("scala", "scala"),
-    ("hs", "haskell"),
-    ("r", "r"),
-    ("dart", "dart"),
-    ("ex", "elixir"),
-    ("exs", "elixir"),
-    ("jl", "julia"),
-    ("zig", "zig"),
-    ("nim", "nim"),
-    ("ml", "ocaml"),
-    ("clj", "clojure"),
-    ("erl", "erlang"),
-    ("f90", "fortran"),
-    ("pas", "pascal"),
-    ("d", "d"),
-    ("sql", "sqlite"),
-];
+/// File extensions (lowercase, without the dot) and the language id each one means: from the
+/// languages' own files (`languages/<id>/language.toml`, `extensions` or else `source_file`).
+pub use runnel_languages::EXTENSIONS;
 
 /// The language id for a file, from its extension (case-insensitive); `None` when unknown.
 pub fn language_for_path(path: &Path) -> Option<&'static str> {
-    let extension = path.extension()?.to_str()?.to_ascii_lowercase();
-    EXTENSIONS
-        .iter()
-        .find(|(known, _)| *known == extension)
-        .map(|(_, language)| *language)
+    runnel_languages::language_for_extension(path.extension()?.to_str()?)
 }
 
 #[cfg(test)]
@@ -76,6 +33,15 @@ mod tests {
             ("Main.kt", Some("kotlin")),
             ("x.lua", Some("lua")),
             ("x.pl", Some("perl")),
+            ("a.mjs", Some("javascript")),
+            ("a.cxx", Some("cpp")),
+            ("a.kts", Some("kotlin")),
+            ("a.ex", Some("elixir")),
+            ("a.sql", Some("sql")),
+            ("a.R", Some("r")),
+            ("a.swift", None),
+            ("a.dart", None),
+            ("a.jl", None),
             ("Makefile", None),
             ("notes.txt", None),
             (".py", None),
@@ -83,5 +49,18 @@ mod tests {
         for (path, expected) in cases {
             assert_eq!(language_for_path(Path::new(path)), expected, "{path}");
         }
+    }
+
+    #[test]
+    fn every_extension_names_an_embedded_language() {
+        let host = runnel_languages::HostDirs {
+            home: None,
+            scratch: std::path::PathBuf::from("/tmp"),
+        };
+        let registry = runnel_languages::Registry::embedded(&host).unwrap();
+        for (extension, id) in EXTENSIONS {
+            assert!(registry.get(id).is_some(), ".{extension} names {id}");
+        }
+        assert!(EXTENSIONS.len() >= 40, "{EXTENSIONS:?}");
     }
 }

@@ -23,8 +23,8 @@ pub enum LanguageError {
         #[source]
         source: std::io::Error,
     },
-    /// The directory holds no `*.toml` file.
-    #[error("no language files (*.toml) in {path}")]
+    /// The directory holds no `<id>/language.toml` nor `<id>.toml` file.
+    #[error("no language files (<id>/language.toml or <id>.toml) in {path}")]
     NoLanguages {
         /// The directory.
         path: PathBuf,

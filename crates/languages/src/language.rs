@@ -245,7 +245,7 @@ impl Language {
         })
     }
 
-    /// The file this language was loaded from (`python.toml`).
+    /// The file this language was loaded from (`python/language.toml` when embedded).
     pub fn file(&self) -> &str {
         &self.file
     }

@@ -10,8 +10,8 @@ use crate::host_path::HostDirs;
 use crate::language::Language;
 use crate::spec;
 
-/// The language files of the repository's `languages/` directory, embedded at build time
-/// (`build.rs`), as (file name, text).
+/// The repository's `languages/<id>/language.toml` files, embedded at build time (`build.rs`),
+/// as (`<id>/language.toml`, text).
 const EMBEDDED: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/embedded_languages.rs"));
 
 /// A version check that timed out with every other one running is tried again alone with
@@ -27,7 +27,7 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// The TOML files of the repository's `languages/` directory, embedded in the binary at
+    /// The repository's `languages/<id>/language.toml` files, embedded in the binary at
     /// build time, so a binary works from any directory. Versions are empty until
     /// [`Registry::detect`]. `~` in host paths is `host.home`.
     pub fn embedded(host: &HostDirs) -> Result<Registry, LanguageError> {
@@ -39,7 +39,9 @@ impl Registry {
         )
     }
 
-    /// Load and validate every `*.toml` in a directory (operators can add languages).
+    /// Load and validate every language of a directory (operators can add languages): each
+    /// `<dir>/<id>/language.toml` (the repository's layout) and each `<dir>/<id>.toml` (the
+    /// older flat layout, still accepted). A folder without a `language.toml` is ignored.
     pub fn load_dir(dir: &Path, host: &HostDirs) -> Result<Registry, LanguageError> {
         let read_dir_error = |source| LanguageError::ReadDir {
             path: dir.to_path_buf(),
@@ -48,7 +50,12 @@ impl Registry {
         let mut paths = Vec::new();
         for entry in std::fs::read_dir(dir).map_err(read_dir_error)? {
             let path = entry.map_err(read_dir_error)?.path();
-            if path
+            if path.is_dir() {
+                let file = path.join("language.toml");
+                if file.is_file() {
+                    paths.push(file);
+                }
+            } else if path
                 .extension()
                 .is_some_and(|extension| extension == "toml")
             {

@@ -1,4 +1,4 @@
-//! The TOML schema of `languages/*.toml` (see `languages/README.md`) and its validation into a
+//! The TOML schema of `languages/<id>/language.toml` (see `languages/README.md`) and its validation into a
 //! [`Language`].
 //!
 //! Parsing is two steps: serde reads the raw shape (unknown fields are errors, so a typo is
@@ -40,6 +40,8 @@ struct RawLanguage {
     #[serde(default)]
     aliases: Vec<String>,
     source_file: String,
+    /// Read by build.rs (the clients' extension map); validated here.
+    extensions: Option<Vec<String>>,
     #[serde(default)]
     binds: Vec<String>,
     #[serde(default)]
@@ -165,6 +167,16 @@ impl Checker<'_> {
         }
         if raw.source_file.is_empty() || raw.source_file.contains('/') {
             return Err("field `source_file`: must be a plain file name".to_string());
+        }
+        for (index, extension) in raw.extensions.iter().flatten().enumerate() {
+            let plain = !extension.is_empty()
+                && !extension.contains(['.', '/'])
+                && extension.to_lowercase() == *extension;
+            if !plain {
+                return Err(format!(
+                    "field `extensions[{index}]`: {extension:?} must be lowercase, without a dot"
+                ));
+            }
         }
         if raw.heap_percent == 0 || raw.heap_percent > 100 {
             return Err("field `heap_percent`: must be between 1 and 100".to_string());

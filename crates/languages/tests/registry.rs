@@ -62,6 +62,32 @@ fn the_directory_loads_like_the_embedded_copy() {
     let from_dir = Registry::load_dir(&dir, &common::host_dirs()).unwrap();
     let embedded = Registry::embedded(&common::host_dirs()).unwrap();
     assert_eq!(from_dir.languages().len(), embedded.languages().len());
+    for language in embedded.languages() {
+        assert_eq!(
+            language.file(),
+            format!("{}/language.toml", language.id),
+            "embedded from its own folder"
+        );
+    }
+}
+
+#[test]
+fn a_directory_may_mix_folders_and_flat_files() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("demo")).unwrap();
+    std::fs::write(dir.path().join("demo/language.toml"), MINIMAL).unwrap();
+    std::fs::write(
+        dir.path().join("other.toml"),
+        MINIMAL.replace("\"demo\"", "\"other\""),
+    )
+    .unwrap();
+    // A folder without a language.toml, and other files, are not languages.
+    std::fs::create_dir(dir.path().join("notes")).unwrap();
+    std::fs::write(dir.path().join("notes/cases.toml"), "").unwrap();
+    std::fs::write(dir.path().join("README.md"), "").unwrap();
+    let registry = Registry::load_dir(dir.path(), &common::host_dirs()).unwrap();
+    let ids: Vec<&str> = registry.languages().iter().map(|l| l.id.as_str()).collect();
+    assert_eq!(ids, ["demo", "other"]);
 }
 
 #[test]
@@ -336,6 +362,14 @@ fn bad_files_name_the_file_and_the_field() {
         (
             MINIMAL.replace("source_file = \"main.demo\"", "source_file = 3"),
             "source_file",
+        ),
+        (
+            MINIMAL.replace("name =", "extensions = [\".demo\"]\nname ="),
+            "extensions[0]",
+        ),
+        (
+            MINIMAL.replace("name =", "extensions = [\"Demo\"]\nname ="),
+            "extensions[0]",
         ),
     ];
     for (text, field) in cases {

@@ -1,0 +1,2 @@
+.( Hello from Runnel!) CR
+bye

@@ -1,0 +1,3 @@
+program hello
+    print *, "Hello from Runnel!"
+end program hello

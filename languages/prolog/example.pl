@@ -1,0 +1,2 @@
+:- initialization(main).
+main :- write('Hello from Runnel!'), nl, halt.

@@ -1,0 +1,1 @@
+SELECT 'Hello from Runnel!' AS greeting;

@@ -1,0 +1,2 @@
+const greeting: string = "Hello from Runnel!";
+console.log(greeting);
