@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use runnel_languages::{Language, Registry};
 use runnel_protocol::http::{HealthResponse, LanguageInfo};
-use runnel_sandbox::{Bind, SandboxSpec, Spawner, SpawnerHealth};
+use runnel_sandbox::{Bind, SandboxSpec, SpawnerHealth};
 use tokio::sync::{mpsc, Semaphore};
 
+use crate::backend::Backend;
 use crate::cache::CompileCache;
 use crate::error::EngineError;
 use crate::executor;
@@ -90,7 +91,7 @@ pub struct Engine {
 pub(crate) struct Inner {
     pub(crate) config: EngineConfig,
     pub(crate) registry: Registry,
-    pub(crate) spawner: Spawner,
+    pub(crate) backend: Box<dyn Backend>,
     pub(crate) cache: CompileCache,
     pub(crate) pool: Pool,
     pub(crate) stats: StatsRecorder,
@@ -135,7 +136,7 @@ impl Engine {
     pub async fn start(
         config: EngineConfig,
         registry: Registry,
-        spawner: Spawner,
+        backend: impl Backend,
     ) -> Result<Engine, EngineError> {
         let cache = CompileCache::open(&config.cache_dir, config.cache_max_bytes)?;
         let pooled: Vec<String> = if config.pool_size == 0 {
@@ -171,7 +172,7 @@ impl Engine {
             slots: Arc::new(Semaphore::new(config.max_concurrent_runs.max(1))),
             config,
             registry,
-            spawner,
+            backend: Box::new(backend),
             cache,
             stats: StatsRecorder::new(),
             shutting_down: AtomicBool::new(false),
@@ -311,7 +312,7 @@ impl Engine {
             stats.memory_budget,
             stats.waiting_for_memory,
         ) = self.inner.memory.figures();
-        stats.spawner_restarts = self.inner.spawner.restarts();
+        stats.spawner_restarts = self.inner.backend.restarts();
         stats.pool_refill_failures = self.inner.pool.refills.totals();
         stats.session_pool_refill_failures = self.inner.sessions.refills.totals();
         stats.health = self.health().status;
@@ -328,7 +329,7 @@ impl Engine {
     /// backoff failed), with why: the server should then exit non-zero, so that its
     /// supervisor restarts it.
     pub async fn spawner_failed(&self) -> String {
-        let mut health = self.inner.spawner.watch_health();
+        let mut health = self.inner.backend.watch_health();
         loop {
             if let SpawnerHealth::Failed { error } = &*health.borrow_and_update() {
                 return error.clone();
@@ -341,7 +342,7 @@ impl Engine {
 
     /// The process id of the sandbox spawner serving now.
     pub fn spawner_pid(&self) -> Option<u32> {
-        self.inner.spawner.pid()
+        self.inner.backend.pid()
     }
 
     /// Stop taking work: new runs, sessions and session executes are refused (`unavailable`,
@@ -373,7 +374,7 @@ impl Engine {
         self.inner.pool.drain().await;
         self.inner.sessions.wake();
         self.inner.sessions.close_all().await;
-        self.inner.spawner.shutdown().await;
+        self.inner.backend.shutdown().await;
     }
 }
 

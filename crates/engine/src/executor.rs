@@ -11,11 +11,12 @@ use std::time::{Duration, Instant};
 
 use runnel_languages::Language;
 use runnel_protocol::{RunStatus, Stage};
-use runnel_sandbox::{CommandSpec, FileEntry, Outcome, Process, Sandbox, StdioMode};
+use runnel_sandbox::{CommandSpec, FileEntry, Outcome, StdioMode};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::backend::{Process, Sandbox};
 use crate::engine::Inner;
 use crate::error::EngineError;
 use crate::input::{RunInput, StdinChunk};
@@ -225,7 +226,7 @@ impl Run {
             (limits.memory_bytes, limits.pids)
         };
         let spec = self.inner.sandbox_spec(&self.language, memory, pids);
-        Ok((self.inner.spawner.create(&spec).await?, None))
+        Ok((self.inner.backend.create(&spec).await?, None))
     }
 
     async fn in_sandbox(

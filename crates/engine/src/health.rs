@@ -25,7 +25,7 @@ pub(crate) fn report(inner: &Inner) -> HealthResponse {
             "the server is shutting down".to_owned(),
         );
     }
-    match inner.spawner.health() {
+    match inner.backend.health() {
         SpawnerHealth::Running => {}
         SpawnerHealth::Restarting { attempt, error } => problem(
             "spawner",
@@ -71,14 +71,14 @@ pub(crate) fn report(inner: &Inner) -> HealthResponse {
             .first()
             .map_or(HealthStatus::Ready, |problem| problem.status),
         problems,
-        spawner_restarts: inner.spawner.restarts(),
+        spawner_restarts: inner.backend.restarts(),
     }
 }
 
 /// Each time a new spawner serves after one died: drop the pooled sandboxes and end the
 /// sessions that died with the old one, so that nothing dead is handed out.
 pub(crate) async fn recover_loop(inner: Weak<Inner>) {
-    let Some(mut health) = inner.upgrade().map(|engine| engine.spawner.watch_health()) else {
+    let Some(mut health) = inner.upgrade().map(|engine| engine.backend.watch_health()) else {
         return;
     };
     let mut was_running = true;

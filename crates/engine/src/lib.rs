@@ -8,6 +8,7 @@
 //!
 //! # Layout
 //! - [`run`]: the public request, event and outcome types.
+//! - [`backend`]: the seam to what makes sandboxes (the kernel sandbox; a fake in tests).
 //! - `executor`: one run from sandbox to outcome (compile, run, limits, statuses).
 //! - `input`: stdin and signals for a run, bounded.
 //! - `output`: reading pipes, UTF-8-aligned chunks, the output cap.
@@ -18,6 +19,7 @@
 //! - [`session`]: sessions: state that persists, terminals, files, replay after reconnect.
 //! - `stats`: counters and latency histograms for `/api/v1/stats` and `/metrics`.
 
+pub mod backend;
 mod cache;
 mod engine;
 mod error;
@@ -31,6 +33,8 @@ mod refill;
 pub mod run;
 pub mod session;
 mod stats;
+#[cfg(test)]
+mod tests;
 
 pub use engine::{
     Engine, EngineConfig, DEFAULT_MAX_CONCURRENT_RUNS, DEFAULT_POOL_LANGUAGES, DEFAULT_POOL_SIZE,

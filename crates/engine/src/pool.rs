@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use runnel_languages::Language;
-use runnel_sandbox::{CommandSpec, ExtraEnd, ExtraPipe, FileEntry, Process, Sandbox, StdioMode};
+use runnel_sandbox::{CommandSpec, ExtraEnd, ExtraPipe, FileEntry, StdioMode};
+
+use crate::backend::{Process, Sandbox};
 
 use crate::engine::Inner;
 use crate::error::EngineError;
@@ -247,7 +249,7 @@ async fn prepare(engine: &Arc<Inner>, language: &Language) -> Result<WarmSandbox
         (limits.memory_bytes, limits.pids)
     };
     let spec = engine.sandbox_spec(language, memory_bytes, pids);
-    let sandbox = engine.spawner.create(&spec).await?;
+    let sandbox = engine.backend.create(&spec).await?;
     let warm = match language.warm_start() {
         Some(warm_start) => match start_driver(engine, language, &sandbox, warm_start).await {
             Ok(process) => Some(process),

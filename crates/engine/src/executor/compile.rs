@@ -4,7 +4,9 @@
 use std::time::{Duration, Instant};
 
 use runnel_protocol::{RunStatus, Stage};
-use runnel_sandbox::{CommandSpec, FileEntry, LimitHit, Sandbox, SandboxError, StdioMode};
+use runnel_sandbox::{CommandSpec, FileEntry, LimitHit, SandboxError, StdioMode};
+
+use crate::backend::Sandbox;
 
 use super::outcome::compile_failure;
 use super::{in_work_dir, launch_warm, CacheUse, Run, DRAIN_GRACE, WORK_DIR};

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use runnel_protocol::RunStatus;
-use runnel_sandbox::{LimitHit, Outcome, Sandbox};
+use runnel_sandbox::{LimitHit, Outcome};
+
+use crate::backend::Sandbox;
 
 use super::StepResult;
 use crate::error::EngineError;

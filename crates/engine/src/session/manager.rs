@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+use crate::backend::Sandbox;
 use runnel_languages::Language;
-use runnel_sandbox::Sandbox;
 use tokio::sync::{Notify, RwLock};
 
 use super::repl::Kernel;
@@ -264,7 +264,7 @@ async fn prepare(
         (limits.memory_bytes, limits.pids)
     };
     let spec = engine.sandbox_spec(language, memory, pids);
-    let sandbox = engine.spawner.create(&spec).await?;
+    let sandbox = engine.backend.create(&spec).await?;
     let kernel = match driver_of(language) {
         Some(driver) => {
             match Kernel::start(

@@ -27,8 +27,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::backend::Sandbox;
 use runnel_languages::Language;
-use runnel_sandbox::Sandbox;
 use tokio::sync::RwLock;
 
 pub use events::{ReplayGap, SessionEvent, SessionEventKind, Subscription};
@@ -129,7 +129,7 @@ pub(crate) struct Session {
     engine: Arc<Inner>,
     sandbox: RwLock<Option<Sandbox>>,
     /// The sandbox's counters, for the CPU budget.
-    meter: runnel_sandbox::Meter,
+    meter: crate::backend::Meter,
     /// When the session was created, for its longest life.
     created: Instant,
     /// Its memory limit, committed in the engine's budget until it closes.

@@ -2,7 +2,9 @@
 //! interactive REPL (`python` runs `python3 -i`), on a pty with `TERM=xterm-256color`.
 
 use runnel_languages::Language;
-use runnel_sandbox::{CommandSpec, Process, PtyMaster, StdioMode};
+use runnel_sandbox::{CommandSpec, PtyMaster, StdioMode};
+
+use crate::backend::Process;
 
 use super::{closed, SessionHandle};
 use crate::error::EngineError;

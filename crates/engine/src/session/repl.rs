@@ -19,14 +19,13 @@ use base64::Engine as _;
 use runnel_languages::wire::{DriverEvent, HostMessage};
 use runnel_languages::{Language, SessionDriver};
 use runnel_protocol::{RunStatus, StreamName};
-use runnel_sandbox::{
-    CommandSpec, ExtraEnd, ExtraPipe, FileEntry, Meter, Process, Sandbox, SandboxError, StdioMode,
-};
+use runnel_sandbox::{CommandSpec, ExtraEnd, ExtraPipe, FileEntry, SandboxError, StdioMode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::unix::pipe;
 use tokio::sync::mpsc;
 
 use super::wire::{next_event, read_done, InputSync, MarkedStream};
+use crate::backend::{Meter, Process, Sandbox};
 use crate::error::{DriverStartError, EngineError};
 use crate::executor::WORK_DIR;
 use crate::input::{RunInput, StdinChunk};

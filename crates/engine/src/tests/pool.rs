@@ -1,0 +1,1 @@
+//! The warm pool, the memory budget, run slots, health and shutdown on the fake backend.
