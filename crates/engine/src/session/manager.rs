@@ -4,11 +4,12 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::backend::Sandbox;
 use runnel_languages::Language;
 use tokio::sync::{Notify, RwLock};
+use tokio::time::Instant;
 
 use super::repl::Kernel;
 use super::{driver_of, events::EventLog, CreateSession, Session, SessionHandle};

@@ -25,11 +25,12 @@ mod wire;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::backend::Sandbox;
 use runnel_languages::Language;
 use tokio::sync::RwLock;
+use tokio::time::Instant;
 
 pub use events::{ReplayGap, SessionEvent, SessionEventKind, Subscription};
 pub use files::{FileInfo, FileListing};
