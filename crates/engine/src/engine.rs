@@ -1,25 +1,25 @@
-//! The [`Engine`]: the registry, the spawner, the warm pool, the compile cache and the counters,
-//! shared by every run.
+//! The [`Engine`]: the shared [`Context`] (languages, backend, compile cache, counters), the
+//! warm pool and the sessions, and the operations the gateway calls.
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use runnel_languages::{Language, Registry};
+use runnel_languages::Registry;
 use runnel_protocol::http::{HealthResponse, LanguageInfo};
-use runnel_sandbox::{Bind, SandboxSpec, SpawnerHealth};
-use tokio::sync::{mpsc, Semaphore};
+use runnel_sandbox::SpawnerHealth;
+use tokio::sync::mpsc;
 
 use crate::backend::Backend;
 use crate::cache::CompileCache;
+use crate::config::EngineConfig;
+use crate::context::Context;
 use crate::error::EngineError;
 use crate::executor;
 use crate::memory::{self, MemoryBudget};
 use crate::pool::{self, Pool};
 use crate::run::{Limits, RunController, RunHandle, RunRequest};
 use crate::session::manager::{self, SessionManager};
-use crate::session::{CreateSession, SessionConfig, SessionHandle};
-use crate::stats::{EngineStats, StatsRecorder};
+use crate::session::{CreateSession, SessionHandle};
+use crate::stats::EngineStats;
 
 /// Events buffered between a run and its consumer; a slow client slows the program down
 /// (pipes fill up) rather than losing output. An event holds at most one 64 KiB read, so this
@@ -28,107 +28,12 @@ const EVENT_BUFFER: usize = 16;
 /// How often [`Engine::drained`] looks.
 const DRAIN_POLL: std::time::Duration = std::time::Duration::from_millis(20);
 
-/// Default ready sandboxes kept per pooled language.
-pub const DEFAULT_POOL_SIZE: usize = 2;
-/// Default languages with a warm pool (of sandboxes, and of sessions).
-pub const DEFAULT_POOL_LANGUAGES: [&str; 2] = ["python", "javascript"];
-/// Default runs executing at once.
-pub const DEFAULT_MAX_CONCURRENT_RUNS: usize = 64;
-
-/// Engine settings, built once by the CLI from its `Config`.
-#[derive(Debug, Clone)]
-pub struct EngineConfig {
-    /// Directory of the compile cache.
-    pub cache_dir: PathBuf,
-    /// Largest total size of the compile cache, bytes.
-    pub cache_max_bytes: u64,
-    /// Ready sandboxes kept per pooled language (0 turns the pool off).
-    pub pool_size: usize,
-    /// Languages (ids) that get a warm pool.
-    pub pool_languages: Vec<String>,
-    /// Runs executing at once; more wait for a slot.
-    pub max_concurrent_runs: usize,
-    /// Size of each sandbox's `/work` tmpfs, bytes.
-    pub work_bytes: u64,
-    /// Size of each sandbox's `/tmp` tmpfs, bytes.
-    pub tmp_bytes: u64,
-    /// Limits of a run that asks for none; pooled sandboxes are made for these.
-    pub default_limits: Limits,
-    /// CPUs each sandbox may use.
-    pub cpus_per_sandbox: Option<f64>,
-    /// Sessions: idle timeout, replay log, warm pool.
-    pub sessions: SessionConfig,
-    /// The memory limits of every run and session at once fit in this many bytes (the warm
-    /// pools' sandboxes set aside first); runs wait for room, sessions are refused.
-    pub max_committed_memory_bytes: u64,
-}
-
-impl EngineConfig {
-    /// Defaults for one machine, with the cache under `data_dir`.
-    pub fn with_data_dir(data_dir: &std::path::Path) -> Self {
-        EngineConfig {
-            cache_dir: data_dir.join("cache"),
-            cache_max_bytes: 2 << 30,
-            pool_size: DEFAULT_POOL_SIZE,
-            pool_languages: DEFAULT_POOL_LANGUAGES.map(str::to_owned).to_vec(),
-            max_concurrent_runs: DEFAULT_MAX_CONCURRENT_RUNS,
-            work_bytes: 64 << 20,
-            tmp_bytes: 64 << 20,
-            default_limits: Limits::DEFAULT,
-            cpus_per_sandbox: Some(1.0),
-            sessions: SessionConfig::default(),
-            max_committed_memory_bytes: crate::memory::default_committed_memory_bytes(),
-        }
-    }
-}
-
 /// The engine. Cheap to clone.
 #[derive(Clone)]
 pub struct Engine {
-    inner: Arc<Inner>,
-}
-
-pub(crate) struct Inner {
-    pub(crate) config: EngineConfig,
-    pub(crate) registry: Registry,
-    pub(crate) backend: Box<dyn Backend>,
-    pub(crate) cache: CompileCache,
-    pub(crate) pool: Pool,
-    pub(crate) stats: StatsRecorder,
-    pub(crate) slots: Arc<Semaphore>,
-    pub(crate) memory: MemoryBudget,
-    pub(crate) sessions: SessionManager,
-    shutting_down: AtomicBool,
-}
-
-impl Inner {
-    pub(crate) fn is_shutting_down(&self) -> bool {
-        self.shutting_down.load(Ordering::Acquire)
-    }
-
-    /// The sandbox a run of `language` needs.
-    pub(crate) fn sandbox_spec(
-        &self,
-        language: &Language,
-        memory_bytes: u64,
-        pids: u32,
-    ) -> SandboxSpec {
-        let memory_bytes = memory_bytes.max(language.min_memory_bytes);
-        // tmpfs pages count against the memory cgroup: keep the dirs well below the limit.
-        let tmpfs_cap = (memory_bytes / 2).max(8 << 20);
-        SandboxSpec {
-            binds: language
-                .binds
-                .iter()
-                .map(|path| Bind::same(path.clone()))
-                .collect(),
-            memory_bytes,
-            pids: pids.max(language.min_pids),
-            cpus: self.config.cpus_per_sandbox,
-            work_bytes: self.config.work_bytes.min(tmpfs_cap),
-            tmp_bytes: self.config.tmp_bytes.min(tmpfs_cap),
-        }
-    }
+    context: Arc<Context>,
+    pool: Arc<Pool>,
+    sessions: Arc<SessionManager>,
 }
 
 impl Engine {
@@ -165,40 +70,53 @@ impl Engine {
         let reserved = pooled_memory(config.pool_size, &pooled)
             + pooled_memory(config.sessions.pool_size, &session_pooled);
         let memory = MemoryBudget::new(config.max_committed_memory_bytes, reserved);
-        let inner = Arc::new(Inner {
-            memory,
-            pool: Pool::new(config.pool_size, pooled.clone()),
-            sessions: SessionManager::new(session_pooled.clone()),
-            slots: Arc::new(Semaphore::new(config.max_concurrent_runs.max(1))),
+        let context = Arc::new(Context::new(
             config,
             registry,
-            backend: Box::new(backend),
+            Box::new(backend),
             cache,
-            stats: StatsRecorder::new(),
-            shutting_down: AtomicBool::new(false),
-        });
+            memory,
+        ));
+        let pool = Arc::new(Pool::new(context.config.pool_size, pooled.clone()));
+        let sessions = Arc::new(SessionManager::new(session_pooled.clone()));
+        let weak = || (Arc::downgrade(&context), Arc::downgrade(&pool));
         if !pooled.is_empty() {
-            tracing::info!(languages = ?pooled, size = inner.config.pool_size, "warm pool filling");
-            tokio::spawn(pool::refill_loop(Arc::downgrade(&inner)));
+            tracing::info!(languages = ?pooled, size = context.config.pool_size, "warm pool filling");
+            let (context, pool) = weak();
+            tokio::spawn(pool::refill_loop(context, pool));
         }
-        tokio::spawn(manager::reap_loop(Arc::downgrade(&inner)));
-        tokio::spawn(crate::health::recover_loop(Arc::downgrade(&inner)));
+        tokio::spawn(manager::reap_loop(
+            Arc::downgrade(&context),
+            Arc::downgrade(&sessions),
+        ));
+        tokio::spawn(crate::health::recover_loop(
+            Arc::downgrade(&context),
+            Arc::downgrade(&pool),
+            Arc::downgrade(&sessions),
+        ));
         if !session_pooled.is_empty() {
             tracing::info!(languages = ?session_pooled, "session pool filling");
-            tokio::spawn(manager::refill_loop(Arc::downgrade(&inner)));
+            tokio::spawn(manager::refill_loop(
+                Arc::downgrade(&context),
+                Arc::downgrade(&sessions),
+            ));
         }
-        Ok(Engine { inner })
+        Ok(Engine {
+            context,
+            pool,
+            sessions,
+        })
     }
 
     /// Start a run. Events arrive on the returned handle; dropping the handle kills the run.
     pub fn run(&self, mut request: RunRequest) -> Result<RunHandle, EngineError> {
-        if self.inner.is_shutting_down() {
+        if self.context.is_shutting_down() {
             return Err(EngineError::Unavailable(
                 "the server is shutting down".to_owned(),
             ));
         }
         let language = self
-            .inner
+            .context
             .registry
             .get(&request.language)
             .cloned()
@@ -206,7 +124,7 @@ impl Engine {
         request.limits = request.limits.at_least_floors_of(&language);
         let files = executor::prepare_files(&language, &request.files)?;
         // A run that could never fit the memory budget is refused now, not left waiting.
-        self.inner
+        self.context
             .memory
             .check_run(memory::sandbox_memory(&language, &request.limits))?;
         let (event_sender, event_receiver) = mpsc::channel(EVENT_BUFFER);
@@ -220,9 +138,10 @@ impl Engine {
                 input: input_sender,
             },
         };
-        self.inner.stats.run_started();
+        self.context.stats.run_started();
         let run = executor::Run {
-            inner: self.inner.clone(),
+            context: self.context.clone(),
+            pool: Some(self.pool.clone()),
             language,
             files,
             request,
@@ -242,22 +161,22 @@ impl Engine {
         owner: &str,
         max_sessions: u32,
     ) -> Result<SessionHandle, EngineError> {
-        manager::create(&self.inner, request, owner, max_sessions).await
+        manager::create(&self.context, &self.sessions, request, owner, max_sessions).await
     }
 
     /// The session `id`, if it exists and belongs to `owner`.
     pub fn session(&self, id: &str, owner: &str) -> Option<SessionHandle> {
-        self.inner.sessions.get(id, owner)
+        self.sessions.get(id, owner)
     }
 
     /// Every session of `owner`, by id.
     pub fn sessions(&self, owner: &str) -> Vec<SessionHandle> {
-        self.inner.sessions.of_owner(owner)
+        self.sessions.of_owner(owner)
     }
 
     /// Close session `id` of `owner`; false if there is none.
     pub async fn close_session(&self, id: &str, owner: &str) -> bool {
-        match self.inner.sessions.remove(id, owner) {
+        match self.sessions.remove(id, owner) {
             Some(session) => {
                 session.close("closed").await;
                 true
@@ -268,12 +187,12 @@ impl Engine {
 
     /// Live sessions.
     pub fn session_count(&self) -> usize {
-        self.inner.sessions.count()
+        self.sessions.count()
     }
 
     /// The installed languages, with their versions.
     pub fn languages(&self) -> Vec<LanguageInfo> {
-        self.inner
+        self.context
             .registry
             .languages()
             .iter()
@@ -292,13 +211,13 @@ impl Engine {
     /// The memory a run or session of `language` (id or alias) with `limits` commits: its
     /// sandbox's limit, which a compile may raise. `None` for an unknown language.
     pub fn committed_memory(&self, language: &str, limits: &Limits) -> Option<u64> {
-        let language = self.inner.registry.get(language)?;
+        let language = self.context.registry.get(language)?;
         Some(memory::sandbox_memory(language, limits))
     }
 
     /// The canonical id of a language id or alias, if installed.
     pub fn resolve_language(&self, id_or_alias: &str) -> Option<String> {
-        self.inner
+        self.context
             .registry
             .get(id_or_alias)
             .map(|language| language.id.clone())
@@ -306,30 +225,30 @@ impl Engine {
 
     /// A snapshot of the counters.
     pub fn stats(&self) -> EngineStats {
-        let mut stats = self.inner.stats.snapshot(self.inner.pool.counts());
+        let mut stats = self.context.stats.snapshot(self.pool.counts());
         (
             stats.memory_committed,
             stats.memory_budget,
             stats.waiting_for_memory,
-        ) = self.inner.memory.figures();
-        stats.spawner_restarts = self.inner.backend.restarts();
-        stats.pool_refill_failures = self.inner.pool.refills.totals();
-        stats.session_pool_refill_failures = self.inner.sessions.refills.totals();
+        ) = self.context.memory.figures();
+        stats.spawner_restarts = self.context.backend.restarts();
+        stats.pool_refill_failures = self.pool.refills.totals();
+        stats.session_pool_refill_failures = self.sessions.refills.totals();
         stats.health = self.health().status;
-        stats.cache_write_errors = self.inner.cache.write_health().0;
+        stats.cache_write_errors = self.context.cache.write_health().0;
         stats
     }
 
     /// The engine's real state: `ready`, `degraded` (a part failing or recovering) or `down`.
     pub fn health(&self) -> HealthResponse {
-        crate::health::report(&self.inner)
+        crate::health::report(&self.context, &self.pool, &self.sessions)
     }
 
     /// Resolves once no sandbox spawner can be started any more (after the restarts with
     /// backoff failed), with why: the server should then exit non-zero, so that its
     /// supervisor restarts it.
     pub async fn spawner_failed(&self) -> String {
-        let mut health = self.inner.backend.watch_health();
+        let mut health = self.context.backend.watch_health();
         loop {
             if let SpawnerHealth::Failed { error } = &*health.borrow_and_update() {
                 return error.clone();
@@ -342,23 +261,23 @@ impl Engine {
 
     /// The process id of the sandbox spawner serving now.
     pub fn spawner_pid(&self) -> Option<u32> {
-        self.inner.backend.pid()
+        self.context.backend.pid()
     }
 
     /// Stop taking work: new runs, sessions and session executes are refused (`unavailable`,
     /// "the server is shutting down"); what runs goes on. See [`Engine::drained`].
     pub fn begin_drain(&self) {
-        self.inner.shutting_down.store(true, Ordering::Release);
-        self.inner.pool.wake();
-        self.inner.sessions.wake();
+        self.context.begin_shutdown();
+        self.pool.wake();
+        self.sessions.wake();
     }
 
     /// Resolves once no run and no session execute is in flight or queued (checked every
     /// 20 ms); with [`Engine::begin_drain`], the end of a graceful shutdown's wait.
     pub async fn drained(&self) {
         loop {
-            let queued: usize = self.inner.sessions.queued_executes();
-            if self.inner.stats.running() == 0 && queued == 0 {
+            let queued: usize = self.sessions.queued_executes();
+            if self.context.stats.running() == 0 && queued == 0 {
                 return;
             }
             tokio::time::sleep(DRAIN_POLL).await;
@@ -369,12 +288,12 @@ impl Engine {
     /// sandbox still alive and removes their cgroups): runs still going end with their `exit`
     /// (`internal_error`, "the server shut down during the run"), sessions with `shutdown`.
     pub async fn shutdown(&self) {
-        self.inner.shutting_down.store(true, Ordering::Release);
-        self.inner.pool.wake();
-        self.inner.pool.drain().await;
-        self.inner.sessions.wake();
-        self.inner.sessions.close_all().await;
-        self.inner.backend.shutdown().await;
+        self.context.begin_shutdown();
+        self.pool.wake();
+        self.pool.drain().await;
+        self.sessions.wake();
+        self.sessions.close_all().await;
+        self.context.backend.shutdown().await;
     }
 }
 

@@ -17,11 +17,11 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::backend::{Process, Sandbox};
-use crate::engine::Inner;
+use crate::context::Context;
 use crate::error::EngineError;
 use crate::input::{RunInput, StdinChunk};
 use crate::output::OutputBudget;
-use crate::pool::WarmProcess;
+use crate::pool::{Pool, WarmProcess};
 use crate::run::{RunEvent, RunOutcome, RunRequest};
 
 use compile::Compiled;
@@ -31,8 +31,7 @@ use outcome::{name_limits_hit_by_orphans, name_output_limit_read_late, outcome_o
 use supervise::drain;
 pub(crate) use supervise::spawn_stdin_writer;
 
-/// The program's working directory (and `HOME`) inside the sandbox.
-pub(crate) const WORK_DIR: &str = "/work";
+use crate::backend::WORK_DIR;
 
 /// How long output may still drain after the program's process group is gone.
 const DRAIN_GRACE: Duration = Duration::from_millis(500);
@@ -43,7 +42,9 @@ const ORPHAN_GRACE: Duration = Duration::from_millis(20);
 
 /// Everything one run needs; consumed by [`Run::execute`].
 pub(crate) struct Run {
-    pub(crate) inner: Arc<Inner>,
+    pub(crate) context: Arc<Context>,
+    /// Where a one-shot run takes a warm sandbox from (none for a session's run).
+    pub(crate) pool: Option<Arc<Pool>>,
     pub(crate) language: Language,
     pub(crate) files: Vec<FileEntry>,
     pub(crate) request: RunRequest,
@@ -89,13 +90,13 @@ impl Run {
         let _ = self.events.send(RunEvent::Started).await;
         let outcome = match self.execute_steps().await {
             Ok(outcome) => outcome,
-            Err(error) if self.inner.is_shutting_down() => {
+            Err(error) if self.context.is_shutting_down() => {
                 tracing::debug!(%error, "run ended by the shutdown");
                 internal_error("the server shut down during the run".to_owned())
             }
             Err(error) => outcome_of_error(&error, "run"),
         };
-        self.inner
+        self.context
             .stats
             .run_finished(&self.language.id, outcome.status, started.elapsed());
         let _ = self.events.send(RunEvent::Exit(outcome)).await;
@@ -122,7 +123,7 @@ impl Run {
             }
             Err(error) => outcome_of_error(&error, "session run"),
         };
-        self.inner
+        self.context
             .stats
             .run_finished(&self.language.id, outcome.status, started.elapsed());
         let _ = self.events.send(RunEvent::Exit(outcome)).await;
@@ -132,9 +133,9 @@ impl Run {
         // Room for the sandbox's memory limit first (in order), then a run slot: both are
         // held until the sandbox is gone.
         let memory = crate::memory::sandbox_memory(&self.language, &self.request.limits);
-        let committed = self.inner.memory.commit_run(memory).await?;
+        let committed = self.context.memory.commit_run(memory).await?;
         let slot = self
-            .inner
+            .context
             .slots
             .clone()
             .acquire_owned()
@@ -151,7 +152,7 @@ impl Run {
         } = match result {
             Ok(ran) => ran,
             Err(error) => {
-                destroy_in_background(Arc::clone(&self.inner), sandbox, slot);
+                destroy_in_background(Arc::clone(&self.context), sandbox, slot);
                 return Err(error);
             }
         };
@@ -159,13 +160,13 @@ impl Run {
         // the output briefly, and only then send the outcome, before the teardown.
         if drain(&mut pumps, ORPHAN_GRACE).await {
             name_limits_hit_by_orphans(&sandbox, &mut outcome, &limits);
-            destroy_in_background(Arc::clone(&self.inner), sandbox, slot);
+            destroy_in_background(Arc::clone(&self.context), sandbox, slot);
         } else {
             name_limits_hit_by_orphans(&sandbox, &mut outcome, &limits);
             // One sandbox, one run: destroying it ends the orphans and closes their pipes.
             match sandbox.destroy().await {
                 Ok(()) => {}
-                Err(error) if self.inner.is_shutting_down() => {
+                Err(error) if self.context.is_shutting_down() => {
                     tracing::debug!(%error, "sandbox destroy at shutdown");
                 }
                 Err(error) => tracing::error!(%error, "sandbox destroy failed"),
@@ -188,12 +189,16 @@ impl Run {
     async fn take_sandbox(&self) -> Result<(Sandbox, Option<WarmProcess>), EngineError> {
         let limits = self.request.limits;
         let defaults = self
-            .inner
+            .context
             .config
             .default_limits
             .at_least_floors_of(&self.language);
-        if let Some(warm) = self.inner.pool.take(&self.language.id) {
-            self.inner.stats.pool_taken(&self.language.id);
+        if let Some(warm) = self
+            .pool
+            .as_ref()
+            .and_then(|pool| pool.take(&self.language.id))
+        {
+            self.context.stats.pool_taken(&self.language.id);
             if self.language.compiled && warm.warm.is_some() {
                 // A warm compiler: the sandbox has the compile step's limits already, and the
                 // run's are set after the compile.
@@ -225,8 +230,8 @@ impl Run {
         } else {
             (limits.memory_bytes, limits.pids)
         };
-        let spec = self.inner.sandbox_spec(&self.language, memory, pids);
-        Ok((self.inner.backend.create(&spec).await?, None))
+        let spec = self.context.sandbox_spec(&self.language, memory, pids);
+        Ok((self.context.backend.create(&spec).await?, None))
     }
 
     async fn in_sandbox(
@@ -274,7 +279,7 @@ impl Run {
             cwd: WORK_DIR.to_owned(),
             stdio: StdioMode::Pipes,
             cpu_time: Some(self.request.limits.cpu),
-            file_size: self.inner.config.work_bytes,
+            file_size: self.context.config.work_bytes,
             extra_pipes: Vec::new(),
         };
         let budget = OutputBudget::new(self.request.limits.output_bytes);
@@ -323,7 +328,7 @@ impl Run {
 type Slot = (tokio::sync::OwnedSemaphorePermit, crate::memory::Committed);
 
 /// Tear a sandbox down after its run has been answered; the run's slot is held until then.
-fn destroy_in_background(inner: Arc<Inner>, sandbox: Sandbox, slot: Slot) {
+fn destroy_in_background(inner: Arc<Context>, sandbox: Sandbox, slot: Slot) {
     tokio::spawn(async move {
         match sandbox.destroy().await {
             Ok(()) => {}

@@ -1,15 +1,17 @@
 //! The engine's real state, for `/healthz`: the spawner, the warm pools' refills, shutdown.
 //! And the recovery after the spawner was replaced: what died with it is dropped.
 
-use std::sync::{Arc, Weak};
+use std::sync::Weak;
 
 use runnel_protocol::http::{HealthProblem, HealthResponse, HealthStatus};
 use runnel_sandbox::SpawnerHealth;
 
-use crate::engine::Inner;
+use crate::context::Context;
+use crate::pool::Pool;
+use crate::session::manager::SessionManager;
 
 /// The state now.
-pub(crate) fn report(inner: &Inner) -> HealthResponse {
+pub(crate) fn report(inner: &Context, pool: &Pool, sessions: &SessionManager) -> HealthResponse {
     let mut problems = Vec::new();
     let mut problem = |component: &str, status, detail: String| {
         problems.push(HealthProblem {
@@ -45,7 +47,7 @@ pub(crate) fn report(inner: &Inner) -> HealthResponse {
             format!("compile cache writes fail (programs compile on every run): {error}"),
         );
     }
-    for failing in inner.pool.refills.failing() {
+    for failing in pool.refills.failing() {
         problem(
             "pool",
             HealthStatus::Degraded,
@@ -55,7 +57,7 @@ pub(crate) fn report(inner: &Inner) -> HealthResponse {
             ),
         );
     }
-    for failing in inner.sessions.refills.failing() {
+    for failing in sessions.refills.failing() {
         problem(
             "session_pool",
             HealthStatus::Degraded,
@@ -77,26 +79,33 @@ pub(crate) fn report(inner: &Inner) -> HealthResponse {
 
 /// Each time a new spawner serves after one died: drop the pooled sandboxes and end the
 /// sessions that died with the old one, so that nothing dead is handed out.
-pub(crate) async fn recover_loop(inner: Weak<Inner>) {
-    let Some(mut health) = inner.upgrade().map(|engine| engine.backend.watch_health()) else {
+pub(crate) async fn recover_loop(
+    context: Weak<Context>,
+    pool: Weak<Pool>,
+    sessions: Weak<SessionManager>,
+) {
+    let Some(mut health) = context
+        .upgrade()
+        .map(|engine| engine.backend.watch_health())
+    else {
         return;
     };
     let mut was_running = true;
     while health.changed().await.is_ok() {
         let running = *health.borrow_and_update() == SpawnerHealth::Running;
-        let Some(engine) = inner.upgrade() else {
+        let (Some(pool), Some(sessions)) = (pool.upgrade(), sessions.upgrade()) else {
             return;
         };
         if running && !was_running {
-            recover(&engine).await;
+            recover(&pool, &sessions);
         }
         was_running = running;
     }
 }
 
-async fn recover(engine: &Arc<Inner>) {
-    let runs = engine.pool.purge_lost();
-    let sessions = engine.sessions.purge_lost();
+fn recover(pool: &Pool, sessions: &SessionManager) {
+    let runs = pool.purge_lost();
+    let sessions = sessions.purge_lost();
     tracing::warn!(
         pooled_runs = runs,
         pooled_sessions = sessions,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use crate::run::Signal;
+use crate::signal::Signal;
 
 /// Most stdin bytes (plus [`CHUNK_OVERHEAD`] per write) a run holds before its program reads
 /// them.

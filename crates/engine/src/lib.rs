@@ -7,7 +7,10 @@
 //! [`RunController`].
 //!
 //! # Layout
-//! - [`run`]: the public request, event and outcome types.
+//! - [`run`]: the public request, event and outcome types (`signal`: the signals a client sends).
+//! - `config`: [`EngineConfig`] and its defaults.
+//! - `context`: what every part shares (settings, languages, backend, cache, counters, slots,
+//!   memory budget); it holds none of the parts, so nothing imports back up to [`Engine`].
 //! - [`backend`]: the seam to what makes sandboxes (the kernel sandbox; a fake in tests).
 //! - `executor`: one run from sandbox to outcome (compile, run, limits, statuses).
 //! - `input`: stdin and signals for a run, bounded.
@@ -21,6 +24,8 @@
 
 pub mod backend;
 mod cache;
+mod config;
+mod context;
 mod engine;
 mod error;
 mod executor;
@@ -32,13 +37,15 @@ mod pool;
 mod refill;
 pub mod run;
 pub mod session;
+mod signal;
 mod stats;
 #[cfg(test)]
 mod tests;
 
-pub use engine::{
-    Engine, EngineConfig, DEFAULT_MAX_CONCURRENT_RUNS, DEFAULT_POOL_LANGUAGES, DEFAULT_POOL_SIZE,
+pub use config::{
+    EngineConfig, DEFAULT_MAX_CONCURRENT_RUNS, DEFAULT_POOL_LANGUAGES, DEFAULT_POOL_SIZE,
 };
+pub use engine::Engine;
 pub use error::{DriverStartError, EngineError};
 pub use input::{StdinRefused, MAX_PENDING_STDIN};
 pub use memory::default_committed_memory_bytes;

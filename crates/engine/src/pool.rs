@@ -11,7 +11,7 @@ use runnel_sandbox::{CommandSpec, ExtraEnd, ExtraPipe, FileEntry, StdioMode};
 
 use crate::backend::{Process, Sandbox};
 
-use crate::engine::Inner;
+use crate::context::Context;
 use crate::error::EngineError;
 use crate::refill::RefillRecord;
 
@@ -159,17 +159,17 @@ impl Pool {
 }
 
 /// Keep the pool full until the engine is dropped or shut down.
-pub(crate) async fn refill_loop(inner: Weak<Inner>) {
+pub(crate) async fn refill_loop(context: Weak<Context>, pool: Weak<Pool>) {
     loop {
-        let Some(engine) = inner.upgrade() else {
+        let (Some(engine), Some(pool)) = (context.upgrade(), pool.upgrade()) else {
             return;
         };
         if engine.is_shutting_down() {
             return;
         }
-        let Some(language_id) = engine.pool.neediest() else {
-            let wake = engine.pool.wake.clone();
-            drop(engine);
+        let Some(language_id) = pool.neediest() else {
+            let wake = pool.wake.clone();
+            drop((engine, pool));
             wake.notified().await;
             continue;
         };
@@ -179,8 +179,12 @@ pub(crate) async fn refill_loop(inner: Weak<Inner>) {
         if language.compiled && language.warm_start().is_some() {
             // A warm compiler takes seconds to warm up: prepare it aside, so that the other
             // languages' refills do not wait for it.
-            engine.pool.set_warming(&language_id, 1);
-            tokio::spawn(prepare_aside(Arc::downgrade(&engine), language));
+            pool.set_warming(&language_id, 1);
+            tokio::spawn(prepare_aside(
+                Arc::downgrade(&engine),
+                Arc::downgrade(&pool),
+                language,
+            ));
             continue;
         }
         match prepare(&engine, &language).await {
@@ -189,16 +193,16 @@ pub(crate) async fn refill_loop(inner: Weak<Inner>) {
                     let _ = warm.sandbox.destroy().await;
                     return;
                 }
-                engine.pool.refills.succeeded(&language_id);
-                engine.pool.with(|ready| {
+                pool.refills.succeeded(&language_id);
+                pool.with(|ready| {
                     ready.entry(language_id).or_default().push_back(warm);
                 });
             }
             Err(_) if engine.is_shutting_down() => return,
             Err(error) => {
-                let pause = engine.pool.refills.failed(&language_id, &error.to_string());
+                let pause = pool.refills.failed(&language_id, &error.to_string());
                 tracing::warn!(language = %language_id, %error, ?pause, "warm pool refill failed");
-                drop(engine);
+                drop((engine, pool));
                 tokio::time::sleep(pause).await;
             }
         }
@@ -206,19 +210,19 @@ pub(crate) async fn refill_loop(inner: Weak<Inner>) {
 }
 
 /// Prepare a warm compiler in a task of its own and add it to the pool when it is ready.
-async fn prepare_aside(inner: Weak<Inner>, language: Language) {
-    let Some(engine) = inner.upgrade() else {
+async fn prepare_aside(context: Weak<Context>, pool: Weak<Pool>, language: Language) {
+    let (Some(engine), Some(ready_pool)) = (context.upgrade(), pool.upgrade()) else {
         return;
     };
     let prepared = prepare(&engine, &language).await;
-    engine.pool.set_warming(&language.id, -1);
+    ready_pool.set_warming(&language.id, -1);
     match prepared {
         Ok(warm) if engine.is_shutting_down() => {
             let _ = warm.sandbox.destroy().await;
         }
         Ok(warm) => {
-            engine.pool.refills.succeeded(&language.id);
-            engine.pool.with(|ready| {
+            ready_pool.refills.succeeded(&language.id);
+            ready_pool.with(|ready| {
                 ready
                     .entry(language.id.clone())
                     .or_default()
@@ -227,12 +231,12 @@ async fn prepare_aside(inner: Weak<Inner>, language: Language) {
         }
         Err(_) if engine.is_shutting_down() => {}
         Err(error) => {
-            let pause = engine.pool.refills.failed(&language.id, &error.to_string());
+            let pause = ready_pool.refills.failed(&language.id, &error.to_string());
             tracing::warn!(language = %language.id, %error, ?pause, "warm compiler refill failed");
-            drop(engine);
+            drop((engine, ready_pool));
             tokio::time::sleep(pause).await;
-            if let Some(engine) = inner.upgrade() {
-                engine.pool.wake();
+            if let Some(pool) = pool.upgrade() {
+                pool.wake();
             }
         }
     }
@@ -240,7 +244,7 @@ async fn prepare_aside(inner: Weak<Inner>, language: Language) {
 
 /// Create a sandbox for `language` and start its warm driver. A compiled language's driver
 /// is its compiler, so its sandbox starts with the compile step's limits.
-async fn prepare(engine: &Arc<Inner>, language: &Language) -> Result<WarmSandbox, EngineError> {
+async fn prepare(engine: &Arc<Context>, language: &Language) -> Result<WarmSandbox, EngineError> {
     let limits = engine.config.default_limits.at_least_floors_of(language);
     let (memory_bytes, pids) = if language.compiled && language.warm_start().is_some() {
         let compile = language.compile_limits();
@@ -268,7 +272,7 @@ async fn prepare(engine: &Arc<Inner>, language: &Language) -> Result<WarmSandbox
 }
 
 async fn start_driver(
-    engine: &Inner,
+    engine: &Context,
     language: &Language,
     sandbox: &Sandbox,
     warm_start: runnel_languages::WarmStart,
@@ -293,7 +297,7 @@ async fn start_driver(
     let command = CommandSpec {
         argv: warm_start.argv.clone(),
         env,
-        cwd: crate::executor::WORK_DIR.to_owned(),
+        cwd: crate::backend::WORK_DIR.to_owned(),
         stdio: StdioMode::Pipes,
         cpu_time: Some(cpu_time),
         file_size: engine.config.work_bytes,

@@ -29,6 +29,9 @@ use tokio::net::unix::pipe;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+/// The program's working directory (and `HOME`) inside every sandbox.
+pub(crate) const WORK_DIR: &str = "/work";
+
 /// A boxed future, as the object-safe traits here return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 

@@ -9,7 +9,8 @@ use runnel_sandbox::{CommandSpec, FileEntry, LimitHit, SandboxError, StdioMode};
 use crate::backend::Sandbox;
 
 use super::outcome::compile_failure;
-use super::{in_work_dir, launch_warm, CacheUse, Run, DRAIN_GRACE, WORK_DIR};
+use super::{in_work_dir, launch_warm, CacheUse, Run, DRAIN_GRACE};
+use crate::backend::WORK_DIR;
 use crate::cache::{cache_key, CacheKey, MAX_ENTRY_BYTES};
 use crate::error::EngineError;
 use crate::input::StdinChunk;
@@ -35,9 +36,9 @@ impl Run {
                     &self.files,
                     &self.request.compiler_args,
                 );
-                let held = self.inner.cache.key_lock(&key).lock_owned().await;
-                if let Some(artifacts) = self.inner.cache.get(&key) {
-                    self.inner.stats.cache(true);
+                let held = self.context.cache.key_lock(&key).lock_owned().await;
+                if let Some(artifacts) = self.context.cache.get(&key) {
+                    self.context.stats.cache(true);
                     stop_unused(warm).await;
                     sandbox.write_files(&artifacts).await?;
                     return Ok(Compiled::Ready {
@@ -45,7 +46,7 @@ impl Run {
                         from_cache: true,
                     });
                 }
-                self.inner.stats.cache(false);
+                self.context.stats.cache(false);
                 (Some(key), Some(held))
             }
             CacheUse::Bypass => (None, None),
@@ -77,7 +78,7 @@ impl Run {
             cwd: WORK_DIR.to_owned(),
             stdio: StdioMode::Pipes,
             cpu_time: Some(compile_limits.wall),
-            file_size: self.inner.config.work_bytes,
+            file_size: self.context.config.work_bytes,
             extra_pipes: Vec::new(),
         };
         // Compiler output does not count against the program's output limit, but it is
@@ -171,7 +172,7 @@ impl Run {
             tracing::debug!("the compile left none of its declared artifacts; not cached");
             return;
         }
-        if let Err(error) = self.inner.cache.put(key, &artifacts) {
+        if let Err(error) = self.context.cache.put(key, &artifacts) {
             tracing::warn!(%error, "compile cache write failed");
         }
     }

@@ -135,7 +135,8 @@ impl Session {
         let sandbox = sandbox.as_ref().ok_or_else(closed)?;
         let (events, mut receiver) = mpsc::channel(256);
         let program = executor::Run {
-            inner: self.engine.clone(),
+            context: self.engine.clone(),
+            pool: None,
             language: self.language.clone(),
             files,
             request: RunRequest {

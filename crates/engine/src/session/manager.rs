@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::repl::Kernel;
 use super::{driver_of, events::EventLog, CreateSession, Session, SessionHandle};
-use crate::engine::Inner;
+use crate::context::Context;
 use crate::error::EngineError;
 use crate::refill::RefillRecord;
 
@@ -168,7 +168,8 @@ impl SessionManager {
 
 /// Create a session for `owner`, who may have at most `max_sessions` (0: no limit).
 pub(crate) async fn create(
-    engine: &Arc<Inner>,
+    engine: &Arc<Context>,
+    manager: &SessionManager,
     request: CreateSession,
     owner: &str,
     max_sessions: u32,
@@ -183,7 +184,6 @@ pub(crate) async fn create(
         .get(&request.language)
         .cloned()
         .ok_or_else(|| EngineError::UnknownLanguage(request.language.clone()))?;
-    let manager = &engine.sessions;
     let owned = manager.of_owner(owner).len();
     if max_sessions > 0 && owned >= max_sessions as usize {
         return Err(EngineError::SessionLimit {
@@ -251,7 +251,7 @@ pub(crate) async fn create(
 
 /// A sandbox for a session of `language`, with its driver started.
 async fn prepare(
-    engine: &Arc<Inner>,
+    engine: &Arc<Context>,
     language: &Language,
     limits: crate::run::Limits,
 ) -> Result<ReadySession, EngineError> {
@@ -290,10 +290,10 @@ async fn prepare(
 }
 
 /// Close sessions idle longer than their timeout, until the engine goes away.
-pub(crate) async fn reap_loop(engine: Weak<Inner>) {
+pub(crate) async fn reap_loop(engine: Weak<Context>, manager: Weak<SessionManager>) {
     loop {
         let interval = {
-            let Some(engine) = engine.upgrade() else {
+            let (Some(engine), Some(manager)) = (engine.upgrade(), manager.upgrade()) else {
                 return;
             };
             if engine.is_shutting_down() {
@@ -301,7 +301,7 @@ pub(crate) async fn reap_loop(engine: Weak<Inner>) {
             }
             let config = &engine.config.sessions;
             // The counters are read outside the lock: they are files.
-            let open: Vec<Arc<Session>> = engine.sessions.sessions().values().cloned().collect();
+            let open: Vec<Arc<Session>> = manager.sessions().values().cloned().collect();
             let ending: Vec<(Arc<Session>, &str)> = open
                 .into_iter()
                 .filter_map(|session| {
@@ -310,7 +310,7 @@ pub(crate) async fn reap_loop(engine: Weak<Inner>) {
                 })
                 .collect();
             let ended: Vec<(Arc<Session>, &str)> = {
-                let mut sessions = engine.sessions.sessions();
+                let mut sessions = manager.sessions();
                 ending
                     .into_iter()
                     .filter_map(|(session, end)| Some((sessions.remove(&session.id)?, end)))
@@ -328,34 +328,31 @@ pub(crate) async fn reap_loop(engine: Weak<Inner>) {
 }
 
 /// Keep the warm pool of sessions full.
-pub(crate) async fn refill_loop(engine: Weak<Inner>) {
+pub(crate) async fn refill_loop(engine: Weak<Context>, manager: Weak<SessionManager>) {
     loop {
-        let Some(inner) = engine.upgrade() else {
+        let (Some(inner), Some(sessions)) = (engine.upgrade(), manager.upgrade()) else {
             return;
         };
         if inner.is_shutting_down() {
             return;
         }
         let target = inner.config.sessions.pool_size;
-        let needy = inner
-            .sessions
+        let needy = sessions
             .ready_counts()
             .into_iter()
             .filter(|(_, count)| *count < target)
             .min_by_key(|(_, count)| *count)
             .map(|(id, _)| id);
         let Some(language) = needy.and_then(|id: String| inner.registry.get(&id).cloned()) else {
-            let manager = Arc::clone(&inner);
             drop(inner);
-            manager.sessions.wake.notified().await;
+            sessions.wake.notified().await;
             continue;
         };
         let limits = inner.config.default_limits.at_least_floors_of(&language);
         match prepare(&inner, &language, limits).await {
             Ok(ready) if !inner.is_shutting_down() => {
-                inner.sessions.refills.succeeded(&language.id);
-                inner
-                    .sessions
+                sessions.refills.succeeded(&language.id);
+                sessions
                     .ready()
                     .entry(language.id.clone())
                     .or_default()
@@ -368,12 +365,9 @@ pub(crate) async fn refill_loop(engine: Weak<Inner>) {
             }
             Err(_) if inner.is_shutting_down() => return,
             Err(error) => {
-                let pause = inner
-                    .sessions
-                    .refills
-                    .failed(&language.id, &error.to_string());
+                let pause = sessions.refills.failed(&language.id, &error.to_string());
                 tracing::warn!(language = %language.id, %error, ?pause, "session pool refill failed");
-                drop(inner);
+                drop((inner, sessions));
                 tokio::time::sleep(pause).await;
             }
         }

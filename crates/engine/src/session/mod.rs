@@ -36,7 +36,11 @@ pub use events::{ReplayGap, SessionEvent, SessionEventKind, Subscription};
 pub use files::{FileInfo, FileListing};
 pub use pty::PtyProcess;
 
-use crate::engine::Inner;
+pub use crate::config::{
+    SessionConfig, DEFAULT_SESSION_CPU_BUDGET, DEFAULT_SESSION_IDLE_TIMEOUT,
+    DEFAULT_SESSION_LOG_BYTES, DEFAULT_SESSION_MAX_LIFETIME, DEFAULT_SESSION_POOL_SIZE,
+};
+use crate::context::Context;
 use crate::error::EngineError;
 use crate::executor;
 use crate::input::{InputSender, StdinRefused};
@@ -48,46 +52,6 @@ pub const MAX_QUEUED_EXECUTES: usize = 16;
 /// Most bytes (sources and stdin given up front) the executes a session holds may carry; one
 /// execute alone may carry more (the request size limit bounds it).
 pub const MAX_QUEUED_BYTES: usize = 8 << 20;
-
-/// Default idle timeout of a session: 10 minutes.
-pub const DEFAULT_SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
-/// Default bytes of events a session keeps for replay: 4 MiB.
-pub const DEFAULT_SESSION_LOG_BYTES: usize = 4 << 20;
-/// Default ready sessions kept per pooled language.
-pub const DEFAULT_SESSION_POOL_SIZE: usize = 1;
-/// Default CPU budget of a session: one CPU-hour.
-pub const DEFAULT_SESSION_CPU_BUDGET: Duration = Duration::from_secs(3600);
-/// Default longest life of a session: 12 hours.
-pub const DEFAULT_SESSION_MAX_LIFETIME: Duration = Duration::from_secs(12 * 3600);
-
-/// Settings of sessions, part of the engine's configuration.
-#[derive(Debug, Clone)]
-pub struct SessionConfig {
-    /// A session with no activity for this long is closed.
-    pub idle_timeout: Duration,
-    /// Bytes of events each session keeps for replay after a reconnect.
-    pub log_bytes: usize,
-    /// Ready sessions kept per pooled language (0 turns the pool off).
-    pub pool_size: usize,
-    /// CPU time a session's sandbox may use over its whole life: its cells, what they leave
-    /// running between cells, its terminals. Past it the session is closed (`cpu_limit`).
-    pub cpu_budget: Duration,
-    /// How long a session may live, however active; also the largest idle timeout a client
-    /// may ask for. Past it the session is closed (`expired`).
-    pub max_lifetime: Duration,
-}
-
-impl Default for SessionConfig {
-    fn default() -> Self {
-        SessionConfig {
-            idle_timeout: DEFAULT_SESSION_IDLE_TIMEOUT,
-            log_bytes: DEFAULT_SESSION_LOG_BYTES,
-            pool_size: DEFAULT_SESSION_POOL_SIZE,
-            cpu_budget: DEFAULT_SESSION_CPU_BUDGET,
-            max_lifetime: DEFAULT_SESSION_MAX_LIFETIME,
-        }
-    }
-}
 
 /// A request to create a session.
 #[derive(Debug, Clone)]
@@ -127,7 +91,7 @@ pub(crate) struct Session {
     language: Language,
     limits: Limits,
     idle_timeout: Duration,
-    engine: Arc<Inner>,
+    engine: Arc<Context>,
     sandbox: RwLock<Option<Sandbox>>,
     /// The sandbox's counters, for the CPU budget.
     meter: crate::backend::Meter,

@@ -7,8 +7,8 @@ use runnel_sandbox::{CommandSpec, PtyMaster, StdioMode};
 use crate::backend::Process;
 
 use super::{closed, SessionHandle};
+use crate::backend::WORK_DIR;
 use crate::error::EngineError;
-use crate::executor::WORK_DIR;
 use crate::run::Signal;
 
 /// The shell service.

@@ -24,10 +24,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::unix::pipe;
 use tokio::sync::mpsc;
 
+pub(crate) use super::wire::CellEvent;
 use super::wire::{next_event, read_done, InputSync, MarkedStream};
+use crate::backend::WORK_DIR;
 use crate::backend::{Meter, Process, Sandbox};
 use crate::error::{DriverStartError, EngineError};
-use crate::executor::WORK_DIR;
 use crate::input::{RunInput, StdinChunk};
 use crate::run::{Limits, RunOutcome, Signal};
 
@@ -94,12 +95,6 @@ struct DriverPipes {
     stdin: Option<pipe::Sender>,
     stdout: pipe::Receiver,
     stderr: pipe::Receiver,
-}
-
-/// What a cell sends out while it runs.
-pub(crate) enum CellEvent {
-    Output(StreamName, Vec<u8>),
-    InputRequest { prompt: String, password: bool },
 }
 
 /// How a cell ended, and whether the kernel survived it.

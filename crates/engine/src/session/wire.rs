@@ -6,11 +6,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use runnel_languages::wire::{Done, DriverEvent, MAX_EVENT_LINE};
+use runnel_protocol::StreamName;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt};
 use tokio::net::unix::pipe;
 
-use super::repl::CellEvent;
 use crate::output::Utf8Chunker;
+
+/// What a cell sends out while it runs.
+pub(crate) enum CellEvent {
+    Output(StreamName, Vec<u8>),
+    InputRequest { prompt: String, password: bool },
+}
 
 /// Longest an input request waits for the output written before it.
 const INPUT_SYNC_WAIT: Duration = Duration::from_millis(500);
