@@ -6,7 +6,7 @@ use std::sync::Arc;
 use runnel_languages::Registry;
 use runnel_protocol::http::{HealthResponse, LanguageInfo};
 use runnel_sandbox::SpawnerHealth;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::backend::Backend;
 use crate::cache::CompileCache;
@@ -14,9 +14,10 @@ use crate::config::EngineConfig;
 use crate::context::Context;
 use crate::error::EngineError;
 use crate::executor;
+use crate::log::{EventLog, Overflow};
 use crate::memory::{self, MemoryBudget};
 use crate::pool::{self, Pool};
-use crate::run::{Limits, RunController, RunHandle, RunRequest};
+use crate::run::{Limits, RunController, RunEvent, RunHandle, RunRequest};
 use crate::session::manager::{self, SessionManager};
 use crate::session::{CreateSession, SessionHandle};
 use crate::stats::EngineStats;
@@ -25,6 +26,9 @@ use crate::stats::EngineStats;
 /// (pipes fill up) rather than losing output. An event holds at most one 64 KiB read, so this
 /// bounds what a run's consumer can leave waiting here to 1 MiB.
 const EVENT_BUFFER: usize = 16;
+/// The least a run's log holds of events its reader has not taken: enough that the run and its
+/// reader do not wait on each other event by event.
+const RUN_LOG_MIN_BYTES: usize = 64 * 1024;
 /// How often [`Engine::drained`] looks.
 const DRAIN_POLL: std::time::Duration = std::time::Duration::from_millis(20);
 
@@ -129,14 +133,23 @@ impl Engine {
             .check_run(memory::sandbox_memory(&language, &request.limits))?;
         let (event_sender, event_receiver) = mpsc::channel(EVENT_BUFFER);
         let (input_sender, input_receiver) = crate::input::channel();
+        let log = EventLog::new(
+            request.replay_bytes.max(RUN_LOG_MIN_BYTES),
+            Overflow::WaitForReader,
+        );
+        let (alive, dropped) = oneshot::channel();
+        tokio::spawn(record(event_receiver, Arc::clone(&log), dropped));
         let handle = RunHandle {
             id: request.id.clone(),
             language: language.id.clone(),
             version: language.version.clone(),
-            events: event_receiver,
+            log,
+            reader: None,
+            pending: Default::default(),
             controller: RunController {
                 input: input_sender,
             },
+            _alive: alive,
         };
         self.context.stats.run_started();
         let run = executor::Run {
@@ -294,6 +307,31 @@ impl Engine {
         self.sessions.wake();
         self.sessions.close_all().await;
         self.context.backend.shutdown().await;
+    }
+}
+
+/// Move a run's events into its log, waiting for room; stops when the run's handle is dropped
+/// (the run then sees its events' receiver gone, and is killed).
+async fn record(
+    mut events: mpsc::Receiver<RunEvent>,
+    log: Arc<EventLog<RunEvent>>,
+    mut dropped: oneshot::Receiver<()>,
+) {
+    loop {
+        let event = tokio::select! {
+            event = events.recv() => event,
+            _ = &mut dropped => return,
+        };
+        let Some(event) = event else {
+            // The run's task ended without its exit (it panicked): the log still gets one.
+            let lost = executor::internal_error("the run ended without an outcome".to_owned());
+            log.push(RunEvent::Exit(lost));
+            return;
+        };
+        tokio::select! {
+            _ = log.push_when_room(event) => {}
+            _ = &mut dropped => return,
+        }
     }
 }
 

@@ -31,6 +31,7 @@ mod error;
 mod executor;
 mod health;
 mod input;
+pub mod log;
 mod memory;
 mod output;
 mod pool;
@@ -51,7 +52,8 @@ pub use input::{StdinRefused, MAX_PENDING_STDIN};
 pub use memory::default_committed_memory_bytes;
 pub use refill::FailingPool;
 pub use run::{
-    Limits, RunController, RunEvent, RunHandle, RunOutcome, RunRequest, Signal, SourceFile,
+    Limits, RunController, RunEvent, RunHandle, RunLog, RunOutcome, RunRequest, RunSubscription,
+    Signal, SourceFile,
 };
 pub use session::{
     CreateSession, FileInfo, FileListing, PtyProcess, ReplayGap, SessionConfig, SessionEvent,

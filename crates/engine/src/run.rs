@@ -1,12 +1,15 @@
 //! Requests, events and outcomes of one run, in domain terms.
 
+use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use runnel_languages::Language;
 use runnel_protocol::{RunStatus, Stage, StreamName};
-use tokio::sync::mpsc;
+use tokio::sync::oneshot;
 
 use crate::input::{InputSender, StdinRefused};
+use crate::log::{Entry, EventLog, LogEvent, Subscription, EVENT_OVERHEAD_BYTES};
 pub use crate::signal::{signal_name, Signal};
 
 /// Resource limits of one run (already capped by the caller's key).
@@ -89,6 +92,9 @@ pub struct RunRequest {
     pub compiler_args: Vec<String>,
     /// Limits.
     pub limits: Limits,
+    /// Bytes of its newest events the run's log keeps for a reader that comes back (at least
+    /// 64 KiB; a reader that has not taken that much makes the run wait).
+    pub replay_bytes: usize,
 }
 
 /// Something that happened in a run, in order.
@@ -153,7 +159,7 @@ impl RunController {
     }
 }
 
-/// A run in flight: its events, and a controller. Dropping it kills the run.
+/// A run in flight: its event log, and a controller. Dropping it kills the run.
 #[derive(Debug)]
 pub struct RunHandle {
     /// Run id.
@@ -162,18 +168,63 @@ pub struct RunHandle {
     pub language: String,
     /// The runtime's version.
     pub version: String,
-    pub(crate) events: mpsc::Receiver<RunEvent>,
+    pub(crate) log: Arc<RunLog>,
+    /// The reader behind [`RunHandle::next_event`], from its first call.
+    pub(crate) reader: Option<RunSubscription>,
+    pub(crate) pending: VecDeque<Arc<Entry<RunEvent>>>,
     pub(crate) controller: RunController,
+    /// Dropped with the handle: the run's recorder stops, and so the run.
+    pub(crate) _alive: oneshot::Sender<()>,
 }
 
+/// A run's log: `Started` is event 1, `Exit` the last.
+pub type RunLog = EventLog<RunEvent>;
+
+/// A reader of a run's log.
+pub type RunSubscription = Subscription<RunEvent>;
+
 impl RunHandle {
-    /// The next event; `None` after `Exit`.
+    /// The next event; `None` after `Exit`. The first call subscribes from the start: it is
+    /// then the log's latest reader (see [`RunHandle::subscribe`]).
     pub async fn next_event(&mut self) -> Option<RunEvent> {
-        self.events.recv().await
+        loop {
+            if let Some(entry) = self.pending.pop_front() {
+                if let Some(reader) = &self.reader {
+                    reader.taken(entry.seq);
+                }
+                return Some(entry.kind.clone());
+            }
+            let log = &self.log;
+            let reader = match &mut self.reader {
+                Some(reader) => reader,
+                None => self.reader.insert(log.subscribe(0).ok()?),
+            };
+            self.pending.extend(reader.next_batch().await?.ok()?);
+        }
+    }
+
+    /// The run's log, to subscribe from any `seq` (see [`crate::log`]). Holding it does not
+    /// keep the run alive: the handle does.
+    pub fn log(&self) -> Arc<RunLog> {
+        Arc::clone(&self.log)
     }
 
     /// A controller for stdin and signals.
     pub fn controller(&self) -> RunController {
         self.controller.clone()
+    }
+}
+
+impl LogEvent for RunEvent {
+    fn cost(&self) -> usize {
+        EVENT_OVERHEAD_BYTES
+            + match self {
+                RunEvent::Output { data, .. } => data.len(),
+                RunEvent::Started | RunEvent::Exit(_) => 0,
+            }
+    }
+
+    fn is_last(&self) -> bool {
+        matches!(self, RunEvent::Exit(_))
     }
 }

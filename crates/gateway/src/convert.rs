@@ -78,6 +78,7 @@ pub(crate) fn execute_from_wire(
         args: request.args,
         compiler_args: request.compiler_args,
         limits,
+        replay_bytes: 0,
     };
     Ok(Execute {
         run,

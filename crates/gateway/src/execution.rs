@@ -4,7 +4,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use runnel_engine::{RunController, RunEvent, RunHandle, RunOutcome, RunRequest};
+use runnel_engine::log::Entry;
+use runnel_engine::{RunController, RunEvent, RunHandle, RunLog, RunOutcome, RunRequest};
 use runnel_protocol::server::StartedMessage;
 use runnel_protocol::{OutputChunk, ResultMessage, RunStatus, ServerMessage, Stage, StreamName};
 use runnel_store::{RunRecord, Store};
@@ -114,78 +115,105 @@ impl Execution {
     /// Stream `started`, `stdout`/`stderr` chunks and one `exit` into `sink`. Returns early (and
     /// so kills the run) when the receiving side goes away.
     pub(crate) async fn stream<T: From<ServerMessage>>(mut self, sink: &mpsc::Sender<T>) {
-        let mut seq = 0_u64;
-        let mut started = false;
+        let meta = self.meta();
+        let Ok(mut reader) = self.handle.log().subscribe(0) else {
+            return;
+        };
         loop {
-            let event = tokio::select! {
-                event = self.handle.next_event() => event,
+            let batch = tokio::select! {
+                batch = reader.next_batch() => batch,
                 () = sink.closed() => return,
             };
-            if !started {
-                started = true;
-                seq += 1;
-                let message = ServerMessage::Started(self.started_message(seq));
-                if !self.send(sink, message).await {
+            let Some(Ok(batch)) = batch else {
+                // The log ended, or lost events, before an exit: the run was lost.
+                let exit = exit_message(meta.id.clone(), lost_outcome(), reader.next_seq());
+                let _ = sink.send(T::from(ServerMessage::Exit(exit))).await;
+                return;
+            };
+            for entry in batch {
+                let last = if let RunEvent::Exit(outcome) = &entry.kind {
+                    self.ledger.record(outcome);
+                    true
+                } else {
+                    false
+                };
+                if sink.send(T::from(meta.message(&entry))).await.is_err() || last {
                     return;
                 }
+                reader.taken(entry.seq);
             }
-            let outcome = match event {
-                Some(RunEvent::Started) => continue,
-                Some(RunEvent::Output {
-                    stage,
-                    stream,
-                    data,
-                }) => {
-                    seq += 1;
-                    let message = self.chunk(stage, stream, data, seq);
-                    if !self.send(sink, message).await {
-                        return;
-                    }
-                    continue;
-                }
-                Some(RunEvent::Exit(outcome)) => outcome,
-                None => lost_outcome(),
-            };
-            self.ledger.record(&outcome);
-            seq += 1;
-            let exit = exit_message(self.handle.id.clone(), outcome, seq);
-            self.send(sink, ServerMessage::Exit(exit)).await;
-            return;
         }
     }
 
-    fn started_message(&self, seq: u64) -> StartedMessage {
-        StartedMessage {
+    /// What turns the run's events into messages.
+    pub(crate) fn meta(&self) -> RunMeta {
+        RunMeta {
             id: self.handle.id.clone(),
             language: self.handle.language.clone(),
             version: self.handle.version.clone(),
-            session: None,
-            seq,
         }
     }
 
-    fn chunk(&self, stage: Stage, stream: StreamName, data: Vec<u8>, seq: u64) -> ServerMessage {
-        let (data, encoding) = encode_chunk(data);
-        let chunk = OutputChunk {
-            id: self.handle.id.clone(),
-            data,
-            seq,
-            stage: (stage == Stage::Compile).then_some(Stage::Compile),
-            encoding,
-            session: None,
-        };
-        match stream {
-            StreamName::Stdout => ServerMessage::Stdout(chunk),
-            StreamName::Stderr => ServerMessage::Stderr(chunk),
-        }
+    /// The run's event log (holding it does not keep the run alive: this does).
+    pub(crate) fn log(&self) -> std::sync::Arc<RunLog> {
+        self.handle.log()
     }
 
-    async fn send<T: From<ServerMessage>>(
-        &self,
-        sink: &mpsc::Sender<T>,
-        message: ServerMessage,
-    ) -> bool {
-        sink.send(T::from(message)).await.is_ok()
+    /// Wait for the run's end (its `exit` in the log) and record it. Cancel-safe.
+    pub(crate) async fn finish(&mut self) {
+        let log = self.handle.log();
+        log.closed().await;
+        if let Some(entry) = log.newest() {
+            if let RunEvent::Exit(outcome) = &entry.kind {
+                self.ledger.record(outcome);
+            }
+        }
+    }
+}
+
+/// A run's id, language and version: what its events need to become messages.
+#[derive(Debug, Clone)]
+pub(crate) struct RunMeta {
+    pub(crate) id: String,
+    language: String,
+    version: String,
+}
+
+impl RunMeta {
+    /// The message of one logged event, carrying the event's `seq`.
+    pub(crate) fn message(&self, entry: &Entry<RunEvent>) -> ServerMessage {
+        let seq = entry.seq;
+        match &entry.kind {
+            RunEvent::Started => ServerMessage::Started(StartedMessage {
+                id: self.id.clone(),
+                language: self.language.clone(),
+                version: self.version.clone(),
+                session: None,
+                seq,
+            }),
+            RunEvent::Output {
+                stage,
+                stream,
+                data,
+            } => {
+                let (data, encoding) = encode_chunk(data.clone());
+                let chunk = OutputChunk {
+                    id: self.id.clone(),
+                    data,
+                    seq,
+                    stage: (*stage == Stage::Compile).then_some(Stage::Compile),
+                    encoding,
+                    session: None,
+                };
+                match stream {
+                    StreamName::Stdout => ServerMessage::Stdout(chunk),
+                    StreamName::Stderr => ServerMessage::Stderr(chunk),
+                }
+            }
+            RunEvent::Exit(outcome) => {
+                ServerMessage::Exit(exit_message(self.id.clone(), outcome.clone(), seq))
+            }
+        }
     }
 }
 

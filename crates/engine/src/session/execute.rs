@@ -153,6 +153,8 @@ impl Session {
                     pids: self.limits.pids,
                     ..run.limits
                 },
+                // Its events go into the session's log.
+                replay_bytes: 0,
             },
             events,
             input,

@@ -219,7 +219,10 @@ pub(crate) async fn create(
         created: Instant::now(),
         committed: Mutex::new(Some(committed)),
         sandbox: RwLock::new(Some(ready.sandbox)),
-        log: EventLog::new(engine.config.sessions.log_bytes),
+        log: EventLog::new(
+            engine.config.sessions.log_bytes,
+            crate::log::Overflow::DropOldest,
+        ),
         kernel: tokio::sync::Mutex::new(ready.kernel),
         current: Mutex::new(None),
         queued: Mutex::new(HashMap::new()),

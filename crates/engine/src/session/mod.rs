@@ -32,7 +32,8 @@ use runnel_languages::Language;
 use tokio::sync::RwLock;
 use tokio::time::Instant;
 
-pub use events::{ReplayGap, SessionEvent, SessionEventKind, Subscription};
+pub use crate::log::ReplayGap;
+pub use events::{SessionEvent, SessionEventKind, Subscription};
 pub use files::{FileInfo, FileListing};
 pub use pty::PtyProcess;
 

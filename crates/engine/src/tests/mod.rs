@@ -7,6 +7,7 @@
 //! real-sandbox suites of `crates/sandbox` and `crates/cli`.
 
 mod driver;
+mod log;
 mod pool;
 mod runs;
 mod script;
@@ -158,6 +159,7 @@ pub(crate) fn request(language: &str, source: &str) -> RunRequest {
         args: Vec::new(),
         compiler_args: Vec::new(),
         limits: Limits::DEFAULT,
+        replay_bytes: 0,
     }
 }
 

@@ -1,28 +1,29 @@
 //! Streamed one-shot runs that outlive their socket.
 //!
-//! Every event of a `stream: true` run on `/ws` goes into the run's [`RunLog`], a ring of at
-//! most [`RING_BYTES`] of the newest events, and a forwarder task copies the log to the socket
-//! attached to the run. Only events given to a socket leave the ring; when it is full of events
-//! no socket has taken yet, the run waits (its program blocks on a full pipe), so a client that
-//! reads slowly or not at all costs the server the ring, never the run's whole output.
-//! When that socket drops, the run goes on for `run_grace`, waiting for a client to reconnect
-//! and send `{"action":"resume","id":RUN,"last_seq":N}`: the new socket gets `resumed`, every
-//! event after `N`, then the live ones. Nobody in time: the run is killed. A finished run's log
-//! is kept as long (shorter when a socket was attached at the end), so that an `exit` lost
-//! with a connection can still be fetched.
+//! A `stream: true` run on `/ws` keeps its newest events in its engine log
+//! ([`runnel_engine::log`]), at most [`RING_BYTES`], and a forwarder task copies the log to the
+//! socket attached to the run, turning each event into its message. Only events given to a
+//! socket may leave the log; when it is full of events no socket has taken yet, the run waits
+//! (its program blocks on a full pipe), so a client that reads slowly or not at all costs the
+//! server the ring, never the run's whole output. When that socket drops, the run goes on for
+//! `run_grace`, waiting for a client to reconnect and send
+//! `{"action":"resume","id":RUN,"last_seq":N}`: the new socket gets `resumed`, every event
+//! after `N`, then the live ones. Nobody in time: the run is killed. A finished run is kept as
+//! long (shorter when a socket was attached at the end), so that an `exit` lost with a
+//! connection can still be fetched.
 //!
 //! Each socket's copy runs in its own forwarder task, so a stalled socket never blocks the
 //! log or the next socket's resume (which aborts the old forwarder). A resume from before the
-//! ring's oldest event is answered `resume_gap`.
+//! log's oldest event is answered `resume_gap`.
 //!
-//! The registry and the logs are here; [`drive`] starts a run into its log and drives it.
+//! The registry is here; [`drive`] starts a run and drives it.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use runnel_engine::RunController;
+use runnel_engine::{RunController, RunLog, RunSubscription};
 use runnel_protocol::server::ResumedMessage;
 use runnel_protocol::ServerMessage;
 use tokio::sync::{mpsc, watch, Notify};
@@ -30,13 +31,12 @@ use tokio::task::AbortHandle;
 use tokio::time::{sleep_until, Instant};
 
 use super::outbound::Outbound;
+use crate::execution::RunMeta;
 use crate::quota::RunPermit;
 
 pub(crate) mod drive;
 
-/// Messages between the run and its log.
-const LOG_CHANNEL: usize = 8;
-/// Most bytes of serialized events a run's log keeps (one event alone may be larger).
+/// Most bytes of events a run's log keeps (one event alone may be larger).
 pub(crate) const RING_BYTES: usize = 1 << 20;
 /// How long a finished run's log stays when a socket was attached at its end (the `exit` is
 /// most likely delivered): long enough for a client whose connection broke right then.
@@ -45,12 +45,12 @@ const DELIVERED_LINGER: Duration = Duration::from_secs(5);
 /// The resumable runs of every key, by key and run id.
 #[derive(Default)]
 pub(crate) struct RunRegistry {
-    runs: Mutex<HashMap<(String, String), Arc<RunLog>>>,
+    runs: Mutex<HashMap<(String, String), Arc<Resumable>>>,
 }
 
 impl RunRegistry {
     /// The log of `key_id`'s run `run_id`, if it is still kept.
-    pub(crate) fn get(&self, key_id: &str, run_id: &str) -> Option<Arc<RunLog>> {
+    pub(crate) fn get(&self, key_id: &str, run_id: &str) -> Option<Arc<Resumable>> {
         lock(&self.runs)
             .get(&(key_id.to_owned(), run_id.to_owned()))
             .cloned()
@@ -64,7 +64,7 @@ impl RunRegistry {
 
     /// Send `signal` to every run of `key_id` that has not finished; how many there were.
     pub(crate) fn kill_all_of(&self, key_id: &str, signal: runnel_engine::Signal) -> usize {
-        let logs: Vec<Arc<RunLog>> = lock(&self.runs)
+        let logs: Vec<Arc<Resumable>> = lock(&self.runs)
             .iter()
             .filter(|((key, _), log)| key == key_id && !log.is_finished())
             .map(|(_, log)| Arc::clone(log))
@@ -98,12 +98,12 @@ impl RunRegistry {
         true
     }
 
-    fn insert(&self, log: Arc<RunLog>) {
+    fn insert(&self, log: Arc<Resumable>) {
         let key = (log.key_id.clone(), log.run_id.clone());
         lock(&self.runs).insert(key, log);
     }
 
-    fn remove(&self, log: &Arc<RunLog>) {
+    fn remove(&self, log: &Arc<Resumable>) {
         let key = (log.key_id.clone(), log.run_id.clone());
         let mut runs = lock(&self.runs);
         if runs.get(&key).is_some_and(|kept| Arc::ptr_eq(kept, log)) {
@@ -112,17 +112,16 @@ impl RunRegistry {
     }
 }
 
-/// The events of one streamed run, and the socket they go to.
-pub(crate) struct RunLog {
+/// One streamed run: its log, and the socket its events go to.
+pub(crate) struct Resumable {
     key_id: String,
     run_id: String,
     controller: RunController,
-    /// The newest serialized events.
-    ring: Mutex<Ring>,
-    /// Woken when the attached socket has taken events (room may have been made).
-    taken: Notify,
-    /// How many events there are, and whether the run ended.
-    progress: watch::Sender<Progress>,
+    /// The run's events (kept by the engine).
+    events: Arc<RunLog>,
+    meta: RunMeta,
+    /// Whether the run ended (or was stopped for want of a socket).
+    finished: watch::Sender<bool>,
     attachment: Mutex<Attachment>,
     /// Woken when a socket attaches or goes.
     attachment_changed: Notify,
@@ -130,54 +129,6 @@ pub(crate) struct RunLog {
     stdin_seq: AtomicU64,
     /// The run's slot in its key's quota, until it ends or is evicted.
     permit: Mutex<Option<RunPermit>>,
-}
-
-/// The newest events of a run: event `seq` is at `events[seq - 1 - dropped]`.
-#[derive(Default)]
-struct Ring {
-    events: VecDeque<String>,
-    /// Events dropped from the front: the oldest kept is `dropped + 1`.
-    dropped: usize,
-    bytes: usize,
-    /// Events the attached socket has been given (those before may be dropped).
-    given: usize,
-    /// Counts attachments: only the forwarder of the latest one moves `given`.
-    attachment: u64,
-}
-
-impl Ring {
-    /// Add `text` if it fits, dropping given events to make room; gives it back when the ring
-    /// is full of events not given yet. Returns how many events there have been.
-    fn push(&mut self, text: String) -> Result<usize, String> {
-        let wanted = text.len();
-        while self.bytes + wanted > RING_BYTES && self.dropped < self.given {
-            let Some(oldest) = self.events.pop_front() else {
-                break;
-            };
-            self.bytes -= oldest.len();
-            self.dropped += 1;
-        }
-        if self.bytes + wanted > RING_BYTES && !self.events.is_empty() {
-            return Err(text);
-        }
-        self.bytes += wanted;
-        self.events.push_back(text);
-        Ok(self.dropped + self.events.len())
-    }
-
-    /// Event number `index` (0 for seq 1), if still kept.
-    fn get(&self, index: usize) -> Option<String> {
-        index
-            .checked_sub(self.dropped)
-            .and_then(|at| self.events.get(at))
-            .cloned()
-    }
-}
-
-#[derive(Debug, Clone, Copy, Default)]
-struct Progress {
-    events: usize,
-    finished: bool,
 }
 
 #[derive(Default)]
@@ -192,7 +143,7 @@ struct Forwarder {
     task: AbortHandle,
 }
 
-impl RunLog {
+impl Resumable {
     /// The run's controller (stdin and signals).
     pub(crate) fn controller(&self) -> &RunController {
         &self.controller
@@ -205,13 +156,13 @@ impl RunLog {
 
     /// Whether the run has ended (its `exit` is in the log).
     pub(crate) fn is_finished(&self) -> bool {
-        self.progress.borrow().finished
+        *self.finished.borrow()
     }
 
     /// Resolves when the run has ended.
     pub(crate) async fn finished(&self) {
-        let mut progress = self.progress.subscribe();
-        let _ = progress.wait_for(|progress| progress.finished).await;
+        let mut finished = self.finished.subscribe();
+        let _ = finished.wait_for(|finished| *finished).await;
     }
 
     /// Attach `outbound` (a reconnected socket): it gets `resumed`, every event after
@@ -222,18 +173,13 @@ impl RunLog {
         outbound: mpsc::Sender<Outbound>,
         last_seq: u64,
     ) -> Result<(), u64> {
-        let newest = self.progress.borrow().events;
-        let cursor = usize::try_from(last_seq).unwrap_or(usize::MAX).min(newest);
-        let dropped = lock(&self.ring).dropped;
-        if cursor < dropped {
-            return Err(dropped as u64 + 1);
-        }
+        let reader = self.events.subscribe(last_seq).map_err(|gap| gap.oldest)?;
         let resumed = ServerMessage::Resumed(ResumedMessage {
             id: self.run_id.clone(),
-            seq: newest as u64,
+            seq: self.events.last_seq(),
             stdin_seq: self.stdin_seq.load(Ordering::SeqCst),
         });
-        self.attach(outbound, cursor, Some(resumed));
+        self.attach(outbound, reader, Some(resumed));
         Ok(())
     }
 
@@ -258,22 +204,10 @@ impl RunLog {
     fn attach(
         self: &Arc<Self>,
         outbound: mpsc::Sender<Outbound>,
-        cursor: usize,
+        reader: RunSubscription,
         first: Option<ServerMessage>,
     ) {
-        // What the new socket asks for after `cursor` must stay until it is given again.
-        let generation = {
-            let mut ring = lock(&self.ring);
-            ring.given = cursor;
-            ring.attachment += 1;
-            ring.attachment
-        };
-        let task = tokio::spawn(forward(
-            Arc::clone(self),
-            outbound.clone(),
-            (generation, cursor),
-            first,
-        ));
+        let task = tokio::spawn(forward(Arc::clone(self), outbound.clone(), reader, first));
         let mut attachment = lock(&self.attachment);
         let forwarder = Forwarder {
             outbound,
@@ -287,29 +221,8 @@ impl RunLog {
         self.attachment_changed.notify_waiters();
     }
 
-    /// Add `text` to the ring; gives it back when the ring is full of events no socket has
-    /// taken yet (wait for [`RunLog::taken`], then push again).
-    fn push(&self, text: String) -> Result<(), String> {
-        let count = lock(&self.ring).push(text)?;
-        self.progress
-            .send_modify(|progress| progress.events = count);
-        Ok(())
-    }
-
-    /// The socket of attachment `generation` has been given every event before `cursor`
-    /// (ignored when another socket attached since).
-    fn given(&self, generation: u64, cursor: usize) {
-        let mut ring = lock(&self.ring);
-        if ring.attachment == generation {
-            ring.given = cursor;
-            drop(ring);
-            self.taken.notify_one();
-        }
-    }
-
     fn finish(&self) {
-        self.progress
-            .send_modify(|progress| progress.finished = true);
+        self.finished.send_replace(true);
     }
 
     fn is_attached(&self) -> bool {
@@ -334,39 +247,30 @@ impl RunLog {
     }
 }
 
-/// Copy `log` from event index `cursor` on to one socket (of attachment `generation`),
-/// `first` before anything.
+/// Copy the run's log to one socket from `reader` on, `first` before anything. Each event is
+/// taken (may leave the log) once it is in the socket's queue.
 async fn forward(
-    log: Arc<RunLog>,
+    run: Arc<Resumable>,
     outbound: mpsc::Sender<Outbound>,
-    (generation, mut cursor): (u64, usize),
+    mut reader: RunSubscription,
     first: Option<ServerMessage>,
 ) {
-    let mut progress = log.progress.subscribe();
     if let Some(first) = first {
         if outbound.send(Outbound::from(first)).await.is_err() {
-            return log.detach(&outbound);
+            return run.detach(&outbound);
         }
     }
-    loop {
-        let Progress { events, finished } = *progress.borrow_and_update();
-        if cursor < events {
-            // One event at a time: the copy in flight is the only one outside the ring.
-            while cursor < events {
-                let Some(text) = lock(&log.ring).get(cursor) else {
-                    // Dropped before this socket got it: it cannot continue without a gap.
-                    return log.detach(&outbound);
-                };
-                if outbound.send(Outbound::Text(text)).await.is_err() {
-                    return log.detach(&outbound);
-                }
-                cursor += 1;
-                log.given(generation, cursor);
+    while let Some(batch) = reader.next_batch().await {
+        let Ok(batch) = batch else {
+            // Dropped before this socket got it: it cannot continue without a gap.
+            return run.detach(&outbound);
+        };
+        for entry in batch {
+            let message = run.meta.message(&entry);
+            if outbound.send(Outbound::from(message)).await.is_err() {
+                return run.detach(&outbound);
             }
-            continue;
-        }
-        if finished || progress.changed().await.is_err() {
-            return;
+            reader.taken(entry.seq);
         }
     }
 }

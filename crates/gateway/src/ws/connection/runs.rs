@@ -15,7 +15,7 @@ use crate::convert::execute_from_wire;
 use crate::execution;
 use crate::state::AppState;
 use crate::ws::outbound::Outbox;
-use crate::ws::resumable::{self, RunLog};
+use crate::ws::resumable::{self, Resumable};
 
 /// The runs in flight on one connection. Dropping it aborts the tasks of its non-streamed runs
 /// (which kills them) and detaches its streamed runs, which go on for the grace period.
@@ -25,7 +25,7 @@ pub(super) struct Runs {
     /// Runs in flight by run id.
     controllers: HashMap<String, RunController>,
     /// The streamed (resumable) runs attached to this socket, by run id.
-    logs: HashMap<String, Arc<RunLog>>,
+    logs: HashMap<String, Arc<Resumable>>,
     /// One task per run; dropped (aborted) with the connection.
     tasks: JoinSet<()>,
     /// Which run each task drives.
@@ -96,8 +96,12 @@ impl Runs {
             config.default_limits,
             &principal.quota,
         )
-        .and_then(|execute| {
+        .and_then(|mut execute| {
             let stream = execute.stream;
+            if stream {
+                // Kept for a client that reconnects and resumes.
+                execute.run.replay_bytes = resumable::RING_BYTES;
+            }
             execution::start(&self.state, principal, execute.run).map(|run| (run, stream))
         });
         let (execution, stream) = match started {
@@ -133,7 +137,7 @@ impl Runs {
     }
 
     /// Keep a resumable run attached to this socket for stdin and signals until it ends.
-    fn track(&mut self, run_id: String, log: Arc<RunLog>) {
+    fn track(&mut self, run_id: String, log: Arc<Resumable>) {
         let finished = Arc::clone(&log);
         let task = self.tasks.spawn(async move { finished.finished().await });
         self.controllers
