@@ -16,7 +16,7 @@ use crate::error::EngineError;
 use crate::executor;
 use crate::log::{EventLog, Overflow};
 use crate::memory::{self, MemoryBudget};
-use crate::pool::{self, Pool};
+use crate::pool::RunPool;
 use crate::run::{Limits, RunController, RunEvent, RunHandle, RunRequest};
 use crate::session::manager::{self, SessionManager};
 use crate::session::{CreateSession, SessionHandle};
@@ -36,7 +36,7 @@ const DRAIN_POLL: std::time::Duration = std::time::Duration::from_millis(20);
 #[derive(Clone)]
 pub struct Engine {
     context: Arc<Context>,
-    pool: Arc<Pool>,
+    pool: Arc<RunPool>,
     sessions: Arc<SessionManager>,
 }
 
@@ -81,14 +81,13 @@ impl Engine {
             cache,
             memory,
         ));
-        let pool = Arc::new(Pool::new(context.config.pool_size, pooled.clone()));
-        let sessions = Arc::new(SessionManager::new(session_pooled.clone()));
-        let weak = || (Arc::downgrade(&context), Arc::downgrade(&pool));
-        if !pooled.is_empty() {
-            tracing::info!(languages = ?pooled, size = context.config.pool_size, "warm pool filling");
-            let (context, pool) = weak();
-            tokio::spawn(pool::refill_loop(context, pool));
-        }
+        let pool = Arc::new(RunPool::new(context.config.pool_size, pooled));
+        pool.fill(&context);
+        let sessions = Arc::new(SessionManager::new(
+            context.config.sessions.pool_size,
+            session_pooled,
+        ));
+        sessions.pool.fill(&context);
         tokio::spawn(manager::reap_loop(
             Arc::downgrade(&context),
             Arc::downgrade(&sessions),
@@ -98,13 +97,6 @@ impl Engine {
             Arc::downgrade(&pool),
             Arc::downgrade(&sessions),
         ));
-        if !session_pooled.is_empty() {
-            tracing::info!(languages = ?session_pooled, "session pool filling");
-            tokio::spawn(manager::refill_loop(
-                Arc::downgrade(&context),
-                Arc::downgrade(&sessions),
-            ));
-        }
         Ok(Engine {
             context,
             pool,
@@ -246,7 +238,7 @@ impl Engine {
         ) = self.context.memory.figures();
         stats.spawner_restarts = self.context.backend.restarts();
         stats.pool_refill_failures = self.pool.refills.totals();
-        stats.session_pool_refill_failures = self.sessions.refills.totals();
+        stats.session_pool_refill_failures = self.sessions.pool.refills.totals();
         stats.health = self.health().status;
         stats.cache_write_errors = self.context.cache.write_health().0;
         stats
@@ -282,7 +274,7 @@ impl Engine {
     pub fn begin_drain(&self) {
         self.context.begin_shutdown();
         self.pool.wake();
-        self.sessions.wake();
+        self.sessions.pool.wake();
     }
 
     /// Resolves once no run and no session execute is in flight or queued (checked every
@@ -304,7 +296,7 @@ impl Engine {
         self.context.begin_shutdown();
         self.pool.wake();
         self.pool.drain().await;
-        self.sessions.wake();
+        self.sessions.pool.wake();
         self.sessions.close_all().await;
         self.context.backend.shutdown().await;
     }

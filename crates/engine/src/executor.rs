@@ -21,7 +21,7 @@ use crate::context::Context;
 use crate::error::EngineError;
 use crate::input::{RunInput, StdinChunk};
 use crate::output::OutputBudget;
-use crate::pool::{Pool, WarmProcess};
+use crate::pool::{RunPool, WarmProcess};
 use crate::run::{RunEvent, RunOutcome, RunRequest};
 
 use compile::Compiled;
@@ -44,7 +44,7 @@ const ORPHAN_GRACE: Duration = Duration::from_millis(20);
 pub(crate) struct Run {
     pub(crate) context: Arc<Context>,
     /// Where a one-shot run takes a warm sandbox from (none for a session's run).
-    pub(crate) pool: Option<Arc<Pool>>,
+    pub(crate) pool: Option<Arc<RunPool>>,
     pub(crate) language: Language,
     pub(crate) files: Vec<FileEntry>,
     pub(crate) request: RunRequest,

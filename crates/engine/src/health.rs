@@ -7,11 +7,11 @@ use runnel_protocol::http::{HealthProblem, HealthResponse, HealthStatus};
 use runnel_sandbox::SpawnerHealth;
 
 use crate::context::Context;
-use crate::pool::Pool;
+use crate::pool::RunPool;
 use crate::session::manager::SessionManager;
 
 /// The state now.
-pub(crate) fn report(inner: &Context, pool: &Pool, sessions: &SessionManager) -> HealthResponse {
+pub(crate) fn report(inner: &Context, pool: &RunPool, sessions: &SessionManager) -> HealthResponse {
     let mut problems = Vec::new();
     let mut problem = |component: &str, status, detail: String| {
         problems.push(HealthProblem {
@@ -57,7 +57,7 @@ pub(crate) fn report(inner: &Context, pool: &Pool, sessions: &SessionManager) ->
             ),
         );
     }
-    for failing in sessions.refills.failing() {
+    for failing in sessions.pool.refills.failing() {
         problem(
             "session_pool",
             HealthStatus::Degraded,
@@ -81,7 +81,7 @@ pub(crate) fn report(inner: &Context, pool: &Pool, sessions: &SessionManager) ->
 /// sessions that died with the old one, so that nothing dead is handed out.
 pub(crate) async fn recover_loop(
     context: Weak<Context>,
-    pool: Weak<Pool>,
+    pool: Weak<RunPool>,
     sessions: Weak<SessionManager>,
 ) {
     let Some(mut health) = context
@@ -103,9 +103,9 @@ pub(crate) async fn recover_loop(
     }
 }
 
-fn recover(pool: &Pool, sessions: &SessionManager) {
+fn recover(pool: &RunPool, sessions: &SessionManager) {
     let runs = pool.purge_lost();
-    let sessions = sessions.purge_lost();
+    let sessions = sessions.pool.purge_lost();
     tracing::warn!(
         pooled_runs = runs,
         pooled_sessions = sessions,

@@ -16,7 +16,8 @@
 //! - `input`: stdin and signals for a run, bounded.
 //! - `output`: reading pipes, UTF-8-aligned chunks, the output cap.
 //! - `cache`: the compile cache keyed by toolchain version, sources and flags.
-//! - `pool`: warm sandboxes per language, each used exactly once.
+//! - `pool`: the warm pools (one type for the runs' warm sandboxes and the sessions' ready
+//!   drivers), per language, each item handed out once.
 //! - `refill`: how the warm pools' refills are going (failures in a row, backoff).
 //! - `health`: the engine's real state for `/healthz`; recovery after a spawner restart.
 //! - [`session`]: sessions: state that persists, terminals, files, replay after reconnect.

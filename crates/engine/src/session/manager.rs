@@ -1,49 +1,69 @@
 //! The session registry: creation (from the warm pool of sessions when one is ready), lookup
 //! by id and owner, per-key limits, closing, and the idle reaper.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use crate::backend::Sandbox;
 use runnel_languages::Language;
-use tokio::sync::{Notify, RwLock};
+use tokio::sync::RwLock;
 use tokio::time::Instant;
 
 use super::repl::Kernel;
 use super::{driver_of, events::EventLog, CreateSession, Session, SessionHandle};
+use crate::backend::{BoxFuture, Sandbox};
 use crate::context::Context;
 use crate::error::EngineError;
-use crate::refill::RefillRecord;
+use crate::pool::{Pool, Pooled};
 
 /// How often the reaper looks for idle sessions, at most.
 const REAP_INTERVAL: Duration = Duration::from_millis(500);
 
 /// A sandbox with its driver already started, for one session.
-struct ReadySession {
+pub(crate) struct ReadySession {
     sandbox: Sandbox,
     kernel: Option<Kernel>,
 }
 
-/// Every live session, and the warm pool.
+/// Every live session, and the warm pool of sessions.
 pub(crate) struct SessionManager {
     sessions: Mutex<HashMap<String, Arc<Session>>>,
-    ready: Mutex<HashMap<String, VecDeque<ReadySession>>>,
-    pool_languages: Vec<String>,
-    wake: Notify,
-    /// How the pool's refills are going.
-    pub(crate) refills: RefillRecord,
+    /// Sessions with their driver started, made with the default limits.
+    pub(crate) pool: Arc<Pool<ReadySession>>,
+}
+
+impl Pooled for ReadySession {
+    const KIND: &'static str = "session pool";
+
+    fn spawner_lost(&self) -> bool {
+        self.sandbox.spawner_lost()
+    }
+
+    fn discard(self) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            drop(self.kernel);
+            let _ = self.sandbox.destroy().await;
+        })
+    }
+
+    fn prepare(
+        context: Arc<Context>,
+        language: Language,
+    ) -> BoxFuture<'static, Result<Self, EngineError>> {
+        Box::pin(async move {
+            let limits = context.config.default_limits.at_least_floors_of(&language);
+            prepare(&context, &language, limits).await
+        })
+    }
 }
 
 impl SessionManager {
-    pub(crate) fn new(pool_languages: Vec<String>) -> SessionManager {
+    /// No sessions yet, and a pool of `pool_size` sessions of each of `pool_languages`.
+    pub(crate) fn new(pool_size: usize, pool_languages: Vec<String>) -> SessionManager {
         SessionManager {
             sessions: Mutex::new(HashMap::new()),
-            ready: Mutex::new(HashMap::new()),
-            pool_languages,
-            wake: Notify::new(),
-            refills: RefillRecord::default(),
+            pool: Arc::new(Pool::new(pool_size, pool_languages)),
         }
     }
 
@@ -53,24 +73,9 @@ impl SessionManager {
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
-    fn ready(&self) -> std::sync::MutexGuard<'_, HashMap<String, VecDeque<ReadySession>>> {
-        self.ready
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
-    }
-
     /// Live sessions.
     pub(crate) fn count(&self) -> usize {
         self.sessions().len()
-    }
-
-    /// Ready pooled sessions per language.
-    pub(crate) fn ready_counts(&self) -> Vec<(String, usize)> {
-        let ready = self.ready();
-        self.pool_languages
-            .iter()
-            .map(|id| (id.clone(), ready.get(id).map_or(0, VecDeque::len)))
-            .collect()
     }
 
     pub(crate) fn get(&self, id: &str, owner: &str) -> Option<SessionHandle> {
@@ -112,15 +117,7 @@ impl SessionManager {
         for session in all {
             session.close("shutdown").await;
         }
-        let ready: Vec<ReadySession> = self.ready().drain().flat_map(|(_, queue)| queue).collect();
-        for ready in ready {
-            drop(ready.kernel);
-            let _ = ready.sandbox.destroy().await;
-        }
-    }
-
-    pub(crate) fn wake(&self) {
-        self.wake.notify_one();
+        self.pool.drain().await;
     }
 
     /// Session executes queued or running, over every session.
@@ -129,40 +126,6 @@ impl SessionManager {
             .values()
             .map(|session| session.busy.load(std::sync::atomic::Ordering::Acquire))
             .sum()
-    }
-
-    /// Drop the ready sessions that died with their spawner (the refiller replaces them).
-    pub(crate) fn purge_lost(&self) -> usize {
-        let lost = {
-            let mut ready = self.ready();
-            let mut lost = 0;
-            for queue in ready.values_mut() {
-                let before = queue.len();
-                queue.retain(|ready| !ready.sandbox.spawner_lost());
-                lost += before - queue.len();
-            }
-            lost
-        };
-        self.wake();
-        lost
-    }
-
-    /// A ready session of `language`, if one is pooled and alive.
-    fn take_ready(&self, language: &str) -> Option<ReadySession> {
-        let taken = {
-            let mut ready = self.ready();
-            let queue = ready.get_mut(language)?;
-            let mut taken = None;
-            while let Some(candidate) = queue.pop_front() {
-                if !candidate.sandbox.spawner_lost() {
-                    taken = Some(candidate);
-                    break;
-                }
-            }
-            taken
-        };
-        self.wake();
-        taken
     }
 }
 
@@ -196,7 +159,7 @@ pub(crate) async fn create(
         .memory
         .commit_session(crate::memory::sandbox_memory(&language, &limits))?;
     let pooled = if limits == engine.config.default_limits.at_least_floors_of(&language) {
-        manager.take_ready(&language.id)
+        manager.pool.take(&language.id)
     } else {
         None
     };
@@ -327,52 +290,5 @@ pub(crate) async fn reap_loop(engine: Weak<Context>, manager: Weak<SessionManage
                 .clamp(Duration::from_millis(50), REAP_INTERVAL)
         };
         tokio::time::sleep(interval).await;
-    }
-}
-
-/// Keep the warm pool of sessions full.
-pub(crate) async fn refill_loop(engine: Weak<Context>, manager: Weak<SessionManager>) {
-    loop {
-        let (Some(inner), Some(sessions)) = (engine.upgrade(), manager.upgrade()) else {
-            return;
-        };
-        if inner.is_shutting_down() {
-            return;
-        }
-        let target = inner.config.sessions.pool_size;
-        let needy = sessions
-            .ready_counts()
-            .into_iter()
-            .filter(|(_, count)| *count < target)
-            .min_by_key(|(_, count)| *count)
-            .map(|(id, _)| id);
-        let Some(language) = needy.and_then(|id: String| inner.registry.get(&id).cloned()) else {
-            drop(inner);
-            sessions.wake.notified().await;
-            continue;
-        };
-        let limits = inner.config.default_limits.at_least_floors_of(&language);
-        match prepare(&inner, &language, limits).await {
-            Ok(ready) if !inner.is_shutting_down() => {
-                sessions.refills.succeeded(&language.id);
-                sessions
-                    .ready()
-                    .entry(language.id.clone())
-                    .or_default()
-                    .push_back(ready);
-            }
-            Ok(ready) => {
-                drop(ready.kernel);
-                let _ = ready.sandbox.destroy().await;
-                return;
-            }
-            Err(_) if inner.is_shutting_down() => return,
-            Err(error) => {
-                let pause = sessions.refills.failed(&language.id, &error.to_string());
-                tracing::warn!(language = %language.id, %error, ?pause, "session pool refill failed");
-                drop((inner, sessions));
-                tokio::time::sleep(pause).await;
-            }
-        }
     }
 }
