@@ -297,7 +297,7 @@ impl Run {
                         )
                     })
                     .unwrap_or_default();
-                launch_warm(warm, line).await?
+                launch_warm(warm, line, sandbox, &command).await?
             }
             None => sandbox.start(&command).await?,
         };
@@ -353,15 +353,20 @@ fn in_work_dir(mut argv: Vec<String>) -> Vec<String> {
     argv
 }
 
-/// Send the launch request to a warm driver: the program's files are in place now.
-async fn launch_warm(mut warm: WarmProcess, line: String) -> Result<Process, EngineError> {
-    warm.launch
-        .write_all(line.as_bytes())
-        .await
-        .map_err(|source| EngineError::Io {
-            path: "warm driver launch pipe".into(),
-            source,
-        })?;
+/// Send the launch request to a warm driver: the program's files are in place now. A driver
+/// that died while it waited in the pool (its launch pipe is broken) is replaced by a cold
+/// start of `command` in the same sandbox, which nothing else has used.
+async fn launch_warm(
+    mut warm: WarmProcess,
+    line: String,
+    sandbox: &Sandbox,
+    command: &CommandSpec,
+) -> Result<Process, EngineError> {
+    if let Err(error) = warm.launch.write_all(line.as_bytes()).await {
+        tracing::warn!(%error, "a warm driver died while pooled; starting the command cold");
+        compile::stop_unused(Some(warm)).await;
+        return Ok(sandbox.start(command).await?);
+    }
     // Closing the launch pipe tells the driver nothing more comes.
     drop(warm.launch);
     Ok(warm.process)

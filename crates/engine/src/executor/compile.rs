@@ -86,7 +86,7 @@ impl Run {
         let budget = OutputBudget::new(self.request.limits.output_bytes.max(256 << 10));
         let launched = Instant::now();
         let process = match (warm, warm_line) {
-            (Some(warm), Some(line)) => launch_warm(warm, line).await?,
+            (Some(warm), Some(line)) => launch_warm(warm, line, sandbox, &command).await?,
             (warm, _) => {
                 stop_unused(warm).await;
                 sandbox.start(&command).await?

@@ -93,6 +93,7 @@ pub(crate) struct Harness {
     pub(crate) engine: Engine,
     pub(crate) backend: FakeBackend,
     pub(crate) toolchain: script::Toolchain,
+    pub(crate) warm: warm::WarmDrivers,
     _data: tempfile::TempDir,
 }
 
@@ -104,6 +105,15 @@ impl Harness {
 
     /// With the configuration changed by `configure` first.
     pub(crate) async fn with(configure: impl FnOnce(&mut EngineConfig)) -> Harness {
+        Harness::build(configure, |_, _| {}).await
+    }
+
+    /// With the configuration changed by `configure`, and `setup` done on the backend and the
+    /// warm drivers before the engine starts (and its pools fill).
+    pub(crate) async fn build(
+        configure: impl FnOnce(&mut EngineConfig),
+        setup: impl FnOnce(&FakeBackend, &warm::WarmDrivers),
+    ) -> Harness {
         let data = tempfile::tempdir().expect("a temp dir");
         let mut config = EngineConfig::with_data_dir(data.path());
         config.pool_size = 0;
@@ -116,7 +126,8 @@ impl Harness {
         let backend = FakeBackend::new();
         let toolchain = script::install(&backend);
         driver::install(&backend);
-        warm::install(&backend);
+        let warm = warm::install(&backend);
+        setup(&backend, &warm);
         let engine = Engine::start(config, registry, backend.clone())
             .await
             .expect("the engine starts");
@@ -124,6 +135,7 @@ impl Harness {
             engine,
             backend,
             toolchain,
+            warm,
             _data: data,
         }
     }

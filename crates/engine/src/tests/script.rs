@@ -14,6 +14,7 @@
 //! | `burn` | dies of its CPU limit (`SIGKILL` after using all of it) |
 //! | `flood N` | `N` bytes of `x` on stdout |
 //! | `write PATH TEXT` | writes a file into `/work` |
+//! | `show PATH` | prints that file of `/work`, or `no PATH` |
 //! | `exit N` | exits `N` (the end of the script exits 0) |
 //!
 //! In a source for `/fake/cc`, a line `error` fails the compile.
@@ -167,6 +168,13 @@ pub(crate) async fn run(mut io: Io, script: &str, args: &[String]) -> Exit {
             "write" => {
                 let (path, text) = rest.split_once(' ').unwrap_or((rest, ""));
                 io.files.put(path, text.as_bytes(), false);
+            }
+            "show" => {
+                let shown = match io.files.get(rest) {
+                    Some(file) => String::from_utf8_lossy(&file.contents).into_owned(),
+                    None => format!("no {rest}"),
+                };
+                write(&mut stdout, format!("{shown}\n").as_bytes()).await;
             }
             "exit" => return Exit::code(rest.parse().unwrap_or(1)),
             other => {
