@@ -4,66 +4,21 @@ import "@xterm/xterm/css/xterm.css";
 import "./styles.css";
 import { RunnelClient } from "@runnel/client";
 import type { ConnectionState, LanguageInfo, Run, RunResult, Session } from "@runnel/client";
-import { byId, describeError, errorCode } from "./dom.ts";
+import { describeError, errorCode } from "./dom.ts";
 import { createEditor } from "./editor.ts";
+import { el, type Mode, type Tab } from "./elements.ts";
 import { examples } from "./languages.ts";
 import { type LogKind, MonitorView } from "./monitor.ts";
 import { OutputView, RUN_HEADLINES, showResultBar } from "./output.ts";
 import { store } from "./store.ts";
+import { StdinBox } from "./stdin.ts";
+import { Tabs } from "./tabs.ts";
 import { TerminalView } from "./terminal.ts";
-
-type Mode = "oneshot" | "session";
-type Tab = "output" | "terminal" | "monitor";
 
 const httpBase = `${location.protocol}//${location.host}`;
 const wsBase = `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}`;
 const wsUrl = `${wsBase}/ws`;
 const isMac = /Mac|iPhone|iPad/.test(navigator.platform);
-
-// ---- elements --------------------------------------------------------------------------------
-const el = {
-  language: byId<HTMLSelectElement>("language"),
-  example: byId<HTMLSelectElement>("example"),
-  run: byId<HTMLButtonElement>("run"),
-  stop: byId<HTMLButtonElement>("stop"),
-  runKbd: byId("run-kbd"),
-  modeButtons: [byId<HTMLButtonElement>("mode-oneshot"), byId<HTMLButtonElement>("mode-session")],
-  keyButton: byId<HTMLButtonElement>("key-button"),
-  fileName: byId("file-name"),
-  languageVersion: byId("language-version"),
-  editor: byId("editor"),
-  tabs: {
-    output: byId<HTMLButtonElement>("tab-output"),
-    terminal: byId<HTMLButtonElement>("tab-terminal"),
-    monitor: byId<HTMLButtonElement>("tab-monitor"),
-  } as Record<Tab, HTMLButtonElement>,
-  panels: {
-    output: byId("panel-output"),
-    terminal: byId("panel-terminal"),
-    monitor: byId("panel-monitor"),
-  } as Record<Tab, HTMLElement>,
-  runState: byId("run-state"),
-  output: byId<HTMLPreElement>("output"),
-  outputScroll: byId("output-scroll"),
-  stdinForm: byId<HTMLFormElement>("stdin-form"),
-  stdinPrompt: byId("stdin-prompt"),
-  stdinInput: byId<HTMLInputElement>("stdin-input"),
-  stdinEof: byId<HTMLButtonElement>("stdin-eof"),
-  resultBar: byId("result-bar"),
-  terminal: byId("terminal"),
-  terminalApp: byId<HTMLSelectElement>("terminal-app"),
-  terminalStatus: byId("terminal-status"),
-  terminalRestart: byId<HTMLButtonElement>("terminal-restart"),
-  statusConn: byId("status-conn"),
-  statusConnText: byId("status-conn-text"),
-  statusUrl: byId("status-url"),
-  statusLatency: byId<HTMLButtonElement>("status-latency"),
-  keyDialog: byId<HTMLDialogElement>("key-dialog"),
-  keyForm: byId<HTMLFormElement>("key-form"),
-  keyInput: byId<HTMLInputElement>("key-input"),
-  keyError: byId("key-error"),
-  keyForget: byId<HTMLButtonElement>("key-forget"),
-};
 
 // ---- state -----------------------------------------------------------------------------------
 let client: RunnelClient | null = null;
@@ -369,56 +324,17 @@ function setRunState(text: string, kind: "idle" | "running" | "ok" | "error" = "
   el.runState.dataset.kind = kind;
 }
 
-function showStdin(prompt: string, password: boolean): void {
-  el.stdinPrompt.textContent = prompt || "stdin";
-  el.stdinInput.type = password ? "password" : "text";
-  el.stdinInput.placeholder = mode === "session" ? "" : "stdin…";
-  el.stdinForm.hidden = false;
-  output.keepFormLast();
-  output.scrollToEnd();
-  if (activeTab === "output") el.stdinInput.focus({ preventScroll: true });
-}
-
-function hideStdin(): void {
-  el.stdinForm.hidden = true;
-  el.stdinInput.value = "";
-}
-
-let awaitingInput = false;
-
-el.stdinForm.addEventListener("submit", (event) => {
-  event.preventDefault();
-  const run = currentRun;
-  if (!run) return;
-  const line = el.stdinInput.value;
-  el.stdinInput.value = "";
-  output.append("input", `${el.stdinInput.type === "password" ? "••••" : line}\n`);
-  try {
-    run.write(`${line}\n`);
-  } catch (error) {
-    output.note(`stdin: ${describeError(error)}`, "stderr");
-  }
-  if (awaitingInput) {
-    awaitingInput = false;
-    hideStdin();
-    el.editor.focus();
-  } else {
-    output.keepFormLast();
-  }
+const stdin = new StdinBox({
+  form: el.stdinForm,
+  prompt: el.stdinPrompt,
+  input: el.stdinInput,
+  eof: el.stdinEof,
+  output,
+  run: () => currentRun,
+  placeholder: () => (mode === "session" ? "" : "stdin…"),
+  focusable: () => activeTab === "output",
+  onAnswered: () => el.editor.focus(),
 });
-el.stdinInput.addEventListener("keydown", (event) => {
-  if (event.key === "d" && event.ctrlKey) {
-    event.preventDefault();
-    closeStdin();
-  }
-});
-el.stdinEof.addEventListener("click", () => closeStdin());
-
-function closeStdin(): void {
-  currentRun?.closeStdin();
-  output.note("[stdin closed]", "info");
-  hideStdin();
-}
 
 async function runProgram(): Promise<void> {
   if (currentRun) return;
@@ -428,10 +344,10 @@ async function runProgram(): Promise<void> {
   }
   showTab("output");
   output.clear();
-  hideStdin();
+  stdin.hide();
   el.resultBar.hidden = true;
   el.resultBar.replaceChildren();
-  awaitingInput = false;
+  stdin.awaitingInput = false;
   const code = editor.code();
   const lang = language;
   const usedMode = mode;
@@ -456,7 +372,7 @@ async function runProgram(): Promise<void> {
     currentRun = run;
     updateRunButtons();
     setRunState("running…", "running");
-    if (usedMode === "oneshot") showStdin("", false);
+    if (usedMode === "oneshot") stdin.show("", false);
     try {
       for await (const event of run) {
         switch (event.type) {
@@ -465,9 +381,9 @@ async function runProgram(): Promise<void> {
             output.append(event.stage === "compile" ? "compile" : event.type, event.data);
             break;
           case "input_request":
-            awaitingInput = true;
+            stdin.awaitingInput = true;
             if (event.prompt) output.append("prompt", event.prompt);
-            showStdin(event.prompt, event.password);
+            stdin.show(event.prompt, event.password);
             setRunState("waiting for input", "running");
             break;
           case "started":
@@ -489,7 +405,7 @@ async function runProgram(): Promise<void> {
     } finally {
       currentRun = null;
       clearTimeout(stopEscalation);
-      hideStdin();
+      stdin.hide();
       updateRunButtons();
     }
   }
@@ -518,36 +434,11 @@ el.run.addEventListener("click", () => void runProgram());
 el.stop.addEventListener("click", () => stopProgram());
 
 // ---- tabs ------------------------------------------------------------------------------------
-const TABS: Tab[] = ["output", "terminal", "monitor"];
-
-function showTab(tab: Tab, focus = false): void {
+const tabs = new Tabs(el.tabs, el.panels, (tab, focus) => {
   activeTab = tab;
-  for (const name of TABS) {
-    const on = name === tab;
-    el.tabs[name].setAttribute("aria-selected", String(on));
-    el.panels[name].hidden = !on;
-  }
-  if (focus) el.tabs[tab].focus();
   if (tab === "terminal") terminal.show(!focus);
-}
-
-for (const name of TABS) {
-  const tab = el.tabs[name];
-  tab.tabIndex = 0;
-  tab.addEventListener("click", () => showTab(name));
-  tab.addEventListener("keydown", (event) => {
-    const index = TABS.indexOf(name);
-    let next: Tab | undefined;
-    if (event.key === "ArrowRight") next = TABS[(index + 1) % TABS.length];
-    else if (event.key === "ArrowLeft") next = TABS[(index + TABS.length - 1) % TABS.length];
-    else if (event.key === "Home") next = TABS[0];
-    else if (event.key === "End") next = TABS[TABS.length - 1];
-    if (next) {
-      event.preventDefault();
-      showTab(next, true);
-    }
-  });
-}
+});
+const showTab = (tab: Tab, focus = false): void => tabs.show(tab, focus);
 el.statusLatency.addEventListener("click", () => showTab("monitor", true));
 
 // ---- terminal --------------------------------------------------------------------------------
