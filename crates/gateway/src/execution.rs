@@ -4,17 +4,15 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use runnel_engine::log::Entry;
 use runnel_engine::{RunController, RunEvent, RunHandle, RunLog, RunOutcome, RunRequest};
-use runnel_protocol::server::StartedMessage;
-use runnel_protocol::{OutputChunk, ResultMessage, RunStatus, ServerMessage, Stage, StreamName};
+use runnel_protocol::{ResultMessage, RunStatus, ServerMessage};
 use runnel_store::{RunRecord, Store};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::output::{encode_chunk, exit_message, lost_outcome, ResultAccumulator};
+use crate::output::{exit_message, lost_outcome, ResultAccumulator, RunMeta};
 use crate::quota::{Admission, RunPermit};
 use crate::state::AppState;
 
@@ -147,11 +145,11 @@ impl Execution {
 
     /// What turns the run's events into messages.
     pub(crate) fn meta(&self) -> RunMeta {
-        RunMeta {
-            id: self.handle.id.clone(),
-            language: self.handle.language.clone(),
-            version: self.handle.version.clone(),
-        }
+        RunMeta::new(
+            self.handle.id.clone(),
+            self.handle.language.clone(),
+            self.handle.version.clone(),
+        )
     }
 
     /// The run's event log (holding it does not keep the run alive: this does).
@@ -166,52 +164,6 @@ impl Execution {
         if let Some(entry) = log.newest() {
             if let RunEvent::Exit(outcome) = &entry.kind {
                 self.ledger.record(outcome);
-            }
-        }
-    }
-}
-
-/// A run's id, language and version: what its events need to become messages.
-#[derive(Debug, Clone)]
-pub(crate) struct RunMeta {
-    pub(crate) id: String,
-    language: String,
-    version: String,
-}
-
-impl RunMeta {
-    /// The message of one logged event, carrying the event's `seq`.
-    pub(crate) fn message(&self, entry: &Entry<RunEvent>) -> ServerMessage {
-        let seq = entry.seq;
-        match &entry.kind {
-            RunEvent::Started => ServerMessage::Started(StartedMessage {
-                id: self.id.clone(),
-                language: self.language.clone(),
-                version: self.version.clone(),
-                session: None,
-                seq,
-            }),
-            RunEvent::Output {
-                stage,
-                stream,
-                data,
-            } => {
-                let (data, encoding) = encode_chunk(data.clone());
-                let chunk = OutputChunk {
-                    id: self.id.clone(),
-                    data,
-                    seq,
-                    stage: (*stage == Stage::Compile).then_some(Stage::Compile),
-                    encoding,
-                    session: None,
-                };
-                match stream {
-                    StreamName::Stdout => ServerMessage::Stdout(chunk),
-                    StreamName::Stderr => ServerMessage::Stderr(chunk),
-                }
-            }
-            RunEvent::Exit(outcome) => {
-                ServerMessage::Exit(exit_message(self.id.clone(), outcome.clone(), seq))
             }
         }
     }

@@ -1,11 +1,67 @@
-//! Run output on the wire: chunks for streamed runs, one accumulated `result` otherwise, and the
-//! final `exit`/`result` figures from a [`RunOutcome`].
+//! Run output on the wire: a run's logged events as messages ([`RunMeta`]), one accumulated
+//! `result` otherwise, and the final `exit`/`result` figures from a [`RunOutcome`].
 
 use base64::Engine as _;
+use runnel_engine::log::Entry;
 use runnel_engine::run::signal_name;
-use runnel_engine::RunOutcome;
-use runnel_protocol::server::ExitMessage;
-use runnel_protocol::{ResultMessage, RunStatus, Stage, StreamName};
+use runnel_engine::{RunEvent, RunOutcome};
+use runnel_protocol::server::{ExitMessage, StartedMessage};
+use runnel_protocol::{OutputChunk, ResultMessage, RunStatus, ServerMessage, Stage, StreamName};
+
+/// A run's id, language and version: what its events need to become messages.
+#[derive(Debug, Clone)]
+pub(crate) struct RunMeta {
+    pub(crate) id: String,
+    language: String,
+    version: String,
+}
+
+impl RunMeta {
+    /// The run `id` of `language` at `version`.
+    pub(crate) fn new(id: String, language: String, version: String) -> RunMeta {
+        RunMeta {
+            id,
+            language,
+            version,
+        }
+    }
+
+    /// The message of one logged event, carrying the event's `seq`.
+    pub(crate) fn message(&self, entry: &Entry<RunEvent>) -> ServerMessage {
+        let seq = entry.seq;
+        match &entry.kind {
+            RunEvent::Started => ServerMessage::Started(StartedMessage {
+                id: self.id.clone(),
+                language: self.language.clone(),
+                version: self.version.clone(),
+                session: None,
+                seq,
+            }),
+            RunEvent::Output {
+                stage,
+                stream,
+                data,
+            } => {
+                let (data, encoding) = encode_chunk(data.clone());
+                let chunk = OutputChunk {
+                    id: self.id.clone(),
+                    data,
+                    seq,
+                    stage: (*stage == Stage::Compile).then_some(Stage::Compile),
+                    encoding,
+                    session: None,
+                };
+                match stream {
+                    StreamName::Stdout => ServerMessage::Stdout(chunk),
+                    StreamName::Stderr => ServerMessage::Stderr(chunk),
+                }
+            }
+            RunEvent::Exit(outcome) => {
+                ServerMessage::Exit(exit_message(self.id.clone(), outcome.clone(), seq))
+            }
+        }
+    }
+}
 
 /// The text of a chunk: as is when the bytes are UTF-8, else base64 with `encoding: "base64"`.
 pub(crate) fn encode_chunk(data: Vec<u8>) -> (String, Option<String>) {

@@ -31,7 +31,7 @@ use tokio::task::AbortHandle;
 use tokio::time::{sleep_until, Instant};
 
 use super::outbound::Outbound;
-use crate::execution::RunMeta;
+use crate::output::RunMeta;
 use crate::quota::RunPermit;
 
 pub(crate) mod drive;

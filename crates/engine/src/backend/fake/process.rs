@@ -10,9 +10,18 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
-use super::sandbox::{finish, Finisher};
 use super::{lock, Exit, SIGKILL, SIGXCPU};
 use crate::backend::{BoxFuture, MeterOps, ProcessControl};
+
+/// A running program's task and how to end it.
+pub(super) type Task = (AbortHandle, Finisher);
+pub(super) type Finisher = Arc<Mutex<Option<oneshot::Sender<Exit>>>>;
+
+pub(super) fn finish(finisher: &Finisher, exit: Exit) {
+    if let Some(sender) = lock(finisher).take() {
+        let _ = sender.send(exit);
+    }
+}
 
 #[derive(Debug)]
 pub(super) struct FakeMeter {

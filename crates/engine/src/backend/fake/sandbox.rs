@@ -11,22 +11,11 @@ use runnel_sandbox::{
 };
 use tokio::net::unix::pipe;
 use tokio::sync::oneshot;
-use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
-use super::process::{FakeControl, FakeMeter};
+use super::process::{finish, FakeControl, FakeMeter, Finisher, Task};
 use super::{lock, Exit, Files, Io, State, SIGKILL};
 use crate::backend::{BoxFuture, Meter, Process, SandboxOps};
-
-/// A running program's task and how to end it.
-pub(super) type Task = (AbortHandle, Finisher);
-pub(super) type Finisher = Arc<Mutex<Option<oneshot::Sender<Exit>>>>;
-
-pub(super) fn finish(finisher: &Finisher, exit: Exit) {
-    if let Some(sender) = lock(finisher).take() {
-        let _ = sender.send(exit);
-    }
-}
 
 #[derive(Debug)]
 pub(super) struct FakeSandbox {
