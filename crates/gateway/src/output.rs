@@ -41,25 +41,35 @@ impl RunMeta {
                 stage,
                 stream,
                 data,
-            } => {
-                let (data, encoding) = encode_chunk(data.clone());
-                let chunk = OutputChunk {
-                    id: self.id.clone(),
-                    data,
-                    seq,
-                    stage: (*stage == Stage::Compile).then_some(Stage::Compile),
-                    encoding,
-                    session: None,
-                };
-                match stream {
-                    StreamName::Stdout => ServerMessage::Stdout(chunk),
-                    StreamName::Stderr => ServerMessage::Stderr(chunk),
-                }
-            }
+            } => output_message(self.id.clone(), None, *stage, *stream, data, seq),
             RunEvent::Exit(outcome) => {
                 ServerMessage::Exit(exit_message(self.id.clone(), outcome.clone(), seq))
             }
         }
+    }
+}
+
+/// A `stdout` or `stderr` message of run `id` (in `session`, if any) carrying `data`.
+pub(crate) fn output_message(
+    id: String,
+    session: Option<String>,
+    stage: Stage,
+    stream: StreamName,
+    data: &[u8],
+    seq: u64,
+) -> ServerMessage {
+    let (data, encoding) = encode_chunk(data.to_vec());
+    let chunk = OutputChunk {
+        id,
+        data,
+        seq,
+        stage: (stage == Stage::Compile).then_some(Stage::Compile),
+        encoding,
+        session,
+    };
+    match stream {
+        StreamName::Stdout => ServerMessage::Stdout(chunk),
+        StreamName::Stderr => ServerMessage::Stderr(chunk),
     }
 }
 

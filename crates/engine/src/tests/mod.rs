@@ -185,33 +185,24 @@ pub(crate) struct Finished {
 impl Finished {
     /// Everything written on `stream` in the run step, joined.
     pub(crate) fn output(&self, stream: StreamName) -> String {
-        let mut text = Vec::new();
-        for event in &self.events {
-            if let RunEvent::Output {
-                stage: runnel_protocol::Stage::Run,
-                stream: s,
-                data,
-            } = event
-            {
-                if *s == stream {
-                    text.extend_from_slice(data);
-                }
-            }
-        }
-        String::from_utf8_lossy(&text).into_owned()
+        self.stage_output(runnel_protocol::Stage::Run, stream)
     }
 
     /// Everything the compile step wrote on `stream`.
     pub(crate) fn compile_output(&self, stream: StreamName) -> String {
+        self.stage_output(runnel_protocol::Stage::Compile, stream)
+    }
+
+    fn stage_output(&self, wanted: runnel_protocol::Stage, stream: StreamName) -> String {
         let mut text = Vec::new();
         for event in &self.events {
             if let RunEvent::Output {
-                stage: runnel_protocol::Stage::Compile,
+                stage,
                 stream: s,
                 data,
             } = event
             {
-                if *s == stream {
+                if *stage == wanted && *s == stream {
                     text.extend_from_slice(data);
                 }
             }

@@ -16,15 +16,12 @@ use runnel_engine::{
 use runnel_protocol::client::CreateSessionRequest;
 use runnel_protocol::server::{InputRequestMessage, SessionMessage, StartedMessage};
 use runnel_protocol::session::SessionInfo;
-use runnel_protocol::{
-    ErrorCode, ExecuteRequest, OutputChunk, ResultMessage, RunStatus, ServerMessage, Stage,
-    StreamName,
-};
+use runnel_protocol::{ErrorCode, ExecuteRequest, ResultMessage, RunStatus, ServerMessage};
 
 use crate::auth::Principal;
 use crate::convert::{files_from_wire, generate_id, limits_from_wire};
 use crate::error::ApiError;
-use crate::output::{encode_chunk, exit_message, lost_outcome, ResultAccumulator};
+use crate::output::{exit_message, lost_outcome, output_message, ResultAccumulator};
 use crate::quota::Admission;
 use crate::state::AppState;
 
@@ -243,21 +240,7 @@ pub(crate) fn event_message(session: &SessionHandle, event: &SessionEvent) -> Se
             stage,
             stream,
             data,
-        } => {
-            let (data, encoding) = encode_chunk(data.clone());
-            let chunk = OutputChunk {
-                id: run.clone(),
-                data,
-                seq,
-                stage: (*stage == Stage::Compile).then_some(Stage::Compile),
-                encoding,
-                session: session_id,
-            };
-            match stream {
-                StreamName::Stdout => ServerMessage::Stdout(chunk),
-                StreamName::Stderr => ServerMessage::Stderr(chunk),
-            }
-        }
+        } => output_message(run.clone(), session_id, *stage, *stream, data, seq),
         SessionEventKind::InputRequest {
             run,
             prompt,
