@@ -7,6 +7,8 @@
 //! [`RunController`].
 //!
 //! # Layout
+//! - [`api`]: the engine's API as one typed, serializable boundary (requests, replies, events),
+//!   for a caller in-process or on another machine.
 //! - [`run`]: the public request, event and outcome types (`signal`: the signals a client sends).
 //! - `config`: [`EngineConfig`] and its defaults.
 //! - `context`: what every part shares (settings, languages, backend, cache, counters, slots,
@@ -23,6 +25,7 @@
 //! - [`session`]: sessions: state that persists, terminals, files, replay after reconnect.
 //! - `stats`: counters and latency histograms for `/api/v1/stats` and `/metrics`.
 
+pub mod api;
 pub mod backend;
 mod cache;
 mod config;
@@ -58,8 +61,8 @@ pub use run::{
 };
 pub use session::{
     CreateSession, FileInfo, FileListing, PtyProcess, ReplayGap, SessionConfig, SessionEvent,
-    SessionEventKind, SessionHandle, SessionRun, Subscription, DEFAULT_SESSION_CPU_BUDGET,
-    DEFAULT_SESSION_IDLE_TIMEOUT, DEFAULT_SESSION_LOG_BYTES, DEFAULT_SESSION_MAX_LIFETIME,
-    DEFAULT_SESSION_POOL_SIZE,
+    SessionEventKind, SessionHandle, SessionInfo, SessionRun, Subscription,
+    DEFAULT_SESSION_CPU_BUDGET, DEFAULT_SESSION_IDLE_TIMEOUT, DEFAULT_SESSION_LOG_BYTES,
+    DEFAULT_SESSION_MAX_LIFETIME, DEFAULT_SESSION_POOL_SIZE,
 };
 pub use stats::{EngineStats, Histogram};

@@ -32,7 +32,7 @@ pub trait LogEvent: Send + Sync + 'static {
 }
 
 /// One event with its sequence number.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Entry<E> {
     /// 1 for the log's first event, then one more for each.
     pub seq: u64,
@@ -44,7 +44,9 @@ pub struct Entry<E> {
 pub type Batch<E> = Vec<Arc<Entry<E>>>;
 
 /// Events asked for that the ring no longer holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize,
+)]
 #[error("events after {after} are no longer kept: the oldest kept is {oldest}")]
 pub struct ReplayGap {
     /// The sequence number the reader asked to resume after.

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use runnel_languages::Language;
 use runnel_protocol::{RunStatus, Stage, StreamName};
+use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use crate::input::{InputSender, StdinRefused};
@@ -13,7 +14,7 @@ use crate::log::{Entry, EventLog, LogEvent, Subscription, EVENT_OVERHEAD_BYTES};
 pub use crate::signal::{signal_name, Signal};
 
 /// Resource limits of one run (already capped by the caller's key).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limits {
     /// Wall-clock time of the run stage.
     pub wall: Duration,
@@ -62,16 +63,17 @@ pub(crate) fn deadline_after(start: tokio::time::Instant, wall: Duration) -> tok
 }
 
 /// One source file of a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceFile {
     /// Relative path (validated: no `..`, not absolute, no NUL).
     pub name: String,
     /// The bytes.
+    #[serde(with = "serde_bytes")]
     pub contents: Vec<u8>,
 }
 
 /// A request to run a program once, in a fresh sandbox.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRequest {
     /// Run id, unique per connection.
     pub id: String,
@@ -83,6 +85,7 @@ pub struct RunRequest {
     /// Files; an empty name for the first file means the language's default source file name.
     pub files: Vec<SourceFile>,
     /// Stdin given up front (it is not closed unless `close_stdin`).
+    #[serde(with = "serde_bytes")]
     pub stdin: Option<Vec<u8>>,
     /// Close stdin after writing `stdin` (true for one-shot HTTP runs and `stream: false`).
     pub close_stdin: bool,
@@ -98,7 +101,8 @@ pub struct RunRequest {
 }
 
 /// Something that happened in a run, in order.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RunEvent {
     /// The run was accepted; the sandbox is being prepared.
     Started,
@@ -109,6 +113,7 @@ pub enum RunEvent {
         /// stdout or stderr.
         stream: StreamName,
         /// The bytes.
+        #[serde(with = "serde_bytes")]
         data: Vec<u8>,
     },
     /// The end of the run; always the last event.
@@ -116,7 +121,7 @@ pub enum RunEvent {
 }
 
 /// How a run ended.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunOutcome {
     /// The status.
     pub status: RunStatus,

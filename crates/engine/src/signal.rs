@@ -1,7 +1,8 @@
 //! [`Signal`]: the signals a client may send to a run, and signal names for results.
 
 /// A signal a client may send to a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Signal {
     /// SIGINT.
     Interrupt,

@@ -10,6 +10,7 @@ use std::time::Duration;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use runnel_engine::api::{Fault, FaultKind};
 use runnel_engine::EngineError;
 use runnel_protocol::http::HttpError;
 use runnel_protocol::{ErrorCode, ServerMessage};
@@ -76,29 +77,30 @@ impl ApiError {
 
 impl From<EngineError> for ApiError {
     fn from(error: EngineError) -> ApiError {
-        match error {
-            EngineError::UnknownLanguage(language) => ApiError::new(
-                ErrorCode::UnknownLanguage,
-                format!("unknown language `{language}`"),
-            ),
-            EngineError::InvalidRequest(message) => ApiError::bad_request(message),
-            EngineError::Unavailable(message) => ApiError::new(ErrorCode::Unavailable, message),
-            start @ EngineError::DriverStart { .. } => {
-                ApiError::new(ErrorCode::Unavailable, start.to_string())
-            }
-            EngineError::NotFound(message) => ApiError::new(ErrorCode::NotFound, message),
-            EngineError::Conflict(message) => ApiError::new(ErrorCode::Conflict, message),
-            full @ EngineError::ProcessLimit(_) => {
-                ApiError::new(ErrorCode::Conflict, full.to_string())
-            }
-            full @ EngineError::QueueFull { .. } => {
-                ApiError::new(ErrorCode::ConcurrencyLimit, full.to_string())
-            }
-            limit @ EngineError::SessionLimit { .. } => {
-                ApiError::new(ErrorCode::SessionLimit, limit.to_string())
-            }
-            other => ApiError::internal(format!("engine: {other}")),
-        }
+        ApiError::from(Fault::from(error))
+    }
+}
+
+/// The one mapping of the engine's faults to client errors, whether the engine answered
+/// in-process or across its boundary ([`runnel_engine::api`]).
+impl From<Fault> for ApiError {
+    fn from(fault: Fault) -> ApiError {
+        let code = match fault.kind {
+            FaultKind::UnknownLanguage => ErrorCode::UnknownLanguage,
+            FaultKind::InvalidRequest => return ApiError::bad_request(fault.message),
+            FaultKind::NotFound | FaultKind::Ended => ErrorCode::NotFound,
+            FaultKind::Conflict | FaultKind::ProcessLimit => ErrorCode::Conflict,
+            FaultKind::QueueFull => ErrorCode::ConcurrencyLimit,
+            FaultKind::SessionLimit => ErrorCode::SessionLimit,
+            FaultKind::Unavailable | FaultKind::DriverStart => ErrorCode::Unavailable,
+            FaultKind::StdinFull => ErrorCode::PayloadTooLarge,
+            FaultKind::ReplayGap => match fault.gap {
+                Some(gap) => return crate::session::gap_error(gap),
+                None => ErrorCode::ResumeGap,
+            },
+            FaultKind::Internal => return ApiError::internal(fault.message),
+        };
+        ApiError::new(code, fault.message)
     }
 }
 

@@ -17,7 +17,8 @@ pub type Subscription = crate::log::Subscription<SessionEventKind>;
 pub(crate) type EventLog = crate::log::EventLog<SessionEventKind>;
 
 /// What happened in a session.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum SessionEventKind {
     /// A run (an execute) began.
     Started {
@@ -33,6 +34,7 @@ pub enum SessionEventKind {
         /// stdout or stderr.
         stream: StreamName,
         /// The bytes.
+        #[serde(with = "serde_bytes")]
         data: Vec<u8>,
     },
     /// The run waits for a line of input (`input()` in Python); answer with stdin.

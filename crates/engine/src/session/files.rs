@@ -6,7 +6,7 @@ use crate::error::EngineError;
 use crate::run::SourceFile;
 
 /// The files of a session's work directory, as far as a listing goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FileListing {
     /// The files.
     pub files: Vec<FileInfo>,
@@ -15,7 +15,7 @@ pub struct FileListing {
 }
 
 /// One file of a session's work directory.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FileInfo {
     /// Path relative to `/work`.
     pub path: String,

@@ -6,6 +6,7 @@
 //! What only a kernel can show (isolation, the hostile corpus, real toolchains) stays in the
 //! real-sandbox suites of `crates/sandbox` and `crates/cli`.
 
+mod api;
 mod driver;
 mod log;
 mod pool;

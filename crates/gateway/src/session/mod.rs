@@ -192,16 +192,17 @@ pub(crate) fn not_found(id: &str) -> ApiError {
 
 /// The HTTP form of a session.
 pub(crate) fn info(session: &SessionHandle) -> SessionInfo {
+    let info = session.info();
     SessionInfo {
-        id: session.id().to_owned(),
-        language: session.language().to_owned(),
-        version: session.version().to_owned(),
-        services: session.services(),
-        stateful: session.stateful(),
-        seq: session.last_seq(),
-        idle_timeout: session.idle_timeout().as_secs_f64(),
-        idle_seconds: session.idle_for().as_secs_f64(),
-        running: session.running(),
+        id: info.id,
+        language: info.language,
+        version: info.version,
+        services: info.services,
+        stateful: info.stateful,
+        seq: info.last_seq,
+        idle_timeout: info.idle_timeout.as_secs_f64(),
+        idle_seconds: info.idle_for.as_secs_f64(),
+        running: info.running,
     }
 }
 

@@ -151,6 +151,7 @@ impl SandboxOps for FakeSandbox {
         path: &'a str,
     ) -> BoxFuture<'a, Result<Option<(std::fs::File, u64)>, SandboxError>> {
         Box::pin(async move {
+            self.check_path(path)?;
             let Some(file) = self.files.get(path) else {
                 return Ok(None);
             };
