@@ -19,11 +19,12 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "generated files up to date (runnel-codegen --check)"
 cargo run -q --locked -p runnel-codegen -- --check
 
-step "cargo test"
-# Integration tests start real servers and sandboxes; two test threads suit two cores.
+step "cargo test (scripts/run-tests.py: the test binaries in two lanes)"
+# Integration tests start real servers and sandboxes; the language suites run in a lane of
+# their own beside the rest, each binary two tests at a time.
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-cargo test --workspace --locked -- --test-threads 2 2>&1 | tee "$log"
+/usr/bin/python3 scripts/run-tests.py 2>&1 | tee "$log"
 
 step "fuzz targets: scripts/fuzz.sh (frame decoding, driver events; bounded runs)"
 bash scripts/fuzz.sh

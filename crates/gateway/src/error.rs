@@ -95,13 +95,27 @@ impl From<Fault> for ApiError {
             FaultKind::Unavailable | FaultKind::DriverStart => ErrorCode::Unavailable,
             FaultKind::StdinFull => ErrorCode::PayloadTooLarge,
             FaultKind::ReplayGap => match fault.gap {
-                Some(gap) => return crate::session::gap_error(gap),
+                Some(gap) => return gap_error(gap),
                 None => ErrorCode::ResumeGap,
             },
             FaultKind::Internal => return ApiError::internal(fault.message),
         };
         ApiError::new(code, fault.message)
     }
+}
+
+/// `resume_gap`, for events a run or session no longer keeps.
+pub(crate) fn gap_error(gap: runnel_engine::ReplayGap) -> ApiError {
+    ApiError::new(
+        ErrorCode::ResumeGap,
+        format!(
+            "cannot resume after seq {}: the oldest event kept is {} (the replay buffer was \
+             trimmed); resume with last_seq >= {}",
+            gap.after,
+            gap.oldest,
+            gap.oldest.saturating_sub(1)
+        ),
+    )
 }
 
 impl IntoResponse for ApiError {

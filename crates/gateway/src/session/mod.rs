@@ -20,6 +20,7 @@ use runnel_protocol::{ErrorCode, ExecuteRequest, ResultMessage, RunStatus, Serve
 
 use crate::auth::Principal;
 use crate::convert::{files_from_wire, generate_id, limits_from_wire};
+pub(crate) use crate::error::gap_error;
 use crate::error::ApiError;
 use crate::output::{exit_message, lost_outcome, output_message, ResultAccumulator};
 use crate::quota::Admission;
@@ -301,18 +302,4 @@ pub(crate) async fn collect_result(
         result.message = Some("the session closed during the run".to_owned());
     }
     Ok(result)
-}
-
-/// `resume_gap`, for events a session no longer keeps.
-pub(crate) fn gap_error(gap: runnel_engine::ReplayGap) -> ApiError {
-    ApiError::new(
-        ErrorCode::ResumeGap,
-        format!(
-            "cannot resume after seq {}: the oldest event kept is {} (the replay buffer was \
-             trimmed); resume with last_seq >= {}",
-            gap.after,
-            gap.oldest,
-            gap.oldest.saturating_sub(1)
-        ),
-    )
 }
