@@ -17,7 +17,6 @@ use crate::endpoint::normalize_url;
 use crate::error::ClientError;
 use crate::link::{self, Closed, ConnectionState, Inner, RunRoute, State};
 use crate::options::ClientOptions;
-use crate::run::Run;
 
 /// How long [`Client::ping`] waits for its `pong`.
 pub const PING_TIMEOUT: Duration = Duration::from_secs(10);
@@ -90,23 +89,6 @@ impl Client {
     /// The normalised URL this client is connected to.
     pub fn url(&self) -> &str {
         &self.shared.inner.url
-    }
-
-    /// Starts a streamed run (`stream` is forced on; an id is made when absent). Its events
-    /// are `started`, `stdout`, `stderr`, `input_request`, then `exit` or `error`. The run
-    /// survives reconnects: its events arrive once each, in order.
-    pub async fn execute(&self, mut request: ExecuteRequest) -> Result<Run, ClientError> {
-        request.stream = true;
-        let id = self.assign_id(&mut request);
-        let events = self.register(&id, Some(request.clone()))?;
-        if let Err(error) = self
-            .send_recoverable(&ClientMessage::Execute(request))
-            .await
-        {
-            self.unregister(&id);
-            return Err(error);
-        }
-        Ok(Run::new(id, self.clone(), events))
     }
 
     /// A one-shot run with `stream: false`: waits for its `result` message. Such a run ends
@@ -280,7 +262,7 @@ impl Client {
         }
     }
 
-    fn assign_id(&self, request: &mut ExecuteRequest) -> String {
+    pub(crate) fn assign_id(&self, request: &mut ExecuteRequest) -> String {
         request
             .id
             .get_or_insert_with(|| {
@@ -290,7 +272,7 @@ impl Client {
             .clone()
     }
 
-    fn register(
+    pub(crate) fn register(
         &self,
         id: &str,
         request: Option<ExecuteRequest>,

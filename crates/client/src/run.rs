@@ -1,7 +1,7 @@
 //! [`Run`]: the client side of one streamed run: its events in order, and its stdin and
 //! signals.
 
-use runnel_protocol::{ClientMessage, ServerMessage};
+use runnel_protocol::{ClientMessage, ExecuteRequest, ServerMessage};
 use tokio::sync::mpsc;
 
 use crate::connection::Client;
@@ -19,12 +19,27 @@ pub struct Run {
     last_seq: u64,
 }
 
+impl Client {
+    /// Starts a streamed run (`stream` is forced on; an id is made when absent). Its events
+    /// are `started`, `stdout`, `stderr`, `input_request`, then `exit` or `error`. The run
+    /// survives reconnects: its events arrive once each, in order.
+    pub async fn execute(&self, mut request: ExecuteRequest) -> Result<Run, ClientError> {
+        request.stream = true;
+        let id = self.assign_id(&mut request);
+        let events = self.register(&id, Some(request.clone()))?;
+        if let Err(error) = self
+            .send_recoverable(&ClientMessage::Execute(request))
+            .await
+        {
+            self.unregister(&id);
+            return Err(error);
+        }
+        Ok(Run::new(id, self.clone(), events))
+    }
+}
+
 impl Run {
-    pub(crate) fn new(
-        id: String,
-        client: Client,
-        events: mpsc::UnboundedReceiver<ServerMessage>,
-    ) -> Run {
+    fn new(id: String, client: Client, events: mpsc::UnboundedReceiver<ServerMessage>) -> Run {
         Run {
             id,
             client,

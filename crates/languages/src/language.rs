@@ -71,6 +71,15 @@ pub struct CompileLimits {
     pub pids: u32,
 }
 
+impl CompileLimits {
+    /// Compile limits when a language's file says nothing: 30 s, 512 MiB, 64 tasks.
+    pub const DEFAULT: CompileLimits = CompileLimits {
+        wall: Duration::from_secs(30),
+        memory_bytes: 512 * 1024 * 1024,
+        pids: 64,
+    };
+}
+
 /// Where the sandbox's writable directories are. The engine uses the defaults; host-side tests
 /// point them at a temporary directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,7 +196,7 @@ impl Language {
         self.compile
             .as_ref()
             .map(|compile| compile.limits)
-            .unwrap_or(crate::spec::DEFAULT_COMPILE_LIMITS)
+            .unwrap_or(CompileLimits::DEFAULT)
     }
 
     /// Whether `path` (relative to the work dir) is one of the files the compile step leaves

@@ -20,13 +20,6 @@ use crate::repl::{ReplDriver, SessionDriver};
 use crate::template;
 use crate::warm::Driver;
 
-/// Compile limits when a file says nothing: 30 s, 512 MiB, 64 tasks.
-pub(crate) const DEFAULT_COMPILE_LIMITS: CompileLimits = CompileLimits {
-    wall: Duration::from_secs(30),
-    memory_bytes: 512 * 1024 * 1024,
-    pids: 64,
-};
-
 /// Version command timeout when a file says nothing. Generous: ~40 version commands start in
 /// parallel at start-up (JVMs and BEAM among them), and on a loaded 2-core machine a slow start
 /// must not make a working toolchain look missing.
@@ -270,11 +263,11 @@ impl Checker<'_> {
                 limits: CompileLimits {
                     wall: compile
                         .wall_ms
-                        .map_or(DEFAULT_COMPILE_LIMITS.wall, Duration::from_millis),
+                        .map_or(CompileLimits::DEFAULT.wall, Duration::from_millis),
                     memory_bytes: compile
                         .memory_mb
-                        .map_or(DEFAULT_COMPILE_LIMITS.memory_bytes, |mb| mb * 1024 * 1024),
-                    pids: compile.pids.unwrap_or(DEFAULT_COMPILE_LIMITS.pids),
+                        .map_or(CompileLimits::DEFAULT.memory_bytes, |mb| mb * 1024 * 1024),
+                    pids: compile.pids.unwrap_or(CompileLimits::DEFAULT.pids),
                 },
             }),
             None => None,
