@@ -171,5 +171,32 @@ mod tests {
         assert!(error.message.contains("cobol"));
         let error = ApiError::from(EngineError::Unavailable("shutting down".into()));
         assert_eq!(error.code, ErrorCode::Unavailable);
+        assert_eq!(error.message, "shutting down");
+        let error = ApiError::from(EngineError::InvalidRequest("no code".into()));
+        assert_eq!(
+            (error.code, error.message.as_str()),
+            (ErrorCode::BadRequest, "no code")
+        );
+    }
+
+    #[test]
+    fn faults_from_across_the_boundary_map_like_engine_errors() {
+        let gap = runnel_engine::ReplayGap {
+            after: 3,
+            oldest: 10,
+        };
+        let error = ApiError::from(Fault::from(gap));
+        assert_eq!(error.code, ErrorCode::ResumeGap);
+        assert!(error.message.contains("last_seq >= 9"), "{}", error.message);
+        let full = runnel_engine::StdinRefused::Full { max_bytes: 1024 };
+        assert_eq!(
+            ApiError::from(Fault::from(full)).code,
+            ErrorCode::PayloadTooLarge
+        );
+        let ended = Fault::from(runnel_engine::StdinRefused::Closed);
+        assert_eq!(ApiError::from(ended).code, ErrorCode::NotFound);
+        let internal = ApiError::from(Fault::new(FaultKind::Internal, "engine: disk"));
+        assert_eq!(internal.code, ErrorCode::InternalError);
+        assert_eq!(internal.detail.as_deref(), Some("engine: disk"));
     }
 }

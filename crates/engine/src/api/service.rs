@@ -67,7 +67,7 @@ impl Service {
                 stdin_seq,
             } => {
                 let kept = self.kept(&owner, &run)?;
-                if let Some(number) = stdin_seq {
+                if let (Some(number), Input::Stdin { .. }) = (stdin_seq, &input) {
                     if kept.stdin_seq.fetch_max(number, Ordering::SeqCst) >= number {
                         return Ok(Reply::Duplicate);
                     }
