@@ -21,7 +21,7 @@ const OWNER: &str = "tester";
 /// Longest a test waits for an event (on tokio's clock) before it fails.
 const EVENT_WAIT: Duration = Duration::from_secs(120);
 
-fn create_request() -> CreateSession {
+pub(super) fn create_request() -> CreateSession {
     CreateSession {
         language: "fakerepl".to_owned(),
         limits: Limits::DEFAULT,
@@ -39,7 +39,7 @@ async fn open(harness: &Harness) -> SessionHandle {
 }
 
 /// An execute of `code` as the cell, default limits.
-fn cell(id: &str, code: &str) -> SessionRun {
+pub(super) fn cell(id: &str, code: &str) -> SessionRun {
     SessionRun {
         id: id.to_owned(),
         files: vec![SourceFile {

@@ -6,8 +6,8 @@ use runnel_protocol::{RunStatus, StreamName};
 use super::{Followed, Wire};
 use crate::api::{Event, FaultKind, FileChunk, Input, LogId, Reply, Request, SessionOp};
 use crate::log::Entry;
-use crate::session::{SessionEventKind, SessionInfo, SessionRun};
-use crate::{CreateSession, Limits, RunOutcome, SourceFile};
+use crate::session::{SessionEventKind, SessionInfo};
+use crate::{RunOutcome, SourceFile};
 
 const OWNER: &str = "tester";
 
@@ -15,11 +15,7 @@ async fn create(wire: &Wire) -> SessionInfo {
     let request = Request::CreateSession {
         owner: OWNER.to_owned(),
         max_sessions: 0,
-        request: CreateSession {
-            language: "fakerepl".to_owned(),
-            limits: Limits::DEFAULT,
-            idle_timeout: None,
-        },
+        request: crate::tests::sessions::create_request(),
     };
     match wire.ok(request).await {
         Reply::Session(info) => info,
@@ -36,16 +32,7 @@ fn op(session: &str, op: SessionOp) -> Request {
 }
 
 fn cell(id: &str, code: &str) -> SessionOp {
-    SessionOp::Execute(SessionRun {
-        id: id.to_owned(),
-        files: vec![SourceFile {
-            name: String::new(),
-            contents: code.as_bytes().to_vec(),
-        }],
-        stdin: None,
-        args: Vec::new(),
-        limits: Limits::DEFAULT,
-    })
+    SessionOp::Execute(crate::tests::sessions::cell(id, code))
 }
 
 fn kind(event: &Event) -> &SessionEventKind {
