@@ -117,8 +117,14 @@ async fn cpu_burn_hits_cpu_limit() {
     command.cpu_time = Some(Duration::from_secs(1));
     let ran = run(&sandbox, &command, Duration::from_secs(15)).await;
     assert_eq!(ran.outcome.limit, Some(LimitHit::Cpu), "{:?}", ran.outcome);
+    // The kernel charges RLIMIT_CPU in whole scheduler ticks, while the reported time is the
+    // precise runtime: beside other busy processes a tick is charged in full to whoever holds
+    // the CPU when it fires, so SIGXCPU can come before the precise figure reaches the limit
+    // (CI saw 794 ms for a 1 s limit beside a release build). The outcome that matters is
+    // that the loop burned CPU and was stopped for it, not by the 15 s wall clock.
+    assert_eq!(ran.outcome.signal, Some(libc::SIGXCPU), "{:?}", ran.outcome);
     assert!(
-        ran.outcome.cpu_time >= Duration::from_millis(900),
+        ran.outcome.cpu_time >= Duration::from_millis(250),
         "{:?}",
         ran.outcome
     );

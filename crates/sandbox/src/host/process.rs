@@ -194,7 +194,7 @@ impl Process {
                 && signal == Some(libc::SIGKILL)
                 && self
                     .cpu_limit
-                    .is_some_and(|limit| cpu_time + Duration::from_millis(50) >= limit));
+                    .is_some_and(|limit| cpu_time + cpu_slack(limit) >= limit));
         let limit = if now.oom_kills > self.baseline.oom_kills {
             Some(LimitHit::Memory)
         } else if cpu_hit {
@@ -215,4 +215,11 @@ impl Process {
             peak_memory: report.maxrss_kb.saturating_mul(1024),
         }
     }
+}
+
+/// How far short of its limit a SIGKILLed command's reported CPU time may fall and still
+/// count as the hard RLIMIT_CPU: the kernel charges the rlimit in whole ticks, the report is
+/// the precise runtime, and beside busy neighbours the two part by a fifth or more.
+fn cpu_slack(limit: Duration) -> Duration {
+    (limit / 3).max(Duration::from_millis(50))
 }
