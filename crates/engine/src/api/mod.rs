@@ -65,6 +65,14 @@ pub enum Request {
         /// The run id.
         run: String,
     },
+    /// One of `owner`'s runs, live or kept after its end. Replies [`Reply::Run`];
+    /// `not_found` when there is none (a gateway asks every node this to find a run).
+    DescribeRun {
+        /// The key id the run belongs to.
+        owner: String,
+        /// The run id.
+        run: String,
+    },
     /// Create a session for `owner`, who may have at most `max_sessions` (0: no limit).
     /// Replies [`Reply::Session`].
     CreateSession {

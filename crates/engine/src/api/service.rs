@@ -39,6 +39,8 @@ struct KeptRun {
     controller: RunController,
     /// The highest client `stdin_seq` applied.
     stdin_seq: AtomicU64,
+    /// What the run is.
+    started: RunStarted,
     _handle: RunHandle,
 }
 
@@ -85,6 +87,9 @@ impl Service {
                     kept.controller.signal(crate::Signal::Kill);
                 }
                 Ok(Reply::Done)
+            }
+            Request::DescribeRun { owner, run } => {
+                Ok(Reply::Run(self.kept(&owner, &run)?.started.clone()))
             }
             Request::CreateSession {
                 owner,
@@ -160,6 +165,7 @@ impl Service {
             log: handle.log(),
             controller: handle.controller(),
             stdin_seq: AtomicU64::new(0),
+            started: started.clone(),
             _handle: handle,
         });
         runs.insert(key.clone(), Arc::clone(&kept));

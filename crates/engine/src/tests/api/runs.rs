@@ -122,12 +122,22 @@ async fn a_run_streams_through_the_boundary_and_a_second_follower_resumes_from_i
 }
 
 #[tokio::test]
-async fn another_owner_finds_nothing_and_a_live_id_is_not_taken_twice() {
+async fn another_owner_finds_nothing_the_owner_describes_it_and_a_live_id_is_not_taken_twice() {
     let wire = Wire::new().await;
-    start(&wire, "r1", "hang").await;
+    let started = start(&wire, "r1", "hang").await;
     let other = "someone-else";
     let fault = wire.fault(stdin(other, "r1", "x\n", None)).await;
     assert_eq!(fault.kind, FaultKind::NotFound, "{fault:?}");
+    let describe = |owner: &str| Request::DescribeRun {
+        owner: owner.to_owned(),
+        run: "r1".to_owned(),
+    };
+    let fault = wire.fault(describe(other)).await;
+    assert_eq!(fault.kind, FaultKind::NotFound, "{fault:?}");
+    match wire.ok(describe(OWNER)).await {
+        Reply::Run(described) => assert_eq!(described, started),
+        other => panic!("describe replies `run`: {other:?}"),
+    }
     let fault = wire
         .follow(other, run_log("r1"), 0)
         .err()
