@@ -6,6 +6,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+mod node;
+
+pub(crate) use node::{EngineArgs, NodeArgs};
+
 /// Default address of `runnel serve`.
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// Default data directory (SQLite database, compile cache).
@@ -40,6 +44,9 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Run the server (WebSocket, HTTP, SSE) with embedded defaults.
     Serve(ServeOptions),
+    /// Run an executor node of a fleet: it owns sandboxes and sessions, takes its work from
+    /// the NATS bus, and accepts no clients.
+    Node(NodeArgs),
     /// Run one file on a server, streaming its output, with stdin attached.
     Exec(ExecArgs),
     /// Create, list and revoke API keys.
@@ -58,46 +65,9 @@ pub(crate) struct ServeOptions {
     /// Address to listen on (port 0 picks a free port; the address is printed).
     #[arg(long, env = "RUNNEL_LISTEN", default_value = DEFAULT_LISTEN)]
     pub(crate) listen: SocketAddr,
-    /// Data directory: SQLite database and compile cache.
-    #[arg(long, env = "RUNNEL_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
-    pub(crate) data_dir: PathBuf,
-    /// Ready sandboxes kept per pooled language (0 turns the warm pool off).
-    #[arg(long, env = "RUNNEL_POOL_SIZE", default_value_t = runnel_engine::DEFAULT_POOL_SIZE)]
-    pub(crate) pool_size: usize,
-    /// Languages with a warm pool, comma-separated.
-    #[arg(
-        long,
-        env = "RUNNEL_POOL_LANGUAGES",
-        value_delimiter = ',',
-        default_values_t = runnel_engine::DEFAULT_POOL_LANGUAGES.map(String::from)
-    )]
-    pub(crate) pool_languages: Vec<String>,
-    /// Seconds a session may stay idle (no execute, ping or keystroke) before it is closed.
-    #[arg(long, env = "RUNNEL_SESSION_IDLE_TIMEOUT", default_value_t = runnel_engine::DEFAULT_SESSION_IDLE_TIMEOUT.as_secs_f64())]
-    pub(crate) session_idle_timeout: f64,
-    /// Ready sessions (sandbox and interpreter started) kept per pooled language; 0 turns the
-    /// session pool off.
-    #[arg(long, env = "RUNNEL_SESSION_POOL_SIZE", default_value_t = runnel_engine::DEFAULT_SESSION_POOL_SIZE)]
-    pub(crate) session_pool_size: usize,
-    /// Seconds of CPU a session's sandbox may use over its life (cells, what they leave
-    /// running, terminals); past it the session is closed (`cpu_limit`).
-    #[arg(long, env = "RUNNEL_SESSION_CPU_BUDGET", default_value_t = runnel_engine::DEFAULT_SESSION_CPU_BUDGET.as_secs_f64())]
-    pub(crate) session_cpu_budget: f64,
-    /// Seconds a session may live however active it is (also the largest idle timeout a
-    /// client may ask for); past it the session is closed (`expired`).
-    #[arg(long, env = "RUNNEL_SESSION_MAX_LIFETIME", default_value_t = runnel_engine::DEFAULT_SESSION_MAX_LIFETIME.as_secs_f64())]
-    pub(crate) session_max_lifetime: f64,
-    /// Bytes of events each session keeps for clients that reconnect and resume.
-    #[arg(long, env = "RUNNEL_SESSION_LOG_BYTES", default_value_t = runnel_engine::DEFAULT_SESSION_LOG_BYTES)]
-    pub(crate) session_log_bytes: usize,
-    /// Runs executing at once; more wait.
-    #[arg(long, env = "RUNNEL_MAX_RUNS", default_value_t = runnel_engine::DEFAULT_MAX_CONCURRENT_RUNS)]
-    pub(crate) max_runs: usize,
-    /// MiB that the memory limits of every run and session at once must fit in (the warm
-    /// pools set aside first): runs wait for room, sessions are refused. Default: three
-    /// quarters of the host's RAM.
-    #[arg(long, env = "RUNNEL_MAX_COMMITTED_MEMORY_MB")]
-    pub(crate) max_committed_memory_mb: Option<u64>,
+    /// The engine: sandboxes, pools, sessions.
+    #[command(flatten)]
+    pub(crate) engine: EngineArgs,
     /// Largest WebSocket frame accepted, bytes.
     #[arg(long, env = "RUNNEL_MAX_FRAME_BYTES", default_value_t = runnel_gateway::DEFAULT_MAX_FRAME_BYTES)]
     pub(crate) max_frame_bytes: usize,
@@ -136,16 +106,9 @@ pub(crate) struct ServeOptions {
     /// network; on the main address `/metrics` needs an operator key.
     #[arg(long, env = "RUNNEL_METRICS_LISTEN")]
     pub(crate) metrics_listen: Option<SocketAddr>,
-    /// Directory of languages (`<id>/language.toml` or `<id>.toml`) to use instead of the
-    /// embedded ones.
-    #[arg(long, env = "RUNNEL_LANGUAGES_DIR")]
-    pub(crate) languages_dir: Option<PathBuf>,
     /// Stop when stdin closes (for supervisors and tests that must never leave a server behind).
     #[arg(long, default_value_t = false)]
     pub(crate) stop_on_stdin_close: bool,
-    /// Run programs WITHOUT kernel isolation when the host lacks it. Never on a shared host.
-    #[arg(long, env = "RUNNEL_UNCONFINED", default_value_t = false)]
-    pub(crate) unconfined: bool,
 }
 
 /// `runnel keys`.

@@ -4,8 +4,11 @@
 //! nothing else reads the environment.
 
 mod config;
+mod engine;
 mod keys;
+mod node;
 mod serve;
+mod signals;
 
 use anyhow::Result;
 use clap::Parser;
@@ -34,6 +37,7 @@ fn main() -> Result<()> {
 async fn run(command: Command) -> Result<()> {
     match command {
         Command::Serve(options) => serve::serve(options).await,
+        Command::Node(options) => node::node(options).await,
         Command::Keys(options) => keys::keys(options),
         Command::Languages(options) => keys::languages(options),
         Command::Exec(options) => {

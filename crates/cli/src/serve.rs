@@ -5,19 +5,17 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use runnel_engine::{Engine, EngineConfig, SessionConfig};
 use runnel_gateway::{AppState, GatewayConfig};
-use runnel_languages::Registry;
-use runnel_sandbox::{HostConfig, Spawner};
 use runnel_store::{KeyQuota, KeyScope, Store};
 
 use crate::config::ServeOptions;
 
 pub(crate) async fn serve(options: ServeOptions) -> Result<()> {
-    std::fs::create_dir_all(&options.data_dir)
-        .with_context(|| format!("create data dir {}", options.data_dir.display()))?;
-    let store = Store::open(&options.data_dir)
-        .with_context(|| format!("open the store in {}", options.data_dir.display()))?;
+    let data_dir = &options.engine.data_dir;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("create data dir {}", data_dir.display()))?;
+    let store = Store::open(data_dir)
+        .with_context(|| format!("open the store in {}", data_dir.display()))?;
     store.set_history_retention(options.history_days);
     if store.active_key_count()? == 0 {
         // The first key is the operator's: it can also read `/metrics` and `/api/v1/stats`.
@@ -44,35 +42,7 @@ pub(crate) async fn serve(options: ServeOptions) -> Result<()> {
     };
     let door = door_config(&options)?;
 
-    let registry = load_registry(options.languages_dir.clone()).await?;
-    let spawner = Spawner::start(HostConfig {
-        spawner_exe: std::env::current_exe().context("find the runnel binary")?,
-        unconfined: options.unconfined,
-    })
-    .await
-    .context("start the sandbox spawner (run `runnel doctor` to see what this host lacks)")?;
-
-    let mut engine_config = EngineConfig::with_data_dir(&options.data_dir);
-    engine_config.pool_size = options.pool_size;
-    engine_config.pool_languages = options.pool_languages.clone();
-    engine_config.max_concurrent_runs = options.max_runs;
-    if let Some(mib) = options.max_committed_memory_mb {
-        anyhow::ensure!(mib > 0, "--max-committed-memory-mb must be at least 1");
-        engine_config.max_committed_memory_bytes = mib.saturating_mul(1 << 20);
-    }
-    anyhow::ensure!(
-        options.session_idle_timeout.is_finite() && options.session_idle_timeout > 0.0,
-        "--session-idle-timeout must be a positive number of seconds"
-    );
-    engine_config.sessions = SessionConfig {
-        idle_timeout: Duration::from_secs_f64(options.session_idle_timeout),
-        log_bytes: options.session_log_bytes.max(4096),
-        pool_size: options.session_pool_size,
-        cpu_budget: positive_seconds("--session-cpu-budget", options.session_cpu_budget)?,
-        max_lifetime: positive_seconds("--session-max-lifetime", options.session_max_lifetime)?,
-    };
-    let default_limits = engine_config.default_limits;
-    let engine = Engine::start(engine_config, registry, spawner).await?;
+    let (engine, default_limits) = crate::engine::start(&options.engine).await?;
 
     let gateway_config = GatewayConfig {
         max_frame_bytes: options.max_frame_bytes,
@@ -95,7 +65,7 @@ pub(crate) async fn serve(options: ServeOptions) -> Result<()> {
     };
     let state = AppState::new(engine.clone(), store.clone(), gateway_config);
     let address = listener.local_addr()?;
-    let (shutdown, now) = stop_signals(options.stop_on_stdin_close)?;
+    let (shutdown, now) = crate::signals::stop_signals(options.stop_on_stdin_close)?;
     let metrics = match metrics_listener {
         Some(metrics_listener) => {
             let metrics_address = metrics_listener.local_addr()?;
@@ -171,15 +141,6 @@ fn door_config(options: &ServeOptions) -> Result<runnel_gateway::DoorConfig> {
     })
 }
 
-/// A positive, finite number of seconds from a flag, without an upper bound below a year.
-fn positive_seconds(flag: &str, value: f64) -> Result<Duration> {
-    anyhow::ensure!(
-        value.is_finite() && value > 0.0 && value <= 366.0 * 86_400.0,
-        "{flag} must be a number of seconds above 0 and at most a year"
-    );
-    Ok(Duration::from_secs_f64(value))
-}
-
 /// A positive, finite number of seconds from a flag, at most a day.
 fn seconds(flag: &str, value: f64) -> Result<Duration> {
     anyhow::ensure!(
@@ -187,84 +148,4 @@ fn seconds(flag: &str, value: f64) -> Result<Duration> {
         "{flag} must be a number of seconds above 0 and at most 86400"
     );
     Ok(Duration::from_secs_f64(value))
-}
-
-/// The registry: embedded or from a directory, then detected on this host (off the runtime's
-/// threads: detection runs every language's version command).
-pub(crate) async fn load_registry(dir: Option<std::path::PathBuf>) -> Result<Registry> {
-    tokio::task::spawn_blocking(move || -> Result<Registry> {
-        let host = crate::config::host_dirs();
-        let registry = match dir {
-            Some(dir) => Registry::load_dir(&dir, &host)?,
-            None => Registry::embedded(&host)?,
-        };
-        Ok(registry.detect(&host))
-    })
-    .await?
-}
-
-/// The stop signals: the first SIGTERM or SIGINT starts a graceful stop (`.0`), a second one
-/// stops at once (`.1`). With `stop_on_stdin_close`, stdin closing (the parent is gone) stops
-/// at once too.
-fn stop_signals(
-    stop_on_stdin_close: bool,
-) -> std::io::Result<(
-    impl std::future::Future<Output = ()>,
-    impl std::future::Future<Output = ()>,
-)> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut terminate = signal(SignalKind::terminate())?;
-    // 0: serving, 1: stopping gracefully, 2: stopping at once.
-    let (stage, watch) = tokio::sync::watch::channel(0_u8);
-    tokio::spawn(async move {
-        let mut stdin_closed = std::pin::pin!(stdin_closed(stop_on_stdin_close));
-        while *stage.borrow() < 2 {
-            tokio::select! {
-                _ = interrupt.recv() => stage.send_modify(|stage| *stage += 1),
-                _ = terminate.recv() => stage.send_modify(|stage| *stage += 1),
-                () = &mut stdin_closed => {
-                    stage.send_replace(2);
-                }
-            }
-            if *stage.borrow() == 1 {
-                tracing::info!(
-                    "stopping: runs in flight may finish (signal again to stop at once)"
-                );
-            }
-        }
-        // Keep the sender, so that the receivers never see the channel closed.
-        std::future::pending::<()>().await;
-    });
-    let at = |level: u8| {
-        let mut watch = watch.clone();
-        async move {
-            let _ = watch.wait_for(|stage| *stage >= level).await;
-        }
-    };
-    Ok((at(1), at(2)))
-}
-
-/// Resolves when stdin closes, if `enabled` (else never).
-async fn stdin_closed(enabled: bool) {
-    if !enabled {
-        return std::future::pending::<()>().await;
-    }
-    // A plain thread, not tokio's stdin: a blocking read on tokio's blocking pool would keep
-    // the runtime from shutting down on SIGTERM while stdin stays open.
-    let (closed, stdin_gone) = tokio::sync::oneshot::channel::<()>();
-    let watcher = std::thread::Builder::new()
-        .name("stdin-watch".to_owned())
-        .spawn(move || {
-            use std::io::Read;
-            let mut stdin = std::io::stdin();
-            let mut buffer = [0u8; 256];
-            while matches!(stdin.read(&mut buffer), Ok(n) if n > 0) {}
-            let _ = closed.send(());
-        });
-    if let Err(error) = watcher {
-        tracing::warn!(%error, "cannot watch stdin");
-        return std::future::pending::<()>().await;
-    }
-    let _ = stdin_gone.await;
 }
