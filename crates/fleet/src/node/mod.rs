@@ -188,17 +188,22 @@ impl Shared {
             .await;
     }
 
-    /// Publish `message` on `subject`; a failure (the connection is closing) is logged.
-    async fn publish<T: serde::Serialize>(&self, subject: String, message: &T) {
+    /// Publish `message` on `subject`; a failure (the connection is closing, or the message
+    /// is over the server's `max_payload`) is logged, and told.
+    async fn publish<T: serde::Serialize>(&self, subject: String, message: &T) -> bool {
         let bytes = match codec::encode(message) {
             Ok(bytes) => bytes,
             Err(error) => {
                 tracing::error!(%error, "bus: a message did not encode");
-                return;
+                return false;
             }
         };
-        if let Err(error) = self.client.publish(subject, bytes.into()).await {
-            tracing::warn!(%error, "bus: publish");
+        match self.client.publish(subject, bytes.into()).await {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::warn!(%error, "bus: publish");
+                false
+            }
         }
     }
 
@@ -233,7 +238,14 @@ async fn answer_calls(shared: Arc<Shared>, mut calls: async_nats::Subscriber) {
         let shared = Arc::clone(&shared);
         tokio::spawn(async move {
             let response = shared.answer(&message.payload).await;
-            shared.publish(reply.to_string(), &response).await;
+            if !shared.publish(reply.to_string(), &response).await {
+                // The caller must not wait out its timeout for an answer that cannot go.
+                let fault: Response = Err(Fault::new(
+                    FaultKind::Internal,
+                    format!("node `{}` could not send its answer", shared.options.id),
+                ));
+                shared.publish(reply.to_string(), &fault).await;
+            }
             drop(permit);
         });
     }

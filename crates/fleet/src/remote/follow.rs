@@ -161,7 +161,7 @@ impl RemoteFollower {
             .map_err(|error| Fault::new(FaultKind::Internal, format!("encode: {error}")))?;
         let subject = self.fleet.subjects().open(&self.node);
         let answer = tokio::select! {
-            answer = client.request(subject, payload.into()) => answer.map_err(|error| request_fault(&self.node, &error))?,
+            answer = client.request(subject, payload.into()) => answer.map_err(|error| request_fault(&self.node, &error).fault())?,
             () = self.fleet.gone(&self.node, self.incarnation) => return Err(node_gone(&self.node)),
         };
         let opened: Result<Opened, Fault> = codec::decode(&answer.payload).map_err(|error| {

@@ -172,8 +172,10 @@ impl Fleet {
     }
 
     /// Send `request` to a node that may take new work of `language` (best first; see
-    /// [`nodes`]): the node that took it and its answer. A node that refuses `unavailable`
-    /// (draining, not on the bus) is passed over for the next; `unavailable` when none took it.
+    /// [`nodes`]): the node that took it and its answer. A node that answers `unavailable`
+    /// (it began draining, say) or is not on the bus is passed over for the next; one that
+    /// does not answer in time is not (it may have taken the work), and its fault is the
+    /// answer. `unavailable` when no node took it.
     pub async fn place(
         &self,
         language: Option<&str>,
@@ -183,10 +185,11 @@ impl Fleet {
         let mut last = Fault::new(FaultKind::Unavailable, "no node is available to run it");
         for node in candidates {
             lock(&self.inner.nodes).placed(&node);
-            match self.call(&node, request).await {
-                Ok(reply) => return Ok((node, reply)),
-                Err(fault) if fault.kind == FaultKind::Unavailable => last = fault,
-                Err(fault) => return Err(fault),
+            match self.exchange(&node, request).await {
+                Ok(Ok(reply)) => return Ok((node, reply)),
+                Ok(Err(fault)) if fault.kind == FaultKind::Unavailable => last = fault,
+                Err(Carried::Unreached(fault)) => last = fault,
+                Ok(Err(fault)) | Err(Carried::Unknown(fault)) => return Err(fault),
             }
         }
         Err(last)
@@ -195,11 +198,19 @@ impl Fleet {
     /// Carry `request` to `node` and wait for its answer: `unavailable` if the node is not on
     /// the bus, does not answer in time, or is lost meanwhile.
     pub async fn call(&self, node: &str, request: &Request) -> Response {
+        self.exchange(node, request).await.map_err(Carried::fault)?
+    }
+
+    /// `node`'s answer to `request`, or why there is none.
+    async fn exchange(&self, node: &str, request: &Request) -> Result<Response, Carried> {
         let Some(incarnation) = self.incarnation(node) else {
-            return Err(node_gone(node));
+            return Err(Carried::Unreached(node_gone(node)));
         };
         let payload = codec::encode(request).map_err(|error| {
-            Fault::new(FaultKind::Internal, format!("encode a request: {error}"))
+            Carried::Unreached(Fault::new(
+                FaultKind::Internal,
+                format!("encode a request: {error}"),
+            ))
         })?;
         let asked = async_nats::Request::new()
             .payload(payload.into())
@@ -207,14 +218,14 @@ impl Fleet {
         let subject = self.inner.subjects.call(node);
         let message = tokio::select! {
             answer = self.inner.client.send_request(subject, asked) => answer.map_err(|error| request_fault(node, &error))?,
-            () = self.gone(node, incarnation) => return Err(node_gone(node)),
+            () = self.gone(node, incarnation) => return Err(Carried::Unknown(node_gone(node))),
         };
         codec::decode::<Response>(&message.payload).map_err(|error| {
-            Fault::new(
+            Carried::Unknown(Fault::new(
                 FaultKind::Internal,
                 format!("node `{node}` answered something that is not a response: {error}"),
-            )
-        })?
+            ))
+        })
     }
 
     /// Follow a log on `node` from `follow.after`.
@@ -335,19 +346,38 @@ fn call_timeout(request: &Request) -> Duration {
     }
 }
 
-fn request_fault(node: &str, error: &async_nats::RequestError) -> Fault {
+/// Why a request has no answer.
+pub(crate) enum Carried {
+    /// It never reached a node: nothing was done.
+    Unreached(Fault),
+    /// It may have reached the node, which may have acted on it.
+    Unknown(Fault),
+}
+
+impl Carried {
+    pub(crate) fn fault(self) -> Fault {
+        match self {
+            Carried::Unreached(fault) | Carried::Unknown(fault) => fault,
+        }
+    }
+}
+
+pub(crate) fn request_fault(node: &str, error: &async_nats::RequestError) -> Carried {
     use async_nats::RequestErrorKind;
     match error.kind() {
-        RequestErrorKind::NoResponders => node_gone(node),
-        RequestErrorKind::TimedOut => Fault::new(
+        RequestErrorKind::NoResponders => Carried::Unreached(node_gone(node)),
+        RequestErrorKind::TimedOut => Carried::Unknown(Fault::new(
             FaultKind::Unavailable,
             format!("node `{node}` did not answer in time"),
-        ),
-        RequestErrorKind::MaxPayloadExceeded => Fault::new(
+        )),
+        RequestErrorKind::MaxPayloadExceeded => Carried::Unreached(Fault::new(
             FaultKind::InvalidRequest,
             format!("the request is larger than the bus carries: {error}"),
-        ),
-        _ => Fault::new(FaultKind::Unavailable, format!("the bus: {error}")),
+        )),
+        _ => Carried::Unknown(Fault::new(
+            FaultKind::Unavailable,
+            format!("the bus: {error}"),
+        )),
     }
 }
 
