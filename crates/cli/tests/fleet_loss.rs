@@ -1,6 +1,7 @@
 //! Nodes leaving a fleet on a real NATS bus: a `runnel node` killed (its followers and calls
 //! end with a named fault, nothing of it is left running, new work goes to the other node)
-//! and one drained (it takes no new work, finishes what it holds, exits).
+//! and one drained (it takes no new work, finishes what it holds, exits); and the bus itself
+//! restarted under a node (the node comes back with what it held).
 
 mod common;
 
@@ -12,7 +13,7 @@ use common::fleet::gateway::{
 };
 use common::fleet::{Nats, NodeProcess};
 use common::PATIENCE;
-use runnel_engine::api::{FaultKind, Reply, Request};
+use runnel_engine::api::{FaultKind, LogId, Reply, Request};
 use runnel_fleet::FleetOptions;
 use runnel_protocol::RunStatus;
 
@@ -159,4 +160,47 @@ async fn a_draining_node_takes_no_new_work_finishes_what_it_holds_and_exits() {
         .await
         .expect("wait");
     assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_comes_back_with_what_it_held_when_the_bus_restarts() {
+    let mut nats = Nats::start();
+    let a = NodeProcess::start(&nats, "node-a", &[]);
+    let before = gateway(&nats, FleetOptions::default()).await;
+    wait_for_nodes(&before, &[&a.id]).await;
+    let incarnation = before.incarnation(&a.id).expect("known");
+    let run = python_run("held", "print(input()[::-1])");
+    let (node, _) = before
+        .place(Some("python"), &Request::Run(run))
+        .await
+        .expect("placed");
+    drop(before);
+
+    nats.restart();
+    // A gateway on the new server learns of the node once the node has reconnected.
+    let after = gateway(&nats, FleetOptions::default()).await;
+    wait_for_nodes(&after, &[&a.id]).await;
+    assert_eq!(
+        after.incarnation(&a.id),
+        Some(incarnation),
+        "the node itself did not restart"
+    );
+    let found = after.locate(OWNER, &LogId::Run("held".into())).await;
+    assert_eq!(
+        found.as_deref(),
+        Some(node.as_str()),
+        "the run outlived the bus"
+    );
+    assert_eq!(
+        after.call(&node, &stdin("held", "sub\n", 1)).await,
+        Ok(Reply::Done)
+    );
+    let mut follower = after
+        .follow(&node, run_follow("held", 0))
+        .await
+        .expect("follow");
+    let (events, fault) = drain(&mut follower).await;
+    assert_eq!(fault, None);
+    assert_eq!(run_stdout(&events), b"bus\n");
+    assert_eq!(run_status(&events), Some(RunStatus::Ok));
 }

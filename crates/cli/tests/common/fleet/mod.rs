@@ -23,36 +23,52 @@ pub struct Nats {
 impl Nats {
     /// Start one on a free port of 127.0.0.1.
     pub fn start() -> Nats {
-        assert!(
-            Path::new(NATS_SERVER).exists(),
-            "{NATS_SERVER} is missing: install Debian's nats-server (scripts/ci-setup.sh does)"
-        );
-        let mut child = Command::new(NATS_SERVER)
-            .args(["-a", "127.0.0.1", "-p", "-1"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn nats-server");
-        let stderr = child.stderr.take().expect("stderr");
-        let (sender, receiver) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some((_, address)) = line.split_once("Listening for client connections on ")
-                {
-                    let _ = sender.send(address.trim().to_owned());
-                }
-            }
-        });
-        let address = receiver
-            .recv_timeout(Duration::from_secs(60))
-            .expect("nats-server printed its address");
+        let (child, address) = spawn_nats("-1");
         Nats {
             url: format!("nats://{address}"),
             child,
         }
     }
+
+    /// Kill it (SIGKILL: its clients see the connection drop) and start it again on the same
+    /// port; returns once it listens.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let port = self.url.rsplit(':').next().expect("a port").to_owned();
+        let (child, address) = spawn_nats(&port);
+        assert_eq!(format!("nats://{address}"), self.url, "the same address");
+        self.child = child;
+    }
+}
+
+/// `nats-server` on `port` of 127.0.0.1 (`-1`: a free one), and the address it listens on.
+fn spawn_nats(port: &str) -> (Child, String) {
+    assert!(
+        Path::new(NATS_SERVER).exists(),
+        "{NATS_SERVER} is missing: install Debian's nats-server (scripts/ci-setup.sh does)"
+    );
+    let mut child = Command::new(NATS_SERVER)
+        .args(["-a", "127.0.0.1", "-p", port])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn nats-server");
+    let stderr = child.stderr.take().expect("stderr");
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if let Some((_, address)) = line.split_once("Listening for client connections on ") {
+                let _ = sender.send(address.trim().to_owned());
+            }
+        }
+    });
+    let address = receiver
+        .recv_timeout(Duration::from_secs(60))
+        .expect("nats-server printed its address");
+    (child, address)
 }
 
 impl Drop for Nats {
